@@ -1,0 +1,1 @@
+//! Shared test support: the fixture corpus and helpers that start servers on loopback.
