@@ -561,7 +561,10 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             let (area, reason) = s.split_once('/').expect("area/reason");
             assert!(["recipient", "consent", "batch", "request", "auth", "upstream"].contains(&area), "{s}");
-            assert!(!reason.is_empty() && reason.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{s}");
+            assert!(
+                !reason.is_empty() && reason.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{s}"
+            );
             assert_eq!(s.parse::<Code>(), Ok(code));
             if let Some(h) = code.iys_code() {
                 assert!(h.len() == 4 && h.starts_with('H') && h[1..].bytes().all(|b| b.is_ascii_digit()), "{s}: {h}");
