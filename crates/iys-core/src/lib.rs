@@ -29,6 +29,8 @@ pub mod diagnostic;
 pub mod json;
 pub mod recipient;
 pub mod time;
+#[cfg(feature = "serde")]
+pub mod wire;
 
 pub use batch::{validate_batch, BatchReport};
 pub use consent::{validate_consent, Consent, Options, ValidConsent};
