@@ -1,1 +1,130 @@
-fn main() {}
+//! `cargo xtask` — the project's only entry point for building, testing and running.
+//!
+//! - `cargo xtask test`: installs what is missing, then every check CI runs.
+//! - `cargo xtask dev`: the local run.
+//! - `cargo xtask codegen [--check]`: regenerates (or checks) generated files.
+//! - `cargo xtask bench`: benchmarks (not tests).
+
+mod codegen;
+mod errors_doc;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&root),
+        Some("dev") => dev(&root),
+        Some("codegen") => codegen_cmd(&root, args.iter().any(|a| a == "--check")),
+        Some("setup") => setup::ensure(&root, setup::Needs::all()),
+        Some("bench") => bench(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <test|dev|codegen [--check]|setup|bench>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the folder holding the root Cargo.toml).
+fn project_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().nth(2).unwrap_or(here).to_path_buf()
+}
+
+/// Runs a command in `dir`, streaming its output; an error names the command.
+pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> Result<(), String> {
+    run_env(dir, program, args, &[])
+}
+
+/// Like [`run`], with extra environment variables.
+pub(crate) fn run_env(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    let started = Instant::now();
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    eprintln!("  ({:.1} s)", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn test(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    setup::ensure(root, setup::Needs::all())?;
+    let cargo = cargo();
+    run(root, &cargo, &["fmt", "--all", "--check"])?;
+    codegen_cmd(root, true)?;
+    run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(root, &cargo, &["test", "--workspace"])?;
+    eprintln!("xtask test: all green in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn dev(root: &Path) -> Result<(), String> {
+    let cargo = cargo();
+    let sample = root.join("crates/iys-cli/samples/consents.csv");
+    let sample = sample.to_string_lossy();
+    eprintln!("Validating the bundled sample with the iys CLI (the local relay comes with the Worker):");
+    // `iys check` exits 1 when some records are invalid, which the sample has on purpose.
+    let status = Command::new(&cargo)
+        .args(["run", "--quiet", "--release", "-p", "iys-cli", "--bin", "iys", "--", "check", "--lang", "en"])
+        .arg(sample.as_ref())
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot start cargo: {e}"))?;
+    match status.code() {
+        Some(0 | 1) => Ok(()),
+        _ => Err(format!("iys check failed ({status})")),
+    }
+}
+
+fn codegen_cmd(root: &Path, check: bool) -> Result<(), String> {
+    let files = [
+        (root.join("crates/iys-core/src/recipient/phone_tables.rs"), codegen::phone_tables()),
+        (root.join("crates/iys-core/ERRORS.md"), errors_doc::errors_md()),
+    ];
+    let mut stale = Vec::new();
+    for (path, text) in files {
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == text {
+            continue;
+        }
+        if check {
+            stale.push(path.display().to_string());
+        } else {
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if stale.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("generated files are stale (run `cargo xtask codegen`): {}", stale.join(", ")))
+    }
+}
+
+fn bench(root: &Path) -> Result<(), String> {
+    let _ = root;
+    Err("bench: not wired yet".to_owned())
+}
