@@ -1,11 +1,26 @@
-//! A small, strict JSON reader and writer. PLACEHOLDER — being replaced by the consent work.
+//! A small, strict JSON reader and writer (RFC 8259, nothing more).
 //!
 //! Objects keep their keys in order *with duplicates* (so a validator can report them), numbers keep
-//! their source text, nesting is bounded by [`MAX_DEPTH`].
+//! their source text (so `1.0`, `1e3` and `18446744073709551616` can be judged exactly), nesting is
+//! bounded by [`MAX_DEPTH`] and the reader never recurses, so no input can exhaust the stack.
+//!
+//! Refused: trailing commas, comments, leading zeros, `NaN`/`Infinity`, single quotes, unescaped control
+//! characters in strings, lone UTF-16 surrogates in `\u` escapes, whitespace other than space, tab,
+//! LF and CR (a byte-order mark included), and anything after the value.
+//!
+//! ```
+//! use iys_core::json::{parse, Value};
+//! let v = parse(r#"{"a": [1, "x"], "a": null}"#).unwrap();
+//! assert_eq!(v.get("a"), Some(&Value::Array(vec![Value::Number("1".into()), Value::String("x".into())])));
+//! assert_eq!(v.to_json(), r#"{"a":[1,"x"],"a":null}"#);
+//! let e = parse("[1,]").unwrap_err();
+//! assert_eq!(e.code.as_str(), "request/invalid-json");
+//! assert_eq!(e.param("offset"), Some("3"));
+//! ```
 
 use crate::diagnostic::{Code, Diagnostic};
 
-/// Deepest nesting accepted.
+/// Deepest nesting accepted: `[[…]]` with 64 brackets is fine, 65 is `request/json-too-deep`.
 pub const MAX_DEPTH: usize = 64;
 
 /// A parsed JSON value.
@@ -37,12 +52,329 @@ impl Value {
             Value::Object(_) => "an object",
         }
     }
+
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The first value of `key`, if this is an object that has it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Compact JSON text (no whitespace); object entries in order, duplicates included.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        write_value(&mut out, self);
+        out
+    }
 }
 
-/// Parses JSON text. Errors are `request/invalid-json` (with `reason` and `offset`) or `request/json-too-deep`.
+/// The number as a `u64`, when it is written as a plain non-negative integer (no sign, fraction or
+/// exponent) that fits.
+pub fn plain_u64(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+fn invalid(reason: &str, offset: usize) -> Diagnostic {
+    Diagnostic::new(Code::InvalidJson, "").with("reason", reason).with("offset", offset.to_string())
+}
+
+fn too_deep() -> Diagnostic {
+    Diagnostic::new(Code::JsonTooDeep, "").with("limit", MAX_DEPTH.to_string())
+}
+
+/// An open container while reading.
+enum Frame {
+    Array(Vec<Value>),
+    /// Entries so far and the key whose value is being read.
+    Object(Vec<(String, Value)>, String),
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn unexpected(&self, what: &str) -> Diagnostic {
+        match self.peek() {
+            None => invalid("unexpected end of input", self.pos),
+            Some(_) => invalid(what, self.pos),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Value) -> Result<Value, Diagnostic> {
+        let end = self.pos + word.len();
+        if self.bytes.get(self.pos..end) == Some(word) {
+            self.pos = end;
+            Ok(value)
+        } else {
+            Err(invalid("invalid literal", self.pos))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<Value, Diagnostic> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(invalid("leading zero in number", start));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.unexpected("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.unexpected("digit expected after decimal point"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.unexpected("digit expected in exponent"));
+            }
+        }
+        let raw = self.text.get(start..self.pos).ok_or_else(|| invalid("invalid number", start))?;
+        Ok(Value::Number(raw.to_owned()))
+    }
+
+    fn hex4(&mut self) -> Result<u32, Diagnostic> {
+        let mut n = 0u32;
+        for _ in 0..4 {
+            let d = match self.peek() {
+                Some(b @ b'0'..=b'9') => b - b'0',
+                Some(b @ b'a'..=b'f') => b - b'a' + 10,
+                Some(b @ b'A'..=b'F') => b - b'A' + 10,
+                _ => return Err(self.unexpected("invalid \\u escape")),
+            };
+            n = n * 16 + u32::from(d);
+            self.pos += 1;
+        }
+        Ok(n)
+    }
+
+    /// Reads a string; `pos` is on the opening quote.
+    fn string(&mut self) -> Result<String, Diagnostic> {
+        self.pos += 1;
+        let mut out = String::new();
+        let mut run = self.pos;
+        loop {
+            // Fast scan over the bytes that need no attention (everything but `"`, `\` and controls).
+            while let Some(&b) = self.bytes.get(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            // `run..pos` ends just before an ASCII byte (or at the end), so it is a char boundary.
+            out.push_str(self.text.get(run..self.pos).unwrap_or_default());
+            match self.peek() {
+                None => return Err(invalid("unterminated string", self.pos)),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    let at = self.pos;
+                    self.pos += 1;
+                    let c = match self.peek() {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.pos += 1;
+                            let hi = self.hex4()?;
+                            let code = match hi {
+                                0xD800..=0xDBFF => {
+                                    if self.bytes.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                                        return Err(invalid("lone surrogate in \\u escape", at));
+                                    }
+                                    self.pos += 2;
+                                    let lo = self.hex4()?;
+                                    if !(0xDC00..=0xDFFF).contains(&lo) {
+                                        return Err(invalid("lone surrogate in \\u escape", at));
+                                    }
+                                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                }
+                                0xDC00..=0xDFFF => return Err(invalid("lone surrogate in \\u escape", at)),
+                                c => c,
+                            };
+                            // Every code here is a scalar value; the fallback is unreachable.
+                            out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
+                            run = self.pos;
+                            continue;
+                        }
+                        _ => return Err(self.unexpected("invalid escape")),
+                    };
+                    out.push(c);
+                    self.pos += 1;
+                    run = self.pos;
+                }
+                Some(_) => return Err(invalid("control character in string", self.pos)),
+            }
+        }
+    }
+
+    /// Reads `"key"` `:` and the whitespace after it.
+    fn key(&mut self) -> Result<String, Diagnostic> {
+        if self.peek() != Some(b'"') {
+            return Err(self.unexpected("expected a string key"));
+        }
+        let key = self.string()?;
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return Err(self.unexpected("expected ':'"));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        Ok(key)
+    }
+}
+
+/// Parses JSON text. Errors are `request/invalid-json` (with `reason` and `offset`, a byte offset) or
+/// `request/json-too-deep` (with `limit`).
 pub fn parse(text: &str) -> Result<Value, Diagnostic> {
-    let _ = text;
-    Err(Diagnostic::new(Code::InvalidJson, "").with("reason", "not implemented").with("offset", "0"))
+    let mut r = Reader { text, bytes: text.as_bytes(), pos: 0 };
+    let mut stack: Vec<Frame> = Vec::new();
+    r.skip_ws();
+    'value: loop {
+        // Read one value, or open a container and go round again for its first element.
+        let mut done = match r.peek() {
+            Some(b'{') => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                r.pos += 1;
+                r.skip_ws();
+                if r.peek() == Some(b'}') {
+                    r.pos += 1;
+                    Value::Object(Vec::new())
+                } else {
+                    let key = r.key()?;
+                    stack.push(Frame::Object(Vec::new(), key));
+                    continue 'value;
+                }
+            }
+            Some(b'[') => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                r.pos += 1;
+                r.skip_ws();
+                if r.peek() == Some(b']') {
+                    r.pos += 1;
+                    Value::Array(Vec::new())
+                } else {
+                    stack.push(Frame::Array(Vec::new()));
+                    continue 'value;
+                }
+            }
+            Some(b'"') => Value::String(r.string()?),
+            Some(b'-' | b'0'..=b'9') => r.number()?,
+            Some(b't') => r.literal(b"true", Value::Bool(true))?,
+            Some(b'f') => r.literal(b"false", Value::Bool(false))?,
+            Some(b'n') => r.literal(b"null", Value::Null)?,
+            _ => return Err(r.unexpected("expected a value")),
+        };
+        // Hand the finished value to its container; close containers as far as the input says.
+        loop {
+            r.skip_ws();
+            match stack.last_mut() {
+                None => {
+                    if r.pos < r.bytes.len() {
+                        return Err(invalid("unexpected characters after the value", r.pos));
+                    }
+                    return Ok(done);
+                }
+                Some(Frame::Array(items)) => {
+                    items.push(done);
+                    match r.peek() {
+                        Some(b',') => {
+                            r.pos += 1;
+                            r.skip_ws();
+                            continue 'value;
+                        }
+                        Some(b']') => {
+                            r.pos += 1;
+                            done = match stack.pop() {
+                                Some(Frame::Array(items)) => Value::Array(items),
+                                _ => Value::Null, // unreachable: the top frame is this array
+                            };
+                        }
+                        _ => return Err(r.unexpected("expected ',' or ']'")),
+                    }
+                }
+                Some(Frame::Object(entries, key)) => {
+                    entries.push((core::mem::take(key), done));
+                    match r.peek() {
+                        Some(b',') => {
+                            r.pos += 1;
+                            r.skip_ws();
+                            let next = r.key()?;
+                            if let Some(Frame::Object(_, key)) = stack.last_mut() {
+                                *key = next;
+                            }
+                            continue 'value;
+                        }
+                        Some(b'}') => {
+                            r.pos += 1;
+                            done = match stack.pop() {
+                                Some(Frame::Object(entries, _)) => Value::Object(entries),
+                                _ => Value::Null, // unreachable: the top frame is this object
+                            };
+                        }
+                        _ => return Err(r.unexpected("expected ',' or '}'")),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Parses JSON bytes; non-UTF-8 input is `request/invalid-utf8`.
@@ -55,19 +387,222 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Value, Diagnostic> {
 
 /// Appends `s` to `out` as a JSON string literal (quotes included).
 pub fn write_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `i` is an ASCII byte, so both slices end on char boundaries.
+        out.push_str(s.get(run..i).unwrap_or_default());
+        if esc.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(esc);
+        }
+        run = i + 1;
+    }
+    out.push_str(s.get(run..).unwrap_or_default());
+    out.push('"');
+}
+
+/// Appends `value` to `out` as compact JSON. Recurses once per level: values from [`parse`] are at most
+/// [`MAX_DEPTH`] deep.
+pub fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(raw) => out.push_str(raw),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
             }
-            c => out.push(c),
+            out.push(']');
+        }
+        Value::Object(entries) => {
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, k);
+                out.push(':');
+                write_value(out, v);
+            }
+            out.push('}');
         }
     }
-    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Value {
+        match parse(text) {
+            Ok(v) => v,
+            Err(d) => panic!("{text:?}: {d:?}"),
+        }
+    }
+
+    /// (text, reason, offset)
+    fn bad(text: &str) -> (String, String) {
+        match parse(text) {
+            Ok(v) => panic!("{text:?} parsed as {v:?}"),
+            Err(d) => {
+                assert_eq!(d.code, Code::InvalidJson, "{text:?}");
+                (d.param("reason").unwrap_or("").to_owned(), d.param("offset").unwrap_or("").to_owned())
+            }
+        }
+    }
+
+    fn s(x: &str) -> Value {
+        Value::String(x.into())
+    }
+
+    fn n(x: &str) -> Value {
+        Value::Number(x.into())
+    }
+
+    #[test]
+    fn accepts_the_grammar() {
+        let cases: &[(&str, Value)] = &[
+            ("null", Value::Null),
+            (" true ", Value::Bool(true)),
+            ("\t\r\nfalse\n", Value::Bool(false)),
+            ("0", n("0")),
+            ("-0", n("-0")),
+            ("-12.5e+3", n("-12.5e+3")),
+            ("1E-2", n("1E-2")),
+            ("18446744073709551616", n("18446744073709551616")),
+            ("\"\"", s("")),
+            (r#""a\"b\\c\/d\b\f\n\r\t""#, s("a\"b\\c/d\u{8}\u{c}\n\r\t")),
+            (r#""\u00e7\u011F""#, s("çğ")),
+            (r#""\ud83d\ude00""#, s("😀")),
+            ("\"İstanbul ş 😀\"", s("İstanbul ş 😀")),
+            ("[]", Value::Array(vec![])),
+            ("{}", Value::Object(vec![])),
+            ("[ 1 , [ ] , { } ]", Value::Array(vec![n("1"), Value::Array(vec![]), Value::Object(vec![])])),
+            (
+                r#"{"a":1,"b":{"c":[true]},"a":2}"#,
+                Value::Object(vec![
+                    ("a".into(), n("1")),
+                    ("b".into(), Value::Object(vec![("c".into(), Value::Array(vec![Value::Bool(true)]))])),
+                    ("a".into(), n("2")),
+                ]),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&ok(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else_with_reason_and_offset() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("", "unexpected end of input", "0"),
+            ("   ", "unexpected end of input", "3"),
+            ("[1,]", "expected a value", "3"),
+            ("{\"a\":1,}", "expected a string key", "7"),
+            ("{\"a\" 1}", "expected ':'", "5"),
+            ("{a:1}", "expected a string key", "1"),
+            ("[1 2]", "expected ',' or ']'", "3"),
+            ("{\"a\":1 \"b\":2}", "expected ',' or '}'", "7"),
+            ("01", "leading zero in number", "0"),
+            ("-01", "leading zero in number", "0"),
+            ("1.", "unexpected end of input", "2"),
+            ("1.e3", "digit expected after decimal point", "2"),
+            ("1e", "unexpected end of input", "2"),
+            ("+1", "expected a value", "0"),
+            ("-", "unexpected end of input", "1"),
+            ("-x", "invalid number", "1"),
+            (".5", "expected a value", "0"),
+            ("NaN", "expected a value", "0"),
+            ("Infinity", "expected a value", "0"),
+            ("nul", "invalid literal", "0"),
+            ("tru e", "invalid literal", "0"),
+            ("'a'", "expected a value", "0"),
+            ("\"abc", "unterminated string", "4"),
+            ("\"a\nb\"", "control character in string", "2"),
+            ("\"a\u{7f}b\"x", "unexpected characters after the value", "5"),
+            ("\"\\x\"", "invalid escape", "2"),
+            ("\"\\u12\"", "invalid \\u escape", "5"),
+            ("\"\\ud800\"", "lone surrogate in \\u escape", "1"),
+            ("\"\\ud800\\u0041\"", "lone surrogate in \\u escape", "1"),
+            ("\"\\udc00\"", "lone surrogate in \\u escape", "1"),
+            ("1 2", "unexpected characters after the value", "2"),
+            ("{} x", "unexpected characters after the value", "3"),
+            ("// c\n1", "expected a value", "0"),
+            ("[1]/*c*/", "unexpected characters after the value", "3"),
+            ("\u{feff}{}", "expected a value", "0"),
+            ("\u{a0}1", "expected a value", "0"),
+            ("[", "unexpected end of input", "1"),
+            ("{\"a\":", "unexpected end of input", "5"),
+        ];
+        for (text, reason, offset) in cases {
+            assert_eq!(bad(text), ((*reason).to_owned(), (*offset).to_owned()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        let deep_ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&deep_ok).is_ok());
+        let objects = format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert!(parse(&objects).is_ok());
+        for text in [
+            format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1)),
+            "[".repeat(1_000_000),
+            "{\"a\":".repeat(1_000_000),
+        ] {
+            let d = parse(&text).unwrap_err();
+            assert_eq!(d.code, Code::JsonTooDeep);
+            assert_eq!(d.param("limit"), Some("64"));
+        }
+    }
+
+    #[test]
+    fn bytes_must_be_utf8() {
+        assert_eq!(parse_bytes(b"\"\xff\"").unwrap_err().code, Code::InvalidUtf8);
+        assert_eq!(parse_bytes(b"[1]").unwrap(), Value::Array(vec![n("1")]));
+    }
+
+    #[test]
+    fn writer_round_trips() {
+        let mut out = String::new();
+        write_str(&mut out, "a\"\\\n\r\t\u{1}\u{1f}ç😀/");
+        assert_eq!(out, r#""a\"\\\n\r\t\u0001\u001fç😀/""#);
+        assert_eq!(ok(&out), s("a\"\\\n\r\t\u{1}\u{1f}ç😀/"));
+        for text in [r#"{"a":[1,-2.5e3,"x",null,true,false,{}],"a":{"b":[]}}"#, "[]", "\"\"", "0"] {
+            assert_eq!(ok(text).to_json(), text);
+        }
+    }
+
+    #[test]
+    fn accessors() {
+        let v = ok(r#"{"a":"x","a":"y"}"#);
+        assert_eq!(v.get("a").and_then(Value::as_str), Some("x"));
+        assert_eq!(v.get("b"), None);
+        assert_eq!(s("x").get("a"), None);
+        assert_eq!(plain_u64("42"), Some(42));
+        for raw in ["", "-1", "1.0", "1e3", "18446744073709551616"] {
+            assert_eq!(plain_u64(raw), None, "{raw}");
+        }
+        assert_eq!(plain_u64("18446744073709551615"), Some(u64::MAX));
+    }
 }
