@@ -1,11 +1,84 @@
-//! Turkey's wall clock and business days. PLACEHOLDER — being replaced by the time work.
+//! Turkey's wall clock and business days. Pure: no clock is read here; callers pass "now".
 //!
-//! consentDate is a wall-clock time in Europe/Istanbul: UTC+3 since 2016-09-07, but EET/EEST
-//! (UTC+2 / UTC+3) before, so 2015–2016 have a skipped hour and a repeated hour.
+//! # The clock
+//!
+//! consentDate is a wall-clock time in Europe/Istanbul, written `YYYY-MM-DD HH:mm:ss`. Turkey has used
+//! fixed UTC+3 since 2016 but followed EET/EEST (UTC+2 / UTC+3) before, so consentDates of 2015–2016
+//! can name an hour the clocks skipped, or one they repeated. The model, checked hour by hour against
+//! the tz database in `tests/time_tz.rs`:
+//!
+//! | period | rule |
+//! |---|---|
+//! | 2007–2015 | EU rules: UTC+3 from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October, else UTC+2 |
+//! | 2011, 2014 | DST started a day late (Monday 2011-03-28, 2014-03-31, 01:00 UTC; exam and election days) |
+//! | 2015 | DST ended two weeks late, 2015-11-08 01:00 UTC (an election on 1 November) |
+//! | from 2016-03-27 01:00 UTC | UTC+3 for good (the clocks never went back after 2016-09-07) |
+//! | before 2007 | Turkey's own rule (1996–2006): UTC+3 from the last Sunday of March to the last Sunday of October, both at 01:00 standard time |
+//!
+//! Instants from 1996 on are exact; earlier ones follow the 1996–2006 rule, which is only an
+//! approximation of what Turkey did then (nothing in IYS reaches back that far: consentDate starts in 2015).
+//!
+//! So `2016-03-27 03:30:00` never happened (the clocks went from 03:00 to 04:00): [`LocalDateTime::parse`]
+//! refuses it as [`DateError::Invalid`]. `2015-11-08 03:30:00` happened twice; [`LocalDateTime::to_unix`]
+//! picks the first (the summer-time one, UTC+3).
+//!
+//! ```
+//! use iys_core::time::{DateError, LocalDateTime};
+//! let t = LocalDateTime::parse("2024-06-14 10:00:00").unwrap();
+//! assert_eq!(t.to_unix(), Some(1_718_348_400)); // 07:00 UTC
+//! assert_eq!(LocalDateTime::from_unix(1_718_348_400), t);
+//! assert_eq!(LocalDateTime::parse("2016-03-27 03:30:00"), Err(DateError::Invalid));
+//! assert_eq!(LocalDateTime::parse("2024-06-14T10:00:00"), Err(DateError::Format));
+//! ```
+//!
+//! # Business days
+//!
+//! IYS accepts a consentDate at most 3 business days ("iş günü") before now. [`business_day_cutoff`]
+//! gives the oldest accepted wall-clock time, defined as: start from today's date, step back one day at a
+//! time, and count each business day stepped onto; the day on which the count reaches `rule.days` is the
+//! cutoff day, and the cutoff is that day at now's time of day. Today itself is never counted. A business
+//! day is Monday to Friday and (when [`BusinessDays::count_holidays`] is set, the default) not a public
+//! holiday ([`holidays`]). Arife (Bayram eve) and 28 October are half-days and count as business days.
+//!
+//! - Now Monday 2024-03-11 10:00 → Friday (1), Thursday (2), Wednesday (3): cutoff **Wednesday
+//!   2024-03-06 10:00**. A consentDate of 2024-03-06 09:59:59 is too old; 10:00:00 is accepted.
+//! - Now Monday 2024-06-24 10:00 → Friday 21 (1), Thursday 20 (2); Wednesday 19 to Sunday 16 are Kurban
+//!   Bayramı, Saturday 15 is the weekend (and arife), Friday 14 (3): cutoff **2024-06-14 10:00**.
+//!   Without holidays it would be Wednesday 2024-06-19 10:00.
+//! - Now Sunday 2024-03-10 15:00 → Friday (1), Thursday (2), Wednesday (3): cutoff 2024-03-06 15:00.
+//!
+//! ```
+//! use iys_core::time::{business_day_cutoff, BusinessDays, LocalDateTime};
+//! let now = LocalDateTime::parse("2024-06-24 10:00:00").unwrap();
+//! let cutoff = business_day_cutoff(now, BusinessDays::default());
+//! assert_eq!(cutoff.to_string(), "2024-06-14 10:00:00");
+//! let weekends_only = BusinessDays { days: 3, count_holidays: false };
+//! assert_eq!(business_day_cutoff(now, weekends_only).to_string(), "2024-06-19 10:00:00");
+//! ```
+//!
+//! The cutoff is a wall-clock value and is compared as one (`LocalDateTime` orders by its fields).
 
 use core::fmt;
 
+pub mod holidays;
+
+pub use holidays::is_public_holiday;
+
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+/// Seconds in an hour.
+const HOUR: i64 = 3_600;
+/// Eastern European Time, UTC+2, in seconds.
+const EET: i32 = 2 * 3_600;
+/// Eastern European Summer Time and Turkey's time since 2016, UTC+3, in seconds.
+const EEST: i32 = 3 * 3_600;
+/// 2016-03-27 01:00 UTC: the last clock change; UTC+3 from here on.
+const FIXED_UTC3_FROM: i64 = days_from_civil(2016, 3, 27) * DAY + HOUR;
+
 /// A wall-clock date and time in Turkey, as IYS writes it (`YYYY-MM-DD HH:mm:ss`).
+///
+/// Fields are public, so a value built by hand may name a date that does not exist; [`LocalDateTime::parse`]
+/// and [`LocalDateTime::from_unix`] only produce real ones. Ordering is by the fields, year first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LocalDateTime {
     /// Year.
@@ -41,24 +114,159 @@ pub enum DateError {
     Invalid,
 }
 
+impl fmt::Display for DateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DateError::Format => "not written as YYYY-MM-DD HH:mm:ss",
+            DateError::Invalid => "not a real date and time in Turkey",
+        })
+    }
+}
+
+impl std::error::Error for DateError {}
+
 impl LocalDateTime {
     /// Parses exactly `YYYY-MM-DD HH:mm:ss` (ASCII digits) and checks it is a real time in Turkey.
+    ///
+    /// [`DateError::Format`] for anything but those 19 bytes (a `T`, a `Z` or offset, milliseconds,
+    /// surrounding blanks, non-ASCII digits); [`DateError::Invalid`] for a date that is not in the
+    /// calendar, an hour over 23, a minute or second over 59, or a time the clocks skipped.
+    ///
+    /// ```
+    /// use iys_core::time::{DateError, LocalDateTime};
+    /// assert!(LocalDateTime::parse("2024-02-29 23:59:59").is_ok());
+    /// assert_eq!(LocalDateTime::parse("2023-02-29 12:00:00"), Err(DateError::Invalid));
+    /// assert_eq!(LocalDateTime::parse("2024-01-01 24:00:00"), Err(DateError::Invalid));
+    /// assert_eq!(LocalDateTime::parse("2024-01-01 12:00:00.000"), Err(DateError::Format));
+    /// ```
     pub fn parse(s: &str) -> Result<Self, DateError> {
-        let _ = s;
-        Err(DateError::Format)
+        let b = s.as_bytes();
+        if b.len() != 19 {
+            return Err(DateError::Format);
+        }
+        let shape_ok = b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b' ',
+            13 | 16 => c == b':',
+            _ => c.is_ascii_digit(),
+        });
+        if !shape_ok {
+            return Err(DateError::Format);
+        }
+        // All 19 bytes are checked ASCII above, so these slices are in bounds and are digits.
+        let num = |from: usize, to: usize| -> u32 {
+            b.get(from..to).unwrap_or_default().iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
+        };
+        let small = |v: u32| u8::try_from(v).unwrap_or(u8::MAX);
+        let t = LocalDateTime {
+            year: i32::try_from(num(0, 4)).unwrap_or(0),
+            month: small(num(5, 7)),
+            day: small(num(8, 10)),
+            hour: small(num(11, 13)),
+            minute: small(num(14, 16)),
+            second: small(num(17, 19)),
+        };
+        match t.to_unix() {
+            Some(_) => Ok(t),
+            None => Err(DateError::Invalid),
+        }
+    }
+
+    /// Whether the fields name a real calendar date and a time of day (`23:59:59` at most). Says
+    /// nothing about clock changes; [`LocalDateTime::to_unix`] does.
+    pub fn is_valid(self) -> bool {
+        is_valid_date(self.year, self.month, self.day) && self.hour <= 23 && self.minute <= 59 && self.second <= 59
     }
 
     /// The instant (Unix seconds) of this wall-clock time in Turkey; for a repeated hour, the first.
-    /// `None` for a time the clocks skipped.
+    /// `None` for a time the clocks skipped, or for fields that are not a real date and time.
+    ///
+    /// ```
+    /// use iys_core::time::LocalDateTime;
+    /// let t = |s| LocalDateTime::parse(s).unwrap();
+    /// // 2015-11-08 03:30 happened at 00:30 UTC (UTC+3) and again at 01:30 UTC (UTC+2): the first wins.
+    /// assert_eq!(t("2015-11-08 03:30:00").to_unix(), Some(1_446_942_600));
+    /// let gap = LocalDateTime { year: 2016, month: 3, day: 27, hour: 3, minute: 0, second: 0 };
+    /// assert_eq!(gap.to_unix(), None);
+    /// ```
     pub fn to_unix(self) -> Option<i64> {
-        None
+        if !self.is_valid() {
+            return None;
+        }
+        let naive = days_from_civil(self.year, self.month, self.day) * DAY
+            + i64::from(self.hour) * HOUR
+            + i64::from(self.minute) * 60
+            + i64::from(self.second);
+        // A wall time is real at offset `o` when the zone's offset at `naive - o` is `o`. UTC+3 first:
+        // where both work (the repeated hour), that is the earlier instant.
+        [EEST, EET].into_iter().map(|o| naive - i64::from(o)).find(|&t| i64::from(utc_offset(t)) == naive - t)
     }
 
     /// Turkey's wall clock at a Unix instant.
+    ///
+    /// ```
+    /// use iys_core::time::LocalDateTime;
+    /// assert_eq!(LocalDateTime::from_unix(0).to_string(), "1970-01-01 02:00:00");
+    /// assert_eq!(LocalDateTime::from_unix(1_446_946_200).to_string(), "2015-11-08 03:30:00");
+    /// ```
     pub fn from_unix(unix: i64) -> Self {
-        let _ = unix;
-        LocalDateTime { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0 }
+        let local = unix.saturating_add(i64::from(utc_offset(unix)));
+        let secs = local.rem_euclid(DAY);
+        let (year, month, day) = civil_from_days(local.div_euclid(DAY));
+        LocalDateTime {
+            year: i32::try_from(year).unwrap_or(if year < 0 { i32::MIN } else { i32::MAX }),
+            month,
+            day,
+            hour: (secs / HOUR) as u8,
+            minute: (secs % HOUR / 60) as u8,
+            second: (secs % 60) as u8,
+        }
     }
+}
+
+/// Turkey's UTC offset, in seconds, at a Unix instant: 7200 (EET) or 10800 (EEST, and since 2016).
+///
+/// ```
+/// use iys_core::time::utc_offset;
+/// assert_eq!(utc_offset(1_420_070_400), 7_200); // 2015-01-01
+/// assert_eq!(utc_offset(1_735_689_600), 10_800); // 2025-01-01
+/// ```
+pub fn utc_offset(unix: i64) -> i32 {
+    if unix >= FIXED_UTC3_FROM {
+        return EEST;
+    }
+    let (year, _, _) = civil_from_days(unix.div_euclid(DAY));
+    let (start, end) = summer_time(year);
+    if (start..end).contains(&unix) {
+        EEST
+    } else {
+        EET
+    }
+}
+
+/// The summer-time period `[start, end)` of a year before 2016's permanent change, in Unix seconds.
+fn summer_time(year: i64) -> (i64, i64) {
+    let at = |y: i64, m: u8, d: u8, utc_hour: i64| days_from_civil_i64(y, m, d) * DAY + utc_hour * HOUR;
+    if year < 2007 {
+        // 01:00 standard time (UTC+2) on the last Sundays: Saturday 23:00 UTC.
+        return (last_sunday(year, 3) * DAY - HOUR, last_sunday(year, 10) * DAY - HOUR);
+    }
+    let start = match year {
+        2011 => at(2011, 3, 28, 1),
+        2014 => at(2014, 3, 31, 1),
+        _ => last_sunday(year, 3) * DAY + HOUR,
+    };
+    let end = match year {
+        2015 => at(2015, 11, 8, 1),
+        _ => last_sunday(year, 10) * DAY + HOUR,
+    };
+    (start, end)
+}
+
+/// The day number (days since 1970-01-01) of the last Sunday of a month.
+fn last_sunday(year: i64, month: u8) -> i64 {
+    let last = days_from_civil_i64(year, month, days_in_month_i64(year, month));
+    last - weekday(last)
 }
 
 /// The business-day rule: consentDate may be at most `days` business days before now.
@@ -76,14 +284,299 @@ impl Default for BusinessDays {
     }
 }
 
-/// The oldest wall-clock time that is still within `rule` of `now`.
+/// The oldest wall-clock time that is still within `rule` of `now`: step back from now's date one day at
+/// a time; the day on which the `rule.days`-th business day is reached, at now's time of day. See the
+/// [module docs](self#business-days) for the definition and examples. `rule.days == 0` gives `now`.
+///
+/// ```
+/// use iys_core::time::{business_day_cutoff, BusinessDays, LocalDateTime};
+/// let now = LocalDateTime::parse("2024-03-11 10:00:00").unwrap(); // a Monday
+/// assert_eq!(business_day_cutoff(now, BusinessDays::default()).to_string(), "2024-03-06 10:00:00");
+/// ```
 pub fn business_day_cutoff(now: LocalDateTime, rule: BusinessDays) -> LocalDateTime {
-    let _ = rule;
-    now
+    let mut n = days_from_civil(now.year, now.month, now.day);
+    let mut left = rule.days;
+    while left > 0 {
+        n -= 1;
+        if is_business_day_number(n, rule.count_holidays) {
+            left -= 1;
+        }
+    }
+    let (year, month, day) = civil_from_days(n);
+    LocalDateTime { year: i32::try_from(year).unwrap_or(i32::MIN), month, day, ..now }
 }
 
-/// Whether a date is a Turkish public holiday (fixed holidays, and Ramazan/Kurban Bayramı from the table).
-pub fn is_public_holiday(year: i32, month: u8, day: u8) -> bool {
-    let _ = (year, month, day);
-    false
+/// Whether a date is a business day: Monday to Friday, and not a public holiday when `count_holidays`.
+/// `false` for a date that does not exist.
+///
+/// ```
+/// use iys_core::time::is_business_day;
+/// assert!(is_business_day(2024, 6, 14, true)); // Friday
+/// assert!(!is_business_day(2024, 6, 15, true)); // Saturday
+/// assert!(!is_business_day(2024, 6, 17, true)); // Monday, Kurban Bayramı
+/// assert!(is_business_day(2024, 6, 17, false));
+/// ```
+pub fn is_business_day(year: i32, month: u8, day: u8, count_holidays: bool) -> bool {
+    is_valid_date(year, month, day) && is_business_day_number(days_from_civil(year, month, day), count_holidays)
+}
+
+/// [`is_business_day`] for a day number.
+fn is_business_day_number(n: i64, count_holidays: bool) -> bool {
+    if matches!(weekday(n), 0 | 6) {
+        return false;
+    }
+    if !count_holidays {
+        return true;
+    }
+    let (year, month, day) = civil_from_days(n);
+    match i32::try_from(year) {
+        Ok(year) => !is_public_holiday(year, month, day),
+        Err(_) => true,
+    }
+}
+
+/// Day of the week of a day number: 0 = Sunday … 6 = Saturday (1970-01-01 was a Thursday).
+fn weekday(n: i64) -> i64 {
+    (n + 4).rem_euclid(7)
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month_i64(year: i64, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Whether `(year, month, day)` is a date of the proleptic Gregorian calendar.
+pub(crate) fn is_valid_date(year: i32, month: u8, day: u8) -> bool {
+    day >= 1 && day <= days_in_month_i64(i64::from(year), month)
+}
+
+/// Days since 1970-01-01 of a (valid) civil date.
+pub(crate) const fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    days_from_civil_i64(year as i64, month, day)
+}
+
+/// Days since 1970-01-01 of a civil date, counting years from March so the leap day comes last.
+const fn days_from_civil_i64(year: i64, month: u8, day: u8) -> i64 {
+    let (m, d) = (month as i64, day as i64);
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400; // 0..=399
+    let month_from_march = (m + 9) % 12; // March = 0 … February = 11
+    let day_of_year = (153 * month_from_march + 2) / 5 + d - 1; // 0..=365
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468 // 719468 = days from 0000-03-01 to 1970-01-01
+}
+
+/// The civil date `(year, month, day)` of a day number; the inverse of [`days_from_civil`].
+fn civil_from_days(n: i64) -> (i64, u8, u8) {
+    let z = n.saturating_add(719_468);
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097; // 0..=146096
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month as u8, day as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> LocalDateTime {
+        LocalDateTime::parse(s).expect(s)
+    }
+
+    #[test]
+    fn parse_table() {
+        use DateError::{Format, Invalid};
+        type Fields = (i32, u8, u8, u8, u8, u8);
+        let cases: &[(&str, Result<Fields, DateError>)] = &[
+            ("2024-06-14 10:20:30", Ok((2024, 6, 14, 10, 20, 30))),
+            ("2015-05-01 00:00:00", Ok((2015, 5, 1, 0, 0, 0))),
+            ("2024-02-29 23:59:59", Ok((2024, 2, 29, 23, 59, 59))),
+            ("2000-02-29 12:00:00", Ok((2000, 2, 29, 12, 0, 0))),
+            ("0000-01-01 00:00:00", Ok((0, 1, 1, 0, 0, 0))),
+            ("9999-12-31 23:59:59", Ok((9999, 12, 31, 23, 59, 59))),
+            // Format.
+            ("", Err(Format)),
+            ("2024-06-14", Err(Format)),
+            ("2024-06-14T10:20:30", Err(Format)),
+            ("2024-06-14 10:20:30Z", Err(Format)),
+            ("2024-06-14 10:20:30+03:00", Err(Format)),
+            ("2024-06-14 10:20:30.000", Err(Format)),
+            ("2024-06-14 10:20:30 ", Err(Format)),
+            (" 2024-06-14 10:20:30", Err(Format)),
+            ("2024-06-14  10:20:3", Err(Format)),
+            ("2024/06/14 10:20:30", Err(Format)),
+            ("2024-6-14 10:20:30", Err(Format)),
+            ("24-06-14 10:20:300", Err(Format)),
+            ("2024-06-14 10:20:3a", Err(Format)),
+            ("+024-06-14 10:20:30", Err(Format)),
+            ("2024-06-14\t10:20:30", Err(Format)),
+            ("2024-06-14 10.20.30", Err(Format)),
+            ("٢٠٢٤-٠٦-١٤ ١٠:٢٠:٣٠", Err(Format)),
+            ("２０２４-06-14 10:20:30", Err(Format)),
+            ("2024-06-1é 10:20:30", Err(Format)),
+            // Invalid.
+            ("2023-02-29 12:00:00", Err(Invalid)),
+            ("1900-02-29 12:00:00", Err(Invalid)),
+            ("2024-02-30 12:00:00", Err(Invalid)),
+            ("2024-04-31 12:00:00", Err(Invalid)),
+            ("2024-00-10 12:00:00", Err(Invalid)),
+            ("2024-13-10 12:00:00", Err(Invalid)),
+            ("2024-01-00 12:00:00", Err(Invalid)),
+            ("2024-01-32 12:00:00", Err(Invalid)),
+            ("2024-01-01 24:00:00", Err(Invalid)),
+            ("2024-01-01 23:60:00", Err(Invalid)),
+            ("2024-01-01 23:59:60", Err(Invalid)),
+            ("2024-01-01 99:99:99", Err(Invalid)),
+            // Skipped hours.
+            ("2016-03-27 03:00:00", Err(Invalid)),
+            ("2016-03-27 03:59:59", Err(Invalid)),
+            ("2015-03-29 03:00:00", Err(Invalid)),
+            ("2014-03-31 03:30:00", Err(Invalid)),
+            ("2011-03-28 03:30:00", Err(Invalid)),
+            // Around them, all fine.
+            ("2016-03-27 02:59:59", Ok((2016, 3, 27, 2, 59, 59))),
+            ("2016-03-27 04:00:00", Ok((2016, 3, 27, 4, 0, 0))),
+            ("2014-03-30 03:30:00", Ok((2014, 3, 30, 3, 30, 0))),
+            ("2015-11-08 03:30:00", Ok((2015, 11, 8, 3, 30, 0))),
+            ("2016-10-30 03:30:00", Ok((2016, 10, 30, 3, 30, 0))),
+        ];
+        for (input, want) in cases {
+            let got = LocalDateTime::parse(input).map(|t| (t.year, t.month, t.day, t.hour, t.minute, t.second));
+            assert_eq!(&got, want, "{input:?}");
+            if let Ok(v) = LocalDateTime::parse(input) {
+                assert_eq!(v.to_string(), *input, "Display round-trips");
+            }
+        }
+    }
+
+    #[test]
+    fn offsets_table() {
+        // (instant as UTC wall time, expected offset in hours)
+        let utc = |y, m, d, h| days_from_civil(y, m, d) * DAY + i64::from(h) * HOUR;
+        let cases = [
+            (utc(2015, 3, 29, 0), 2),
+            (utc(2015, 3, 29, 1), 3),
+            (utc(2015, 10, 25, 1), 3), // the EU ended DST; Turkey did not
+            (utc(2015, 11, 8, 0), 3),
+            (utc(2015, 11, 8, 1), 2),
+            (utc(2014, 3, 30, 1), 2), // delayed a day
+            (utc(2014, 3, 31, 0), 2),
+            (utc(2014, 3, 31, 1), 3),
+            (utc(2011, 3, 27, 1), 2),
+            (utc(2011, 3, 28, 1), 3),
+            (utc(2016, 3, 27, 0), 2),
+            (utc(2016, 3, 27, 1), 3),
+            (utc(2016, 10, 30, 1), 3), // no change any more
+            (utc(2016, 12, 31, 0), 3),
+            (utc(2030, 1, 1, 0), 3),
+            (utc(2006, 3, 25, 22), 2), // 2006-03-26 01:00 EET = Saturday 23:00 UTC
+            (utc(2006, 3, 25, 23), 3),
+            (utc(2006, 10, 28, 22), 3),
+            (utc(2006, 10, 28, 23), 2),
+        ];
+        for (unix, hours) in cases {
+            assert_eq!(utc_offset(unix), hours * 3600, "{}", LocalDateTime::from_unix(unix));
+        }
+    }
+
+    #[test]
+    fn repeated_hour_picks_the_first() {
+        let first = t("2015-11-08 03:00:00").to_unix().expect("real");
+        assert_eq!(first, days_from_civil(2015, 11, 8) * DAY); // 00:00 UTC
+        assert_eq!(LocalDateTime::from_unix(first), t("2015-11-08 03:00:00"));
+        assert_eq!(LocalDateTime::from_unix(first + HOUR), t("2015-11-08 03:00:00"));
+        assert_eq!(LocalDateTime::from_unix(first + HOUR - 1), t("2015-11-08 03:59:59"));
+        assert_eq!(LocalDateTime::from_unix(first + 2 * HOUR), t("2015-11-08 04:00:00"));
+    }
+
+    #[test]
+    fn from_unix_extremes_do_not_panic() {
+        for unix in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX] {
+            let v = LocalDateTime::from_unix(unix);
+            assert!(v.month >= 1 && v.month <= 12 && v.day >= 1 && v.hour < 24, "{unix}: {v:?}");
+        }
+        let far = LocalDateTime { year: i32::MIN, month: 1, day: 1, hour: 0, minute: 0, second: 0 };
+        assert!(far.to_unix().is_some());
+        let far = LocalDateTime { year: i32::MAX, month: 12, day: 31, hour: 23, minute: 59, second: 59 };
+        assert_eq!(far.to_unix().map(LocalDateTime::from_unix), Some(far));
+        let bad = LocalDateTime { year: 2024, month: 2, day: 30, hour: 0, minute: 0, second: 0 };
+        assert_eq!(bad.to_unix(), None);
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for n in (-800_000..800_000).step_by(7) {
+            let (y, m, d) = civil_from_days(n);
+            let y = i32::try_from(y).expect("small");
+            assert!(is_valid_date(y, m, d));
+            assert_eq!(days_from_civil(y, m, d), n);
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(weekday(days_from_civil(2024, 6, 14)), 5); // Friday
+    }
+
+    #[test]
+    fn business_day_cutoff_table() {
+        let on = BusinessDays::default();
+        let off = BusinessDays { days: 3, count_holidays: false };
+        let cases = [
+            // Plain weeks.
+            ("2024-03-11 10:00:00", on, "2024-03-06 10:00:00"), // Monday -> Wednesday before
+            ("2024-03-12 10:00:00", on, "2024-03-07 10:00:00"), // Tuesday -> Thursday before
+            ("2024-03-13 10:00:00", on, "2024-03-08 10:00:00"), // Wednesday -> Friday before
+            ("2024-03-14 10:00:00", on, "2024-03-11 10:00:00"), // Thursday -> Monday
+            ("2024-03-15 23:59:59", on, "2024-03-12 23:59:59"), // Friday -> Tuesday
+            ("2024-03-16 00:00:00", on, "2024-03-13 00:00:00"), // Saturday -> Wednesday
+            ("2024-03-17 15:00:00", on, "2024-03-13 15:00:00"), // Sunday -> Wednesday
+            // Kurban Bayramı 2024 (16–19 June; arife 15th is a Saturday anyway).
+            ("2024-06-24 10:00:00", on, "2024-06-14 10:00:00"),
+            ("2024-06-24 10:00:00", off, "2024-06-19 10:00:00"),
+            ("2024-06-20 10:00:00", on, "2024-06-12 10:00:00"),
+            // Ramazan Bayramı 2024 (10–12 April; arife 9 April is a business day).
+            ("2024-04-15 09:00:00", on, "2024-04-05 09:00:00"),
+            ("2024-04-11 09:00:00", on, "2024-04-05 09:00:00"),
+            ("2024-04-10 09:00:00", on, "2024-04-05 09:00:00"),
+            ("2024-04-12 09:00:00", on, "2024-04-05 09:00:00"),
+            // Across the new year and 1 January.
+            ("2025-01-03 08:00:00", on, "2024-12-30 08:00:00"),
+            ("2025-01-03 08:00:00", off, "2024-12-31 08:00:00"),
+            // Republic Day: 28 October is a half-day (business day), 29th a holiday.
+            ("2024-10-31 12:00:00", on, "2024-10-25 12:00:00"),
+            // Days 0 and 1.
+            ("2024-03-11 10:00:00", BusinessDays { days: 0, count_holidays: true }, "2024-03-11 10:00:00"),
+            ("2024-03-11 10:00:00", BusinessDays { days: 1, count_holidays: true }, "2024-03-08 10:00:00"),
+            ("2024-03-11 10:00:00", BusinessDays { days: 10, count_holidays: true }, "2024-02-26 10:00:00"),
+            // Leap day.
+            ("2024-03-04 10:00:00", on, "2024-02-28 10:00:00"),
+        ];
+        for (now, rule, want) in cases {
+            assert_eq!(business_day_cutoff(t(now), rule).to_string(), want, "{now} {rule:?}");
+        }
+    }
+
+    #[test]
+    fn business_day_table() {
+        assert!(is_business_day(2024, 4, 9, true), "arife is a business day");
+        assert!(!is_business_day(2024, 4, 10, true));
+        assert!(is_business_day(2024, 10, 28, true), "28 October half-day is a business day");
+        assert!(!is_business_day(2024, 10, 29, true));
+        assert!(!is_business_day(2024, 2, 30, false), "not a date");
+        assert!(!is_business_day(2024, 3, 9, false), "Saturday");
+    }
 }
