@@ -1,8 +1,32 @@
 //! Batches: 1..1000 consents, no duplicate (recipientType, type, recipient), a report per item.
-//! PLACEHOLDER — being replaced by the consent work.
+//!
+//! # Decisions
+//!
+//! - **Over 1000 items** is `batch/too-large` (param `count`) on the batch, and every item is still
+//!   validated and reported, so a UI can show all problems at once. The batch is not ok either way.
+//! - **Duplicates** are keyed by (recipientType, type, recipient in wire form): in
+//!   [`Mode::Normalize`](crate::recipient::Mode) `0532 123 45 67` and `+905321234567` are the same
+//!   recipient. E-mail addresses are compared exactly as written (IYS's case rule is unknown,
+//!   iys-api.md OQ-4). The later item gets `batch/duplicate` at `/{i}` with `first`, the index of the
+//!   first occurrence, after its own diagnostics. An item whose other fields are wrong still takes
+//!   part, as long as those three are valid.
+//! - Item paths are prefixed with `/{i}`; batch-level paths are `""`.
+//!
+//! ```
+//! use iys_core::batch::validate_batch;
+//! use iys_core::consent::Options;
+//! let item = r#"{"recipient":"+905321234567","recipientType":"TACIR","type":"ARAMA","status":"ONAY"}"#;
+//! let r = validate_batch(&format!("[{item},{item}]"), &Options::new(1_741_780_800));
+//! assert!(r.items[0].is_ok());
+//! assert_eq!(r.items[1].diagnostics[0].code.as_str(), "batch/duplicate");
+//! assert_eq!(r.items[1].diagnostics[0].path, "/1");
+//! assert_eq!(r.items[1].diagnostics[0].param("first"), Some("0"));
+//! ```
 
-use crate::consent::{Options, ValidConsent};
-use crate::diagnostic::{Diagnostic, Report};
+use std::collections::btree_map::{BTreeMap, Entry};
+
+use crate::consent::{examine, ConsentKey, Options, ValidConsent};
+use crate::diagnostic::{Code, Diagnostic, Report};
 use crate::json::Value;
 
 /// Most consents IYS takes in one request (H125).
@@ -34,6 +58,134 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
 
 /// Validates a batch given as a parsed JSON value.
 pub fn validate_batch_value(value: &Value, opts: &Options) -> BatchReport {
-    let _ = (value, opts);
-    BatchReport { diagnostics: Vec::new(), items: Vec::new() }
+    let Value::Array(list) = value else {
+        return BatchReport { diagnostics: vec![Diagnostic::new(Code::BatchNotArray, "")], items: Vec::new() };
+    };
+    let mut diagnostics = Vec::new();
+    if list.is_empty() {
+        diagnostics.push(Diagnostic::new(Code::BatchEmpty, ""));
+    } else if list.len() > MAX_BATCH {
+        diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with("count", list.len().to_string()));
+    }
+    let mut first_seen: BTreeMap<ConsentKey, usize> = BTreeMap::new();
+    let mut items = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let examined = examine(item, opts);
+        let prefix = format!("/{i}");
+        let mut diags: Vec<Diagnostic> = examined.report.diagnostics.into_iter().map(|d| d.under(&prefix)).collect();
+        if let Some(key) = examined.key {
+            match first_seen.entry(key) {
+                Entry::Occupied(first) => {
+                    diags.push(Diagnostic::new(Code::BatchDuplicate, prefix).with("first", first.get().to_string()));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                }
+            }
+        }
+        items.push(Report::from_parts(examined.report.value, diags));
+    }
+    BatchReport { diagnostics, items }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Code as C;
+    use crate::recipient::Mode;
+
+    const NOW: i64 = 1_741_780_800; // 2025-03-12 15:00:00 in Turkey
+
+    fn item(recipient: &str, kind: &str, rt: &str) -> String {
+        format!(r#"{{"recipient":"{recipient}","recipientType":"{rt}","type":"{kind}","status":"ONAY"}}"#)
+    }
+
+    /// Validates `json`; asserts batch-level codes and the flattened (code, path) list of the items.
+    fn check(json: &str, opts: &Options, batch: &[Code], expect: &[(Code, &str)]) -> BatchReport {
+        let r = validate_batch(json, opts);
+        let got_batch: Vec<Code> = r.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(got_batch, batch, "{json}");
+        let got: Vec<(Code, &str)> =
+            r.items.iter().flat_map(|i| i.diagnostics.iter()).map(|d| (d.code, d.path.as_str())).collect();
+        assert_eq!(got, expect, "{json}");
+        assert_eq!(
+            r.is_ok(),
+            batch.is_empty() && expect.iter().all(|(c, _)| !c.severity().eq(&crate::Severity::Error))
+        );
+        r
+    }
+
+    #[test]
+    fn shape() {
+        let o = Options::new(NOW);
+        check("{}", &o, &[C::BatchNotArray], &[]);
+        check(r#"{"consents":[]}"#, &o, &[C::BatchNotArray], &[]);
+        check("[]", &o, &[C::BatchEmpty], &[]);
+        check("[1", &o, &[C::InvalidJson], &[]);
+        let one = item("+905321234567", "ARAMA", "TACIR");
+        let r = check(&format!("[{one}]"), &o, &[], &[]);
+        assert_eq!(r.items.len(), 1);
+        check(&format!("[{one}, 1, []]"), &o, &[], &[(C::ConsentNotObject, "/1"), (C::ConsentNotObject, "/2")]);
+        check(
+            &format!("[{one}, {{\"type\":\"ARAMA\"}}]"),
+            &o,
+            &[],
+            &[
+                (C::RecipientMissing, "/1/recipient"),
+                (C::RecipientTypeMissing, "/1/recipientType"),
+                (C::StatusMissing, "/1/status"),
+            ],
+        );
+    }
+
+    #[test]
+    fn too_large_is_reported_and_items_still_checked() {
+        let o = Options::new(NOW);
+        let items: Vec<String> =
+            (0..=MAX_BATCH).map(|i| item(&format!("+9053212{:05}", i), "ARAMA", "TACIR")).collect();
+        let r = check(&format!("[{}]", items.join(",")), &o, &[C::BatchTooLarge], &[]);
+        assert_eq!(r.diagnostics[0].param("count"), Some("1001"));
+        assert_eq!(r.items.len(), 1001);
+        assert!(r.items.iter().all(Report::is_ok));
+        let exactly: Vec<String> = items.into_iter().take(MAX_BATCH).collect();
+        check(&format!("[{}]", exactly.join(",")), &o, &[], &[]);
+    }
+
+    #[test]
+    fn duplicates_by_type_recipient_type_and_wire_recipient() {
+        let o = Options::new(NOW);
+        let a = item("+905321234567", "ARAMA", "TACIR");
+        let r = check(
+            &format!(
+                "[{a},{},{},{a},{}]",
+                item("+905321234567", "MESAJ", "TACIR"),
+                item("+905321234567", "ARAMA", "BIREYSEL"),
+                item("+905321234567", "MESAJ", "TACIR")
+            ),
+            &o,
+            &[],
+            &[
+                (C::SourceMissing, "/2/source"),
+                (C::DateMissing, "/2/consentDate"),
+                (C::BatchDuplicate, "/3"),
+                (C::BatchDuplicate, "/4"),
+            ],
+        );
+        assert_eq!(r.items[3].diagnostics[0].param("first"), Some("0"));
+        assert_eq!(r.items[4].diagnostics[0].param("first"), Some("1"));
+        assert!(r.items[0].is_ok() && r.items[1].is_ok());
+        assert!(r.items[3].value.is_none());
+
+        // In Normalize mode the recipient is compared in wire form.
+        let n = Options { mode: Mode::Normalize, ..o };
+        let b = item("0532 123 45 67", "ARAMA", "TACIR");
+        check(&format!("[{a},{b}]"), &n, &[], &[(C::RecipientNormalized, "/1/recipient"), (C::BatchDuplicate, "/1")]);
+        // An item with another error still counts as a duplicate.
+        let bad = r#"{"recipient":"+905321234567","recipientType":"TACIR","type":"ARAMA","status":"RED"}"#;
+        check(&format!("[{a},{bad}]"), &o, &[], &[(C::InvalidStatus, "/1/status"), (C::BatchDuplicate, "/1")]);
+        // E-mails are compared as written.
+        let m1 = item("ali@example.com", "EPOSTA", "TACIR");
+        let m2 = item("Ali@example.com", "EPOSTA", "TACIR");
+        check(&format!("[{m1},{m2},{m1}]"), &o, &[], &[(C::BatchDuplicate, "/2")]);
+    }
 }

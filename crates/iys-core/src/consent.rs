@@ -1,10 +1,61 @@
-//! The consent payload (IYS's wire type) and every stateless rule IYS enforces on it.
-//! Validation bodies are PLACEHOLDERS — being replaced by the consent work.
+//! The consent payload (IYS's wire type) and every stateless rule IYS enforces on it
+//! (iys-api.md §3 and §7).
+//!
+//! [`validate_consent`] reads JSON text, [`validate_consent_value`] an already parsed [`Value`]. Every
+//! problem is collected; a [`ValidConsent`] comes back only when none of them is an error.
+//!
+//! # Decisions
+//!
+//! - **`null` is the same as a missing field.** `"source": null` on a BIREYSEL consent is
+//!   `consent/source-missing`; `"retailerCode": null` is simply no retailer code, and it is left out of
+//!   the normalised consent.
+//! - **Missing fields are reported at the field's path** (`/recipient`), like IYS's `location`, so a form
+//!   can mark the field.
+//! - **source and consentDate are required only when recipientType is BIREYSEL.** When recipientType
+//!   is missing or invalid, that error is reported and the two fields are not demanded on top of it.
+//! - **Wrong JSON types** are `consent/wrong-field-type` with `field` and `expected`, where `expected`
+//!   is a language-neutral token: `string`, `integer` or `array`. Items of `retailerAccess` are never
+//!   type errors: anything but a positive integer there is `consent/retailer-access-invalid` at
+//!   `/retailerAccess/{i}`.
+//! - **A key given twice** is `consent/duplicate-field` on each later occurrence; the first one is
+//!   the one validated. An unknown key is `consent/unknown-field` at every occurrence.
+//! - **HS_2015 dates are fixed by law** at 2015-05-01 00:00:00, so for HS_2015 that equality is the
+//!   only rule on the date besides its format: the 2015 floor, the future check and the business-day
+//!   window do not apply.
+//! - **The business-day window** (`Options::window`) applies to every other consent, ONAY and RET
+//!   alike (IYS does not say otherwise, iys-api.md OQ-2). A date before 2015 is reported as such, not
+//!   also as too old; a date in the future is not "too old" either.
+//! - **Rules across fields are skipped when one side is already wrong**: a recipient that did not
+//!   parse is not also checked against `type`, and so on, so each mistake is reported once.
+//!
+//! # Order and paths
+//!
+//! Paths are JSON Pointers relative to the consent (`/recipient`, `/retailerAccess/2`; `""` for the
+//! consent itself). Diagnostics come in a fixed order: first problems with keys (unknown, repeated),
+//! in input order; then field by field in the order of [`Consent`] (recipient, recipientType, type,
+//! status, source, consentDate, retailerCode, retailerAccess). Within a field, its own checks come
+//! first, then rules that involve another field, which sit on the field they constrain:
+//! recipient kind vs type on `/type`, MESAJ to a non-mobile number on `/recipient`, the HS_2015 date on
+//! `/consentDate`, HS_KARAR needing RET on `/status`.
+//!
+//! ```
+//! use iys_core::consent::{validate_consent, Options};
+//! let now = 1_741_780_800; // 2025-03-12 15:00:00 in Turkey
+//! let r = validate_consent(
+//!     r#"{"recipient":"ali@example.com","recipientType":"TACIR","type":"MESAJ","status":"ONAY","extra":1}"#,
+//!     &Options::new(now),
+//! );
+//! let codes: Vec<_> = r.diagnostics.iter().map(|d| (d.code.as_str(), d.path.as_str())).collect();
+//! assert_eq!(codes, [("consent/unknown-field", "/extra"), ("consent/email-needs-eposta", "/type")]);
+//! assert!(r.value.is_none());
+//! ```
 
-use crate::diagnostic::{Diagnostic, Report};
-use crate::json::Value;
-use crate::recipient::{Mode, Recipient};
-use crate::time::BusinessDays;
+use std::collections::BTreeSet;
+
+use crate::diagnostic::{pointer_token, Code, Diagnostic, Report};
+use crate::json::{plain_u64, Value};
+use crate::recipient::{validate_recipient, Mode, PhoneType, Recipient};
+use crate::time::{business_day_cutoff, BusinessDays, DateError, LocalDateTime};
 
 macro_rules! wire_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),* $(,)? }) => {
@@ -128,6 +179,11 @@ pub struct ValidConsent {
 }
 
 impl ValidConsent {
+    /// Private on purpose: only [`validate_consent_value`] makes one.
+    fn new(consent: Consent, recipient: Recipient) -> Self {
+        ValidConsent { consent, recipient }
+    }
+
     /// The consent in wire form (recipient normalised when the mode allowed it).
     pub fn consent(&self) -> &Consent {
         &self.consent
@@ -172,6 +228,681 @@ pub fn validate_consent(json: &str, opts: &Options) -> Report<ValidConsent> {
 
 /// Validates one consent given as a parsed JSON value. Paths are relative to the consent (`/recipient`).
 pub fn validate_consent_value(value: &Value, opts: &Options) -> Report<ValidConsent> {
-    let _ = (value, opts);
-    Report::from_parts(None, Vec::<Diagnostic>::new())
+    examine(value, opts).report
+}
+
+impl Consent {
+    /// Compact JSON in IYS's spelling, fields in struct order, absent optional fields left out
+    /// (the same text serde produces, without needing serde).
+    pub fn to_json(&self) -> String {
+        use crate::json::write_str;
+        let mut out = String::with_capacity(160);
+        out.push_str("{\"recipient\":");
+        write_str(&mut out, &self.recipient);
+        out.push_str(",\"recipientType\":\"");
+        out.push_str(self.recipient_type.as_str());
+        out.push_str("\",\"type\":\"");
+        out.push_str(self.kind.as_str());
+        out.push_str("\",\"status\":\"");
+        out.push_str(self.status.as_str());
+        out.push('"');
+        if let Some(source) = self.source {
+            out.push_str(",\"source\":\"");
+            out.push_str(source.as_str());
+            out.push('"');
+        }
+        if let Some(date) = &self.consent_date {
+            out.push_str(",\"consentDate\":");
+            write_str(&mut out, date);
+        }
+        if let Some(code) = self.retailer_code {
+            out.push_str(",\"retailerCode\":");
+            out.push_str(&code.to_string());
+        }
+        if let Some(access) = &self.retailer_access {
+            out.push_str(",\"retailerAccess\":[");
+            for (i, code) in access.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&code.to_string());
+            }
+            out.push(']');
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The identity of a consent inside a batch: (recipientType, type, recipient in wire form).
+pub(crate) type ConsentKey = (RecipientType, ConsentType, String);
+
+/// A consent's report plus its batch key, known whenever those three fields are valid on their own
+/// (even if something else in the consent is wrong).
+pub(crate) struct Examined {
+    pub(crate) report: Report<ValidConsent>,
+    pub(crate) key: Option<ConsentKey>,
+}
+
+/// The earliest consentDate IYS accepts, and the one HS_2015 must carry.
+const MIN_DATE: LocalDateTime = LocalDateTime { year: 2015, month: 5, day: 1, hour: 0, minute: 0, second: 0 };
+
+// Field slots, in `Consent` order (the order diagnostics are reported in).
+const RECIPIENT: usize = 0;
+const RECIPIENT_TYPE: usize = 1;
+const TYPE: usize = 2;
+const STATUS: usize = 3;
+const SOURCE: usize = 4;
+const CONSENT_DATE: usize = 5;
+const RETAILER_CODE: usize = 6;
+const RETAILER_ACCESS: usize = 7;
+const NAMES: [&str; 8] =
+    ["recipient", "recipientType", "type", "status", "source", "consentDate", "retailerCode", "retailerAccess"];
+const PATHS: [&str; 8] =
+    ["/recipient", "/recipientType", "/type", "/status", "/source", "/consentDate", "/retailerCode", "/retailerAccess"];
+
+fn slot_of(key: &str) -> Option<usize> {
+    NAMES.iter().position(|n| *n == key)
+}
+
+/// Diagnostics per field, so rules that span fields can file theirs in the right place.
+struct Found {
+    keys: Vec<Diagnostic>,
+    fields: [Vec<Diagnostic>; 8],
+}
+
+impl Found {
+    fn push(&mut self, slot: usize, d: Diagnostic) {
+        if let Some(list) = self.fields.get_mut(slot) {
+            list.push(d);
+        }
+    }
+
+    /// Files a diagnostic at the field's own path.
+    fn add(&mut self, slot: usize, code: Code, params: &[(&'static str, &str)]) {
+        let mut d = Diagnostic::new(code, PATHS.get(slot).copied().unwrap_or(""));
+        for (name, value) in params {
+            d = d.with(name, *value);
+        }
+        self.push(slot, d);
+    }
+
+    fn wrong_type(&mut self, slot: usize, expected: &'static str) {
+        let field = NAMES.get(slot).copied().unwrap_or("");
+        self.add(slot, Code::ConsentWrongFieldType, &[("field", field), ("expected", expected)]);
+    }
+
+    fn into_vec(self) -> Vec<Diagnostic> {
+        let mut out = self.keys;
+        for list in self.fields {
+            out.extend(list);
+        }
+        out
+    }
+
+    fn has_error(&self) -> bool {
+        self.keys.iter().chain(self.fields.iter().flatten()).any(Diagnostic::is_error)
+    }
+}
+
+/// A present, non-null value of an allowed field.
+fn present(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !matches!(v, Value::Null))
+}
+
+/// A string field: `None` when absent/null (reporting `missing` if given) or of another JSON type.
+fn string_field<'a>(found: &mut Found, v: Option<&'a Value>, slot: usize, missing: Option<Code>) -> Option<&'a str> {
+    match present(v) {
+        None => {
+            if let Some(code) = missing {
+                found.add(slot, code, &[]);
+            }
+            None
+        }
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            found.wrong_type(slot, "string");
+            None
+        }
+    }
+}
+
+/// An enum field: exact IYS spelling, or `invalid` with the value.
+fn enum_field<T>(
+    found: &mut Found,
+    v: Option<&Value>,
+    slot: usize,
+    missing: Option<Code>,
+    invalid: Code,
+    from_wire: fn(&str) -> Option<T>,
+) -> Option<T> {
+    let s = string_field(found, v, slot, missing)?;
+    let parsed = from_wire(s);
+    if parsed.is_none() {
+        let code = if invalid == Code::InvalidSource && s.starts_with("IYS_") { Code::IysSource } else { invalid };
+        found.add(slot, code, &[("value", s)]);
+    }
+    parsed
+}
+
+/// A positive integer written plainly (no sign, fraction or exponent) that fits in a `u64`.
+fn positive_integer(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(raw) => plain_u64(raw).filter(|n| *n > 0),
+        _ => None,
+    }
+}
+
+pub(crate) fn examine(value: &Value, opts: &Options) -> Examined {
+    let Value::Object(entries) = value else {
+        return Examined {
+            report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, "")]),
+            key: None,
+        };
+    };
+    let mut found = Found { keys: Vec::new(), fields: Default::default() };
+
+    // Keys, in input order. The first occurrence of an allowed key is the one validated.
+    let mut slots: [Option<&Value>; 8] = [None; 8];
+    for (key, v) in entries {
+        match slot_of(key).and_then(|i| slots.get_mut(i)) {
+            None => found.keys.push(
+                Diagnostic::new(Code::ConsentUnknownField, format!("/{}", pointer_token(key)))
+                    .with("field", key.as_str()),
+            ),
+            Some(slot @ None) => *slot = Some(v),
+            Some(Some(_)) => found.keys.push(
+                Diagnostic::new(Code::ConsentDuplicateField, format!("/{}", pointer_token(key)))
+                    .with("field", key.as_str()),
+            ),
+        }
+    }
+    let [v_recipient, v_recipient_type, v_type, v_status, v_source, v_date, v_retailer_code, v_retailer_access] = slots;
+
+    // recipient
+    let recipient = string_field(&mut found, v_recipient, RECIPIENT, Some(Code::RecipientMissing)).and_then(|s| {
+        let report = validate_recipient(s, opts.mode);
+        for d in report.diagnostics {
+            found.push(RECIPIENT, d.under("/recipient"));
+        }
+        report.value
+    });
+
+    // recipientType, type, status
+    let recipient_type = enum_field(
+        &mut found,
+        v_recipient_type,
+        RECIPIENT_TYPE,
+        Some(Code::RecipientTypeMissing),
+        Code::InvalidRecipientType,
+        RecipientType::from_wire,
+    );
+    let kind = enum_field(&mut found, v_type, TYPE, Some(Code::TypeMissing), Code::InvalidType, ConsentType::from_wire);
+    if let (Some(r), Some(kind)) = (&recipient, kind) {
+        match (r, kind) {
+            (Recipient::Phone(_), ConsentType::Eposta) => {
+                found.add(TYPE, Code::PhoneNeedsCallOrMessage, &[]);
+            }
+            (Recipient::Email(_), ConsentType::Arama | ConsentType::Mesaj) => {
+                found.add(TYPE, Code::EmailNeedsEposta, &[("type", kind.as_str())]);
+            }
+            (Recipient::Phone(p), ConsentType::Mesaj) if p.number_type() != PhoneType::Mobile => {
+                let d = Diagnostic::new(Code::PhoneNotMobile, "/recipient")
+                    .with("number", p.e164())
+                    .with("kind", p.number_type().as_str());
+                found.push(RECIPIENT, d);
+            }
+            _ => {}
+        }
+    }
+    let status =
+        enum_field(&mut found, v_status, STATUS, Some(Code::StatusMissing), Code::InvalidStatus, Status::from_wire);
+
+    // source and consentDate: required for BIREYSEL only.
+    let bireysel = recipient_type == Some(RecipientType::Bireysel);
+    let source = enum_field(
+        &mut found,
+        v_source,
+        SOURCE,
+        bireysel.then_some(Code::SourceMissing),
+        Code::InvalidSource,
+        Source::from_wire,
+    );
+    if source == Some(Source::HsKarar) && status == Some(Status::Onay) {
+        found.add(STATUS, Code::KararNeedsRet, &[]);
+    }
+    let date = string_field(&mut found, v_date, CONSENT_DATE, bireysel.then_some(Code::DateMissing));
+    let date_ok = date.is_some_and(|s| check_date(&mut found, s, source, opts));
+
+    // retailerCode
+    let retailer_code = match present(v_retailer_code) {
+        None => None,
+        Some(v @ Value::Number(raw)) => {
+            let n = positive_integer(v);
+            if n.is_none() {
+                found.add(RETAILER_CODE, Code::RetailerCodeInvalid, &[("value", raw)]);
+            }
+            n
+        }
+        Some(_) => {
+            found.wrong_type(RETAILER_CODE, "integer");
+            None
+        }
+    };
+
+    // retailerAccess
+    let retailer_access = match present(v_retailer_access) {
+        None => None,
+        Some(Value::Array(items)) if items.is_empty() => {
+            found.add(RETAILER_ACCESS, Code::RetailerAccessEmpty, &[]);
+            None
+        }
+        Some(Value::Array(items)) => {
+            let mut codes = Vec::with_capacity(items.len());
+            let mut seen = BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                match positive_integer(item) {
+                    None => found.push(
+                        RETAILER_ACCESS,
+                        Diagnostic::new(Code::RetailerAccessInvalid, format!("/retailerAccess/{i}")),
+                    ),
+                    Some(n) if !seen.insert(n) => found.push(
+                        RETAILER_ACCESS,
+                        Diagnostic::new(Code::RetailerAccessDuplicate, format!("/retailerAccess/{i}"))
+                            .with("value", n.to_string()),
+                    ),
+                    Some(n) => codes.push(n),
+                }
+            }
+            Some(codes)
+        }
+        Some(_) => {
+            found.wrong_type(RETAILER_ACCESS, "array");
+            None
+        }
+    };
+
+    let key = match (recipient_type, kind, &recipient) {
+        (Some(rt), Some(k), Some(r)) => Some((rt, k, r.wire().to_owned())),
+        _ => None,
+    };
+    let valid = match (found.has_error(), recipient, recipient_type, kind, status) {
+        (false, Some(recipient), Some(recipient_type), Some(kind), Some(status)) => {
+            let consent = Consent {
+                recipient: recipient.wire().to_owned(),
+                recipient_type,
+                kind,
+                status,
+                source,
+                consent_date: date.filter(|_| date_ok).map(str::to_owned),
+                retailer_code,
+                retailer_access,
+            };
+            Some(ValidConsent::new(consent, recipient))
+        }
+        _ => None,
+    };
+    Examined { report: Report::from_parts(valid, found.into_vec()), key }
+}
+
+/// Checks a consentDate string; true when it passed.
+fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options) -> bool {
+    let date = match LocalDateTime::parse(s) {
+        Ok(date) => date,
+        Err(err) => {
+            let code = match err {
+                DateError::Format => Code::DateFormat,
+                DateError::Invalid => Code::DateInvalid,
+            };
+            found.add(CONSENT_DATE, code, &[("value", s)]);
+            return false;
+        }
+    };
+    if source == Some(Source::Hs2015) {
+        // Fixed by law: nothing else about the date matters.
+        if date != MIN_DATE {
+            found.add(CONSENT_DATE, Code::Hs2015Date, &[("value", s)]);
+            return false;
+        }
+        return true;
+    }
+    if date < MIN_DATE {
+        found.add(CONSENT_DATE, Code::DateBefore2015, &[("value", s)]);
+        return false;
+    }
+    let now = LocalDateTime::from_unix(opts.now);
+    let future = match date.to_unix() {
+        Some(t) => t > opts.now,
+        None => date > now,
+    };
+    if future {
+        found.add(CONSENT_DATE, Code::DateInFuture, &[("value", s), ("now", &now.to_string())]);
+        return false;
+    }
+    if let Some(rule) = opts.window {
+        let cutoff = business_day_cutoff(now, rule);
+        if date < cutoff {
+            let (days, cutoff) = (rule.days.to_string(), cutoff.to_string());
+            found.add(CONSENT_DATE, Code::DateTooOld, &[("value", s), ("days", &days), ("cutoff", &cutoff)]);
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Code as C;
+
+    /// 2025-03-12 15:00:00 in Turkey, a Wednesday; 3 business days back is Friday 2025-03-07.
+    const NOW: i64 = 1_741_780_800;
+
+    fn strict() -> Options {
+        Options::new(NOW)
+    }
+
+    fn no_window() -> Options {
+        Options { window: None, ..Options::new(NOW) }
+    }
+
+    fn normalize() -> Options {
+        Options { mode: Mode::Normalize, ..Options::new(NOW) }
+    }
+
+    const BASE: [(&str, &str); 6] = [
+        ("recipient", r#""+905321234567""#),
+        ("recipientType", r#""BIREYSEL""#),
+        ("type", r#""MESAJ""#),
+        ("status", r#""ONAY""#),
+        ("source", r#""HS_WEB""#),
+        ("consentDate", r#""2025-03-11 10:00:00""#),
+    ];
+
+    /// The base consent with fields replaced (raw JSON), removed (`""`) or appended (new keys, in order).
+    fn c(changes: &[(&str, &str)]) -> String {
+        let mut fields: Vec<(&str, &str)> = BASE.to_vec();
+        for &(k, v) in changes {
+            match fields.iter_mut().find(|(fk, _)| *fk == k) {
+                Some(f) => f.1 = v,
+                None => fields.push((k, v)),
+            }
+        }
+        let body: Vec<String> =
+            fields.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    /// Input, options, expected (code, path) list.
+    type Case = (String, Options, Vec<(Code, &'static str)>);
+
+    /// Validates `json` and asserts the exact (code, path) list; the value must exist iff no error.
+    fn check(json: &str, opts: &Options, expect: &[(Code, &str)]) -> Report<ValidConsent> {
+        let r = validate_consent(json, opts);
+        let got: Vec<(Code, &str)> = r.diagnostics.iter().map(|d| (d.code, d.path.as_str())).collect();
+        assert_eq!(got, expect, "{json}");
+        assert_eq!(r.value.is_some(), !r.diagnostics.iter().any(Diagnostic::is_error), "{json}");
+        r
+    }
+
+    #[test]
+    fn shape_keys_and_missing_fields() {
+        let s = strict();
+        let cases: Vec<(String, Vec<(Code, &str)>)> = vec![
+            (c(&[]), vec![]),
+            ("[]".into(), vec![(C::ConsentNotObject, "")]),
+            ("\"+905321234567\"".into(), vec![(C::ConsentNotObject, "")]),
+            ("null".into(), vec![(C::ConsentNotObject, "")]),
+            ("{".into(), vec![(C::InvalidJson, "")]),
+            (
+                "{}".into(),
+                vec![
+                    (C::RecipientMissing, "/recipient"),
+                    (C::RecipientTypeMissing, "/recipientType"),
+                    (C::TypeMissing, "/type"),
+                    (C::StatusMissing, "/status"),
+                ],
+            ),
+            (c(&[("extra", "1")]), vec![(C::ConsentUnknownField, "/extra")]),
+            (c(&[("a/b~", "1")]), vec![(C::ConsentUnknownField, "/a~1b~0")]),
+            (
+                c(&[("recipient", ""), ("Recipient", r#""+905321234567""#)]),
+                vec![(C::ConsentUnknownField, "/Recipient"), (C::RecipientMissing, "/recipient")],
+            ),
+            (
+                c(&[("status", ""), ("status", "")]).replace('}', r#","status":"ONAY","status":"RET"}"#),
+                vec![(C::ConsentDuplicateField, "/status")],
+            ),
+            (c(&[("recipient", "")]), vec![(C::RecipientMissing, "/recipient")]),
+            (c(&[("recipientType", "")]), vec![(C::RecipientTypeMissing, "/recipientType")]),
+            (c(&[("type", "")]), vec![(C::TypeMissing, "/type")]),
+            (c(&[("status", "")]), vec![(C::StatusMissing, "/status")]),
+            (c(&[("source", "")]), vec![(C::SourceMissing, "/source")]),
+            (c(&[("consentDate", "")]), vec![(C::DateMissing, "/consentDate")]),
+            (c(&[("recipientType", r#""TACIR""#), ("source", ""), ("consentDate", "")]), vec![]),
+            // null is the same as missing
+            (c(&[("recipient", "null")]), vec![(C::RecipientMissing, "/recipient")]),
+            (
+                c(&[("source", "null"), ("consentDate", "null")]),
+                vec![(C::SourceMissing, "/source"), (C::DateMissing, "/consentDate")],
+            ),
+            (c(&[("retailerCode", "null"), ("retailerAccess", "null")]), vec![]),
+            // unknown recipientType: source and date are not demanded on top
+            (
+                c(&[("recipientType", r#""X""#), ("source", ""), ("consentDate", "")]),
+                vec![(C::InvalidRecipientType, "/recipientType")],
+            ),
+        ];
+        for (json, expect) in cases {
+            check(&json, &s, &expect);
+        }
+    }
+
+    #[test]
+    fn wrong_types_and_enums() {
+        let s = strict();
+        let cases: Vec<(String, Vec<(Code, &str)>)> = vec![
+            (c(&[("recipient", "5321234567")]), vec![(C::ConsentWrongFieldType, "/recipient")]),
+            (c(&[("recipientType", "[]")]), vec![(C::ConsentWrongFieldType, "/recipientType")]),
+            (c(&[("type", "1")]), vec![(C::ConsentWrongFieldType, "/type")]),
+            (c(&[("status", "true")]), vec![(C::ConsentWrongFieldType, "/status")]),
+            (c(&[("source", "{}")]), vec![(C::ConsentWrongFieldType, "/source")]),
+            (c(&[("consentDate", "20250311")]), vec![(C::ConsentWrongFieldType, "/consentDate")]),
+            (c(&[("retailerCode", r#""12""#)]), vec![(C::ConsentWrongFieldType, "/retailerCode")]),
+            (c(&[("retailerAccess", "1")]), vec![(C::ConsentWrongFieldType, "/retailerAccess")]),
+            (c(&[("type", r#""mesaj""#)]), vec![(C::InvalidType, "/type")]),
+            (c(&[("type", r#""SMS""#)]), vec![(C::InvalidType, "/type")]),
+            (c(&[("status", r#""RED""#)]), vec![(C::InvalidStatus, "/status")]),
+            (c(&[("recipientType", r#""TACİR""#)]), vec![(C::InvalidRecipientType, "/recipientType")]),
+            (c(&[("source", r#""IYS_WEB""#)]), vec![(C::IysSource, "/source")]),
+            (c(&[("source", r#""HS_FOO""#)]), vec![(C::InvalidSource, "/source")]),
+            (c(&[("source", r#""hs_web""#)]), vec![(C::InvalidSource, "/source")]),
+            (c(&[("source", r#""HS_KARAR""#)]), vec![(C::KararNeedsRet, "/status")]),
+            (c(&[("source", r#""HS_KARAR""#), ("status", r#""RET""#)]), vec![]),
+        ];
+        for (json, expect) in cases {
+            check(&json, &s, &expect);
+        }
+        let r = check(&c(&[("type", r#""SMS""#)]), &s, &[(C::InvalidType, "/type")]);
+        assert_eq!(r.diagnostics[0].param("value"), Some("SMS"));
+        let r = check(&c(&[("retailerCode", r#""12""#)]), &s, &[(C::ConsentWrongFieldType, "/retailerCode")]);
+        assert_eq!(r.diagnostics[0].param("field"), Some("retailerCode"));
+        assert_eq!(r.diagnostics[0].param("expected"), Some("integer"));
+        let r = check(&c(&[("extra", "1")]), &s, &[(C::ConsentUnknownField, "/extra")]);
+        assert_eq!(r.diagnostics[0].param("field"), Some("extra"));
+    }
+
+    #[test]
+    fn recipient_kind_and_type() {
+        let s = strict();
+        let mail = r#""ali@example.com""#;
+        let cases: Vec<Case> = vec![
+            (c(&[("type", r#""EPOSTA""#)]), s, vec![(C::PhoneNeedsCallOrMessage, "/type")]),
+            (c(&[("recipient", mail), ("type", r#""ARAMA""#)]), s, vec![(C::EmailNeedsEposta, "/type")]),
+            (c(&[("recipient", mail), ("type", r#""MESAJ""#)]), s, vec![(C::EmailNeedsEposta, "/type")]),
+            (c(&[("recipient", mail), ("type", r#""EPOSTA""#)]), s, vec![]),
+            (c(&[("type", r#""ARAMA""#)]), s, vec![]),
+            // landline: fine for ARAMA, a warning for MESAJ
+            (c(&[("recipient", r#""+902121234567""#), ("type", r#""ARAMA""#)]), s, vec![]),
+            (c(&[("recipient", r#""+902121234567""#)]), s, vec![(C::PhoneNotMobile, "/recipient")]),
+            // strict wants the wire form; normalize rewrites it with a warning
+            (c(&[("recipient", r#""0532 123 45 67""#)]), s, vec![(C::PhoneNotWireForm, "/recipient")]),
+            (c(&[("recipient", r#""0532 123 45 67""#)]), normalize(), vec![(C::RecipientNormalized, "/recipient")]),
+            (c(&[("recipient", r#""""#)]), s, vec![(C::RecipientEmpty, "/recipient")]),
+            // a recipient that did not parse is not also compared with type
+            (
+                c(&[("recipient", r#""0532 123 45 67""#), ("type", r#""EPOSTA""#)]),
+                s,
+                vec![(C::PhoneNotWireForm, "/recipient")],
+            ),
+        ];
+        for (json, opts, expect) in cases {
+            check(&json, &opts, &expect);
+        }
+        let r = check(&c(&[("recipient", mail), ("type", r#""ARAMA""#)]), &s, &[(C::EmailNeedsEposta, "/type")]);
+        assert_eq!(r.diagnostics[0].param("type"), Some("ARAMA"));
+        let r = check(&c(&[("recipient", r#""+902121234567""#)]), &s, &[(C::PhoneNotMobile, "/recipient")]);
+        assert_eq!(r.diagnostics[0].param("number"), Some("+902121234567"));
+        assert_eq!(r.diagnostics[0].param("kind"), Some("fixed-line"));
+        let r =
+            check(&c(&[("recipient", r#""0532 123 45 67""#)]), &normalize(), &[(C::RecipientNormalized, "/recipient")]);
+        let v = r.value.expect("valid");
+        assert_eq!(v.consent().recipient, "+905321234567");
+        assert_eq!(v.recipient().wire(), "+905321234567");
+    }
+
+    #[test]
+    fn consent_date_rules() {
+        let s = strict();
+        let date = |d: &str| c(&[("consentDate", d)]);
+        let cases: Vec<Case> = vec![
+            (date(r#""2025-03-11T10:00:00""#), s, vec![(C::DateFormat, "/consentDate")]),
+            (date(r#""2025-03-11 10:00""#), s, vec![(C::DateFormat, "/consentDate")]),
+            (date(r#""2025-03-11 10:00:00.000""#), s, vec![(C::DateFormat, "/consentDate")]),
+            (date(r#""11.03.2025 10:00:00""#), s, vec![(C::DateFormat, "/consentDate")]),
+            (date(r#""""#), s, vec![(C::DateFormat, "/consentDate")]),
+            (date(r#""2025-02-29 10:00:00""#), s, vec![(C::DateInvalid, "/consentDate")]),
+            (date(r#""2025-03-11 24:00:00""#), s, vec![(C::DateInvalid, "/consentDate")]),
+            (date(r#""2015-04-30 23:59:59""#), s, vec![(C::DateBefore2015, "/consentDate")]),
+            (date(r#""2015-04-30 23:59:59""#), no_window(), vec![(C::DateBefore2015, "/consentDate")]),
+            (date(r#""2015-05-01 00:00:00""#), no_window(), vec![]),
+            (date(r#""2025-03-12 15:00:00""#), s, vec![]),
+            (date(r#""2025-03-12 15:00:01""#), s, vec![(C::DateInFuture, "/consentDate")]),
+            (date(r#""2030-01-01 00:00:00""#), no_window(), vec![(C::DateInFuture, "/consentDate")]),
+            (date(r#""2025-03-10 09:00:00""#), s, vec![]),
+            (date(r#""2025-02-20 10:00:00""#), s, vec![(C::DateTooOld, "/consentDate")]),
+            (date(r#""2025-02-20 10:00:00""#), no_window(), vec![]),
+            // HS_2015: exactly 2015-05-01 00:00:00, whatever the window
+            (c(&[("source", r#""HS_2015""#), ("consentDate", r#""2015-05-01 00:00:00""#)]), s, vec![]),
+            (
+                c(&[("source", r#""HS_2015""#), ("consentDate", r#""2015-05-01 00:00:01""#)]),
+                s,
+                vec![(C::Hs2015Date, "/consentDate")],
+            ),
+            (
+                c(&[("source", r#""HS_2015""#), ("consentDate", r#""2014-01-01 00:00:00""#)]),
+                s,
+                vec![(C::Hs2015Date, "/consentDate")],
+            ),
+            (c(&[("source", r#""HS_2015""#)]), s, vec![(C::Hs2015Date, "/consentDate")]),
+            // TACIR dates, when given, follow the same rules
+            (
+                c(&[("recipientType", r#""TACIR""#), ("consentDate", r#""2025-03-13 00:00:00""#)]),
+                s,
+                vec![(C::DateInFuture, "/consentDate")],
+            ),
+        ];
+        for (json, opts, expect) in cases {
+            check(&json, &opts, &expect);
+        }
+        let r = check(&date(r#""2025-03-12 15:00:01""#), &s, &[(C::DateInFuture, "/consentDate")]);
+        assert_eq!(r.diagnostics[0].param("value"), Some("2025-03-12 15:00:01"));
+        assert_eq!(r.diagnostics[0].param("now"), Some("2025-03-12 15:00:00"));
+        let r = check(&date(r#""2025-02-20 10:00:00""#), &s, &[(C::DateTooOld, "/consentDate")]);
+        assert_eq!(r.diagnostics[0].param("days"), Some("3"));
+        assert_eq!(r.diagnostics[0].param("value"), Some("2025-02-20 10:00:00"));
+        assert!(r.diagnostics[0].param("cutoff").is_some());
+    }
+
+    #[test]
+    fn retailers() {
+        let s = strict();
+        let cases: Vec<(String, Vec<(Code, &str)>)> = vec![
+            (c(&[("retailerCode", "12"), ("retailerAccess", "[1,2,3]")]), vec![]),
+            (c(&[("retailerCode", "18446744073709551615")]), vec![]),
+            (c(&[("retailerCode", "0")]), vec![(C::RetailerCodeInvalid, "/retailerCode")]),
+            (c(&[("retailerCode", "-1")]), vec![(C::RetailerCodeInvalid, "/retailerCode")]),
+            (c(&[("retailerCode", "1.5")]), vec![(C::RetailerCodeInvalid, "/retailerCode")]),
+            (c(&[("retailerCode", "1.0")]), vec![(C::RetailerCodeInvalid, "/retailerCode")]),
+            (c(&[("retailerCode", "1e3")]), vec![(C::RetailerCodeInvalid, "/retailerCode")]),
+            (c(&[("retailerCode", "18446744073709551616")]), vec![(C::RetailerCodeInvalid, "/retailerCode")]),
+            (c(&[("retailerAccess", "[]")]), vec![(C::RetailerAccessEmpty, "/retailerAccess")]),
+            (
+                c(&[("retailerAccess", r#"[1,"2",0,1,2.5,null,1]"#)]),
+                vec![
+                    (C::RetailerAccessInvalid, "/retailerAccess/1"),
+                    (C::RetailerAccessInvalid, "/retailerAccess/2"),
+                    (C::RetailerAccessDuplicate, "/retailerAccess/3"),
+                    (C::RetailerAccessInvalid, "/retailerAccess/4"),
+                    (C::RetailerAccessInvalid, "/retailerAccess/5"),
+                    (C::RetailerAccessDuplicate, "/retailerAccess/6"),
+                ],
+            ),
+        ];
+        for (json, expect) in cases {
+            check(&json, &s, &expect);
+        }
+        let r = check(&c(&[("retailerAccess", "[7,7]")]), &s, &[(C::RetailerAccessDuplicate, "/retailerAccess/1")]);
+        assert_eq!(r.diagnostics[0].param("value"), Some("7"));
+    }
+
+    #[test]
+    fn everything_is_collected_in_field_order() {
+        let json = r#"{"zzz":1,"consentDate":"2030-01-01 00:00:00","status":"ONAY","source":"HS_KARAR","type":"EPOSTA","recipient":"+905321234567","retailerAccess":[],"recipientType":"BIREYSEL","zzz":2,"retailerCode":"1"}"#;
+        check(
+            json,
+            &strict(),
+            &[
+                (C::ConsentUnknownField, "/zzz"),
+                (C::ConsentUnknownField, "/zzz"),
+                (C::PhoneNeedsCallOrMessage, "/type"),
+                (C::KararNeedsRet, "/status"),
+                (C::DateInFuture, "/consentDate"),
+                (C::ConsentWrongFieldType, "/retailerCode"),
+                (C::RetailerAccessEmpty, "/retailerAccess"),
+            ],
+        );
+    }
+
+    #[test]
+    fn valid_consent_is_the_normalised_wire_form() {
+        let json = c(&[("retailerCode", "12"), ("retailerAccess", "[3,1]"), ("retailerCode", "12")]);
+        let r = check(&json, &strict(), &[]);
+        let v = r.value.expect("valid");
+        let want = Consent {
+            recipient: "+905321234567".into(),
+            recipient_type: RecipientType::Bireysel,
+            kind: ConsentType::Mesaj,
+            status: Status::Onay,
+            source: Some(Source::HsWeb),
+            consent_date: Some("2025-03-11 10:00:00".into()),
+            retailer_code: Some(12),
+            retailer_access: Some(vec![3, 1]),
+        };
+        assert_eq!(v.consent(), &want);
+        let text = want.to_json();
+        assert_eq!(
+            text,
+            r#"{"recipient":"+905321234567","recipientType":"BIREYSEL","type":"MESAJ","status":"ONAY","source":"HS_WEB","consentDate":"2025-03-11 10:00:00","retailerCode":12,"retailerAccess":[3,1]}"#
+        );
+        assert_eq!(serde_json::to_string(&want).unwrap(), text);
+        // TACIR without source and date: those stay absent
+        let r = check(&c(&[("recipientType", r#""TACIR""#), ("source", "null"), ("consentDate", "")]), &strict(), &[]);
+        let v = r.value.expect("valid").into_consent();
+        assert_eq!((v.source, v.consent_date.as_deref(), v.retailer_code), (None, None, None));
+        assert_eq!(
+            v.to_json(),
+            r#"{"recipient":"+905321234567","recipientType":"TACIR","type":"MESAJ","status":"ONAY"}"#
+        );
+    }
 }
