@@ -1,0 +1,245 @@
+//! `iys batch`: IYS-ready batch files of at most 1000 valid, normalised, de-duplicated consents,
+//! plus `rejects.ndjson` with the diagnostics of every record left out.
+//!
+//! De-duplication is by (recipientType, type, recipient in wire form) across the whole file, as
+//! IYS's H194 does within one request: the first record wins and each later one is rejected with
+//! `batch/duplicate` (param `first` = the first record's index). The set of keys seen is the only
+//! thing that grows with the input: a 128-bit hash of each key plus the first index (24 bytes a
+//! distinct valid consent, about 50 MB of table for two million).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use iys_core::batch::MAX_BATCH;
+use iys_core::consent::Consent;
+use iys_core::diagnostic::{Code, Diagnostic, Lang};
+use serde::Serialize;
+
+use crate::check::{self, Evaluated, RecordJson};
+use crate::error::CliError;
+use crate::input::{Format, RawRecord};
+use crate::progress::group;
+use crate::{pipeline, report, Judge, Tally};
+
+/// The name of batch file `n` (1-based).
+fn batch_name(n: u64) -> String {
+    format!("batch-{n:05}.json")
+}
+
+const REJECTS: &str = "rejects.ndjson";
+
+/// A hasher for keys that are already uniformly random hashes: it passes them through.
+#[derive(Debug, Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = (n as u64) ^ ((n >> 64) as u64);
+    }
+}
+
+/// Two independently keyed SipHash states: together a 128-bit fingerprint of a key.
+#[derive(Debug)]
+struct Fingerprint(RandomState, RandomState);
+
+impl Fingerprint {
+    fn of(&self, c: &Consent) -> u128 {
+        let key = (c.recipient_type.as_str(), c.kind.as_str(), c.recipient.as_str());
+        (u128::from(self.0.hash_one(key)) << 64) | u128::from(self.1.hash_one(key))
+    }
+}
+
+enum Outcome {
+    Valid { index: u64, key: u128, consent: Vec<u8>, e: Box<Evaluated> },
+    Rejected(Vec<u8>),
+}
+
+/// Writes consents into `batch-NNNNN.json` files of at most [`MAX_BATCH`] each: bare JSON arrays.
+struct Batches {
+    dir: PathBuf,
+    file: Option<BufWriter<File>>,
+    in_file: usize,
+    files: u64,
+}
+
+impl Batches {
+    fn push(&mut self, consent: &[u8]) -> Result<(), CliError> {
+        if self.in_file == MAX_BATCH {
+            self.close()?;
+        }
+        let file = match &mut self.file {
+            Some(f) => {
+                f.write_all(b",\n").map_err(|e| CliError::io("cannot write a batch file", &e))?;
+                f
+            }
+            None => {
+                self.files += 1;
+                let path = self.dir.join(batch_name(self.files));
+                let f =
+                    File::create(&path).map_err(|e| CliError::io(format!("cannot create {}", path.display()), &e))?;
+                let f = self.file.insert(BufWriter::new(f));
+                f.write_all(b"[\n").map_err(|e| CliError::io("cannot write a batch file", &e))?;
+                f
+            }
+        };
+        file.write_all(consent).map_err(|e| CliError::io("cannot write a batch file", &e))?;
+        self.in_file += 1;
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), CliError> {
+        if let Some(mut f) = self.file.take() {
+            f.write_all(b"\n]\n").and_then(|()| f.flush()).map_err(|e| self.err(&e))?;
+        }
+        self.in_file = 0;
+        Ok(())
+    }
+
+    fn err(&self, e: &std::io::Error) -> CliError {
+        CliError::io(format!("cannot write {}", self.dir.join(batch_name(self.files)).display()), e)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    records: u64,
+    valid: u64,
+    rejected: u64,
+    duplicates: u64,
+    batches: u64,
+    out: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryLine<'a> {
+    summary: Summary<'a>,
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), CliError> {
+    fs::create_dir_all(dir).map_err(|e| CliError::io(format!("cannot create {}", dir.display()), &e))?;
+    let entries = fs::read_dir(dir).map_err(|e| CliError::io(format!("cannot read {}", dir.display()), &e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == REJECTS || (name.starts_with("batch-") && name.ends_with(".json")) {
+            return Err(CliError::usage(format!(
+                "{} already holds batch files ({name}); choose an empty directory or remove them first",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `iys batch`.
+pub fn run(file: &Path, format: Option<Format>, judge: Judge, dir: &Path, json: bool) -> Result<Tally, CliError> {
+    let (records, progress) = crate::open_records(file, format)?;
+    prepare_dir(dir)?;
+    let lang = judge.lang;
+    let fingerprint = Fingerprint(RandomState::new(), RandomState::new());
+    let work = |raw: RawRecord| {
+        let e = check::evaluate(raw, &judge.options);
+        match e.report.value.as_ref().filter(|_| e.report.is_ok()) {
+            Some(valid) => {
+                let consent = valid.consent();
+                let key = fingerprint.of(consent);
+                let text = serde_json::to_vec(consent).unwrap_or_default();
+                Outcome::Valid { index: e.index, key, consent: text, e: Box::new(e) }
+            }
+            None => {
+                let mut buf = Vec::with_capacity(256);
+                report::json_line(&mut buf, &RecordJson::new(&e, lang));
+                Outcome::Rejected(buf)
+            }
+        }
+    };
+
+    let rejects_path = dir.join(REJECTS);
+    let rejects = File::create(&rejects_path)
+        .map_err(|e| CliError::io(format!("cannot create {}", rejects_path.display()), &e))?;
+    let mut rejects = BufWriter::with_capacity(1 << 16, rejects);
+    let reject_err = |e: &std::io::Error| CliError::io(format!("cannot write {}", rejects_path.display()), e);
+    let mut batches = Batches { dir: dir.to_path_buf(), file: None, in_file: 0, files: 0 };
+    let mut seen: HashMap<u128, u64, BuildHasherDefault<PassThrough>> = HashMap::default();
+    let (mut valid, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
+
+    pipeline::run(records, work, |results: Vec<Outcome>| {
+        for outcome in results {
+            match outcome {
+                Outcome::Valid { index, key, consent, e } => match seen.get(&key) {
+                    Some(&first) => {
+                        duplicates += 1;
+                        rejected += 1;
+                        let mut e = *e;
+                        e.report.value = None;
+                        e.report
+                            .diagnostics
+                            .push(Diagnostic::new(Code::BatchDuplicate, "").with("first", first.to_string()));
+                        let mut buf = Vec::new();
+                        report::json_line(&mut buf, &RecordJson::new(&e, lang));
+                        rejects.write_all(&buf).map_err(|e| reject_err(&e))?;
+                    }
+                    None => {
+                        seen.insert(key, index);
+                        valid += 1;
+                        batches.push(&consent)?;
+                    }
+                },
+                Outcome::Rejected(line) => {
+                    rejected += 1;
+                    rejects.write_all(&line).map_err(|e| reject_err(&e))?;
+                }
+            }
+        }
+        progress.update(valid + rejected, rejected);
+        Ok(())
+    })?;
+    batches.close()?;
+    rejects.flush().map_err(|e| reject_err(&e))?;
+    progress.finish(valid + rejected);
+
+    let records = valid + rejected;
+    let out_name = dir.display().to_string();
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        let mut buf = Vec::new();
+        let summary = Summary { records, valid, rejected, duplicates, batches: batches.files, out: &out_name };
+        report::json_line(&mut buf, &SummaryLine { summary });
+        buf
+    } else {
+        match lang {
+            Lang::En => format!(
+                "{} records: {} consents in {} batch files, {} rejected ({} duplicates) → {}\n",
+                group(records),
+                group(valid),
+                batches.files,
+                group(rejected),
+                group(duplicates),
+                rejects_path.display()
+            ),
+            Lang::Tr => format!(
+                "{} kayıt: {} izin {} toplu dosyada, {} reddedildi ({} tekrar) → {}\n",
+                group(records),
+                group(valid),
+                batches.files,
+                group(rejected),
+                group(duplicates),
+                rejects_path.display()
+            ),
+        }
+        .into_bytes()
+    };
+    out.write_all(&text).and_then(|()| out.flush()).map_err(|e| CliError::output(&e))?;
+    Ok(Tally { valid, invalid: rejected })
+}

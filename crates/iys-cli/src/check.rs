@@ -1,0 +1,172 @@
+//! `iys check`: one result per record, then a summary.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use iys_core::consent::{validate_consent_value, Consent, Options, ValidConsent};
+use iys_core::diagnostic::{Code, Lang, Report};
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::input::{Format, RawRecord};
+use crate::report::{self, DiagnosticJson};
+use crate::{pipeline, Judge, Tally};
+
+/// A record and the core's verdict on it.
+#[derive(Debug)]
+pub struct Evaluated {
+    /// 0-based position among the input's records.
+    pub index: u64,
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// The core's report.
+    pub report: Report<ValidConsent>,
+}
+
+/// Turns a raw record into a value and has the core judge it.
+pub fn evaluate(raw: RawRecord, options: &Options) -> Evaluated {
+    let (index, line) = (raw.index, raw.line);
+    let report = match raw.into_value() {
+        Ok(value) => validate_consent_value(&value, options),
+        Err(d) => Report::from_parts(None, vec![d]),
+    };
+    Evaluated { index, line, report }
+}
+
+/// Whether the core rewrote the record (a recipient brought into wire form, an extension dropped).
+pub fn was_normalized(report: &Report<ValidConsent>) -> bool {
+    report.diagnostics.iter().any(|d| matches!(d.code, Code::RecipientNormalized | Code::PhoneExtensionDropped))
+}
+
+/// The `--json` line of one record (also the line of `rejects.ndjson`).
+#[derive(Debug, Serialize)]
+pub struct RecordJson<'a> {
+    /// 0-based position among the input's records.
+    pub index: u64,
+    /// 1-based line in the input.
+    pub line: u64,
+    /// Whether the record is valid.
+    pub ok: bool,
+    /// The normalised consent when valid, else null.
+    pub consent: Option<&'a Consent>,
+    /// The errors.
+    pub errors: Vec<DiagnosticJson<'a>>,
+    /// The warnings (e.g. each recipient rewritten into wire form).
+    pub warnings: Vec<DiagnosticJson<'a>>,
+}
+
+impl<'a> RecordJson<'a> {
+    /// The JSON line for `e`.
+    pub fn new(e: &'a Evaluated, lang: Lang) -> Self {
+        let ok = e.report.is_ok();
+        RecordJson {
+            index: e.index,
+            line: e.line,
+            ok,
+            consent: e.report.value.as_ref().filter(|_| ok).map(ValidConsent::consent),
+            errors: report::errors_json(&e.report.diagnostics, lang),
+            warnings: report::warnings_json(&e.report.diagnostics, lang),
+        }
+    }
+}
+
+/// `record 3 (line 5): error … ` for every diagnostic of `e`.
+pub fn human_lines(out: &mut String, e: &Evaluated, lang: Lang) {
+    for d in &e.report.diagnostics {
+        out.push_str(&format!("record {} (line {}): ", e.index, e.line));
+        report::human(out, d, lang);
+        out.push('\n');
+    }
+}
+
+struct Checked {
+    ok: bool,
+    normalized: bool,
+    text: Vec<u8>,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    records: u64,
+    valid: u64,
+    invalid: u64,
+    normalized: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryLine {
+    summary: Summary,
+}
+
+/// Runs `iys check`.
+pub fn run(file: &Path, format: Option<Format>, judge: Judge, json: bool) -> Result<Tally, CliError> {
+    let (records, progress) = crate::open_records(file, format)?;
+    let lang = judge.lang;
+    let work = |raw: RawRecord| {
+        let e = evaluate(raw, &judge.options);
+        let ok = e.report.is_ok();
+        let normalized = ok && was_normalized(&e.report);
+        let text = if json {
+            let mut buf = Vec::with_capacity(256);
+            report::json_line(&mut buf, &RecordJson::new(&e, lang));
+            buf
+        } else {
+            let mut s = String::new();
+            human_lines(&mut s, &e, lang);
+            s.into_bytes()
+        };
+        Checked { ok, normalized, text }
+    };
+
+    let stdout = std::io::stdout();
+    let shared_terminal = progress.is_drawn() && stdout.is_terminal();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut tally = Tally::default();
+    let mut normalized = 0u64;
+    let mut chunk_text = Vec::new();
+    pipeline::run(records, work, |results: Vec<Checked>| {
+        chunk_text.clear();
+        for r in results {
+            if r.ok {
+                tally.valid += 1;
+            } else {
+                tally.invalid += 1;
+            }
+            normalized += u64::from(r.normalized);
+            chunk_text.extend_from_slice(&r.text);
+        }
+        let write = |out: &mut std::io::BufWriter<_>| -> std::io::Result<()> {
+            out.write_all(&chunk_text)?;
+            if shared_terminal {
+                out.flush()?;
+            }
+            Ok(())
+        };
+        progress.suspend(|| write(&mut out)).map_err(|e| CliError::output(&e))?;
+        progress.update(tally.valid + tally.invalid, tally.invalid);
+        Ok(())
+    })?;
+
+    let records = tally.valid + tally.invalid;
+    progress.finish(records);
+    if json {
+        let mut buf = Vec::new();
+        let summary = Summary { records, valid: tally.valid, invalid: tally.invalid, normalized };
+        report::json_line(&mut buf, &SummaryLine { summary });
+        out.write_all(&buf).map_err(|e| CliError::output(&e))?;
+    } else {
+        let line = match lang {
+            Lang::En => format!(
+                "{records} records: {} valid, {} invalid; {normalized} normalised to the IYS form.\n",
+                tally.valid, tally.invalid
+            ),
+            Lang::Tr => format!(
+                "{records} kayıt: {} geçerli, {} geçersiz; {normalized} kayıt IYS biçimine dönüştürüldü.\n",
+                tally.valid, tally.invalid
+            ),
+        };
+        out.write_all(line.as_bytes()).map_err(|e| CliError::output(&e))?;
+    }
+    out.flush().map_err(|e| CliError::output(&e))?;
+    Ok(tally)
+}

@@ -1,0 +1,589 @@
+//! Input readers: CSV (`;` or `,`, Excel's BOM), NDJSON and JSON arrays, all streamed.
+//!
+//! A reader only splits the input into records and turns each into a [`json::Value`]; it never
+//! judges a value (that is the core's job). The splitting runs on the reader thread, the turning
+//! into values ([`RawRecord::into_value`]) runs on the worker threads.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use iys_core::diagnostic::{pointer_token, Code, Diagnostic};
+use iys_core::json::{self, Value};
+
+use crate::error::CliError;
+
+/// Longest single record (a JSON item, an NDJSON line) we hold in memory; longer ones are reported.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+const BUF_CAPACITY: usize = 1 << 18;
+
+/// How the input is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A header line of IYS field names, then one consent per row.
+    Csv,
+    /// One JSON array of consent objects.
+    Json,
+    /// One consent object per line.
+    Ndjson,
+}
+
+/// One record as split from the input, not yet turned into a value.
+#[derive(Debug)]
+pub struct RawRecord {
+    /// 0-based position among the records of the input.
+    pub index: u64,
+    /// 1-based line in the input where the record starts.
+    pub line: u64,
+    /// What was read.
+    pub body: RawBody,
+}
+
+/// The unparsed body of a record.
+#[derive(Debug)]
+pub enum RawBody {
+    /// The text of one JSON value (an array item or an NDJSON line).
+    Json(Vec<u8>),
+    /// One CSV row; field names come from the header.
+    Csv(csv::ByteRecord, Arc<Header>),
+    /// A record larger than [`MAX_RECORD_BYTES`]; only its size is kept.
+    TooLarge,
+}
+
+/// The CSV header: the field name of each column.
+#[derive(Debug)]
+pub struct Header {
+    names: Vec<String>,
+}
+
+impl RawRecord {
+    /// Turns the record into a JSON value, or the diagnostic that says why it cannot be one.
+    pub fn into_value(self) -> Result<Value, Diagnostic> {
+        match self.body {
+            RawBody::Json(bytes) => json::parse_bytes(&bytes),
+            RawBody::Csv(row, header) => csv_row_to_value(&row, &header),
+            RawBody::TooLarge => {
+                Err(Diagnostic::new(Code::BodyTooLarge, "").with("limit", MAX_RECORD_BYTES.to_string()))
+            }
+        }
+    }
+}
+
+/// A CSV row as a consent object. Empty cells are absent fields; `retailerCode` is a number when
+/// it is all digits; `retailerAccess` is a list of the pieces between `|`, `,`, `;` or blanks.
+/// Cells past the header's last column, when not empty, become fields named `column<N>` (1-based),
+/// which the core reports as unknown fields.
+fn csv_row_to_value(row: &csv::ByteRecord, header: &Header) -> Result<Value, Diagnostic> {
+    let mut fields = Vec::with_capacity(row.len());
+    for (i, cell) in row.iter().enumerate() {
+        if cell.is_empty() {
+            continue;
+        }
+        let name = match header.names.get(i) {
+            Some(n) => n.clone(),
+            None => format!("column{}", i + 1),
+        };
+        let Ok(text) = std::str::from_utf8(cell) else {
+            return Err(Diagnostic::new(Code::InvalidUtf8, format!("/{}", pointer_token(&name))));
+        };
+        let value = match name.as_str() {
+            "retailerCode" => number_or_string(text),
+            "retailerAccess" => Value::Array(
+                text.split(|c: char| c == '|' || c == ',' || c == ';' || c.is_whitespace())
+                    .filter(|p| !p.is_empty())
+                    .map(number_or_string)
+                    .collect(),
+            ),
+            _ => Value::String(text.to_owned()),
+        };
+        fields.push((name, value));
+    }
+    Ok(Value::Object(fields))
+}
+
+/// `123` → a JSON number; anything else (`12a`, `007`, `-1`) stays a string for the core to report.
+fn number_or_string(text: &str) -> Value {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if digits && (text == "0" || !text.starts_with('0')) {
+        Value::Number(text.to_owned())
+    } else {
+        Value::String(text.to_owned())
+    }
+}
+
+/// Counts the bytes read through it, for the progress bar.
+pub struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An opened input: a buffered byte stream, its size when known, and a counter of bytes read.
+pub struct Opened {
+    /// The bytes, buffered.
+    pub reader: BufReader<Counting<Box<dyn Read + Send>>>,
+    /// The size in bytes, for a regular file.
+    pub len: Option<u64>,
+    /// Bytes read so far.
+    pub read: Arc<AtomicU64>,
+    /// The name to use in messages (`-` is `standard input`).
+    pub name: String,
+}
+
+/// Opens a file, or standard input for `-`.
+pub fn open(path: &Path) -> Result<Opened, CliError> {
+    let read = Arc::new(AtomicU64::new(0));
+    let (inner, len, name): (Box<dyn Read + Send>, _, _) = if path == Path::new("-") {
+        (Box::new(io::stdin()), None, "standard input".to_owned())
+    } else {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| CliError::io(format!("cannot open {name}"), &e))?;
+        let meta = file.metadata().map_err(|e| CliError::io(format!("cannot read {name}"), &e))?;
+        if meta.is_dir() {
+            return Err(CliError::usage(format!("{name} is a directory, not a file")));
+        }
+        let len = meta.is_file().then_some(meta.len());
+        (Box::new(file), len, name)
+    };
+    let counting = Counting { inner, count: Arc::clone(&read) };
+    Ok(Opened { reader: BufReader::with_capacity(BUF_CAPACITY, counting), len, read, name })
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened").field("name", &self.name).field("len", &self.len).finish_non_exhaustive()
+    }
+}
+
+/// Skips a UTF-8 byte-order mark, if the input starts with one.
+fn skip_bom<R: BufRead>(r: &mut R) -> io::Result<()> {
+    let buf = r.fill_buf()?;
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        r.consume(3);
+    }
+    Ok(())
+}
+
+/// The format from `--format`, else from the file extension, else from the first byte that is
+/// not blank: `[` is JSON, `{` is NDJSON, anything else CSV.
+pub fn detect_format<R: BufRead>(r: &mut R, path: &Path, given: Option<Format>) -> io::Result<Format> {
+    skip_bom(r)?;
+    if let Some(f) = given {
+        return Ok(f);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("csv" | "txt" | "tsv") => return Ok(Format::Csv),
+        Some("json") => return Ok(Format::Json),
+        Some("ndjson" | "jsonl") => return Ok(Format::Ndjson),
+        _ => {}
+    }
+    let buf = r.fill_buf()?;
+    Ok(match buf.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Format::Json,
+        Some(b'{') => Format::Ndjson,
+        _ => Format::Csv,
+    })
+}
+
+/// A stream of records in input order; an `Err` ends it.
+pub type Records = Box<dyn Iterator<Item = Result<RawRecord, CliError>> + Send>;
+
+/// The record stream for `format` (the BOM has already been skipped by [`detect_format`]).
+pub fn records(opened: Opened, format: Format) -> Result<Records, CliError> {
+    let name = opened.name;
+    let reader = opened.reader;
+    Ok(match format {
+        Format::Csv => Box::new(CsvRecords::new(reader, name)?),
+        Format::Ndjson => Box::new(NdjsonRecords { reader, name, index: 0, line: 0, done: false }),
+        Format::Json => Box::new(JsonArrayRecords::new(reader, name)),
+    })
+}
+
+// ---- CSV ----------------------------------------------------------------------------------------
+
+struct CsvRecords<R: Read> {
+    reader: csv::Reader<R>,
+    header: Arc<Header>,
+    name: String,
+    index: u64,
+    done: bool,
+}
+
+impl<R: BufRead> CsvRecords<R> {
+    fn new(mut r: R, name: String) -> Result<Self, CliError> {
+        let delimiter = {
+            let buf = r.fill_buf().map_err(|e| CliError::io(format!("cannot read {name}"), &e))?;
+            let first = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+            let semis = first.iter().filter(|&&b| b == b';').count();
+            let commas = first.iter().filter(|&&b| b == b',').count();
+            if semis >= commas && semis > 0 {
+                b';'
+            } else {
+                b','
+            }
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .buffer_capacity(BUF_CAPACITY)
+            .from_reader(r);
+        let raw = reader.byte_headers().map_err(|e| csv_error(&name, &e))?.clone();
+        if raw.is_empty() || raw.iter().all(|c| c.is_empty()) {
+            return Err(CliError::usage(format!(
+                "{name}: the CSV has no header line; the first line must name the IYS fields (recipient;type;…)"
+            )));
+        }
+        let mut names = Vec::with_capacity(raw.len());
+        for (i, cell) in raw.iter().enumerate() {
+            let Ok(s) = std::str::from_utf8(cell) else {
+                return Err(CliError::usage(format!("{name}: header column {} is not valid UTF-8", i + 1)));
+            };
+            let s = s.trim_start_matches('\u{FEFF}').trim();
+            names.push(if s.is_empty() { format!("column{}", i + 1) } else { s.to_owned() });
+        }
+        Ok(CsvRecords { reader, header: Arc::new(Header { names }), name, index: 0, done: false })
+    }
+}
+
+fn csv_error(name: &str, e: &csv::Error) -> CliError {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => CliError::io(format!("cannot read {name}"), io),
+        _ => CliError::usage(format!("{name}: {e}")),
+    }
+}
+
+impl<R: Read> Iterator for CsvRecords<R> {
+    type Item = Result<RawRecord, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut row = csv::ByteRecord::new();
+        loop {
+            match self.reader.read_byte_record(&mut row) {
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(true) => {
+                    // Excel leaves rows of bare separators at the end of a sheet: skip blank rows.
+                    if row.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+                        continue;
+                    }
+                    let line = row.position().map_or(0, csv::Position::line);
+                    let index = self.index;
+                    self.index += 1;
+                    let body = RawBody::Csv(row, Arc::clone(&self.header));
+                    return Some(Ok(RawRecord { index, line, body }));
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(csv_error(&self.name, &e)));
+                }
+            }
+        }
+    }
+}
+
+// ---- NDJSON -------------------------------------------------------------------------------------
+
+struct NdjsonRecords<R> {
+    reader: R,
+    name: String,
+    index: u64,
+    line: u64,
+    done: bool,
+}
+
+/// Reads one line (without its `\n`) into `out`, keeping at most `limit` bytes.
+/// Returns `None` at end of input, else whether the line fit.
+pub fn read_line_capped<R: BufRead>(r: &mut R, out: &mut Vec<u8>, limit: usize) -> io::Result<Option<bool>> {
+    out.clear();
+    let mut any = false;
+    let mut fits = true;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(any.then_some(fits));
+        }
+        any = true;
+        let (chunk, found) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if fits {
+            if out.len() + chunk.len() <= limit {
+                out.extend_from_slice(chunk);
+            } else {
+                fits = false;
+                out.clear();
+            }
+        }
+        let used = found.unwrap_or(buf.len());
+        r.consume(used);
+        if found.is_some() {
+            return Ok(Some(fits));
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for NdjsonRecords<R> {
+    type Item = Result<RawRecord, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut text = Vec::new();
+        loop {
+            let fits = match read_line_capped(&mut self.reader, &mut text, MAX_RECORD_BYTES) {
+                Ok(Some(fits)) => fits,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(CliError::io(format!("cannot read {}", self.name), &e)));
+                }
+            };
+            self.line += 1;
+            if fits && text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if text.last() == Some(&b'\r') {
+                text.pop();
+            }
+            let index = self.index;
+            self.index += 1;
+            let body = if fits { RawBody::Json(text) } else { RawBody::TooLarge };
+            return Some(Ok(RawRecord { index, line: self.line, body }));
+        }
+    }
+}
+
+// ---- JSON array ---------------------------------------------------------------------------------
+
+/// Splits a top-level JSON array into the text of its items without parsing them: it tracks only
+/// strings, escapes and bracket depth, so memory stays at one item whatever the array's size.
+struct JsonArrayRecords<R> {
+    reader: R,
+    name: String,
+    state: ArrayState,
+    index: u64,
+    line: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    Start,
+    Items,
+    Closed,
+    Unclosed,
+    Done,
+}
+
+impl<R: BufRead> JsonArrayRecords<R> {
+    fn new(reader: R, name: String) -> Self {
+        JsonArrayRecords { reader, name, state: ArrayState::Start, index: 0, line: 1 }
+    }
+
+    fn io_err(&self, e: &io::Error) -> CliError {
+        CliError::io(format!("cannot read {}", self.name), e)
+    }
+
+    /// Skips blanks; returns the next byte without consuming it, or `None` at end of input.
+    fn peek_non_blank(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    self.line += buf[..i].iter().filter(|&&b| b == b'\n').count() as u64;
+                    let b = buf[i];
+                    self.reader.consume(i);
+                    return Ok(Some(b));
+                }
+                None => {
+                    let n = buf.len();
+                    self.line += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.reader.consume(n);
+                }
+            }
+        }
+    }
+
+    /// Reads one item up to (not including) the `,` or `]` that ends it, which is consumed.
+    /// Returns the item text (or `None` when too large), and whether the array closed.
+    fn read_item(&mut self) -> io::Result<(Option<Vec<u8>>, Option<bool>)> {
+        let mut out = Vec::new();
+        let mut fits = true;
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escape = false;
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                // End of input inside the array.
+                return Ok((fits.then_some(out), None));
+            }
+            let mut end = None;
+            for (i, &b) in buf.iter().enumerate() {
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                if in_string {
+                    if escape {
+                        escape = false;
+                    } else if b == b'\\' {
+                        escape = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' if depth > 0 => depth -= 1,
+                    b']' => {
+                        end = Some((i, true));
+                        break;
+                    }
+                    b',' if depth == 0 => {
+                        end = Some((i, false));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let (take, consumed, closed) = match end {
+                Some((i, closed)) => (i, i + 1, Some(closed)),
+                None => (buf.len(), buf.len(), None),
+            };
+            if fits {
+                if out.len() + take <= MAX_RECORD_BYTES {
+                    out.extend_from_slice(&buf[..take]);
+                } else {
+                    fits = false;
+                    out = Vec::new();
+                }
+            }
+            self.reader.consume(consumed);
+            if let Some(closed) = closed {
+                return Ok((fits.then_some(out), Some(closed)));
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonArrayRecords<R> {
+    type Item = Result<RawRecord, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.state {
+                ArrayState::Done => return None,
+                ArrayState::Unclosed => {
+                    self.state = ArrayState::Done;
+                    return Some(Err(self.unclosed()));
+                }
+                ArrayState::Start => match self.peek_non_blank() {
+                    Err(e) => {
+                        self.state = ArrayState::Done;
+                        return Some(Err(self.io_err(&e)));
+                    }
+                    Ok(Some(b'[')) => {
+                        self.reader.consume(1);
+                        // `[]` holds no record.
+                        match self.peek_non_blank() {
+                            Ok(Some(b']')) => {
+                                self.reader.consume(1);
+                                self.state = ArrayState::Closed;
+                            }
+                            Ok(_) => self.state = ArrayState::Items,
+                            Err(e) => {
+                                self.state = ArrayState::Done;
+                                return Some(Err(self.io_err(&e)));
+                            }
+                        }
+                    }
+                    Ok(_) => {
+                        self.state = ArrayState::Done;
+                        return Some(Err(CliError::usage(format!(
+                            "{}: expected a JSON array of consents (starting with `[`); use --format ndjson for one object per line",
+                            self.name
+                        ))));
+                    }
+                },
+                ArrayState::Items => {
+                    let line = match self.peek_non_blank() {
+                        Ok(_) => self.line,
+                        Err(e) => {
+                            self.state = ArrayState::Done;
+                            return Some(Err(self.io_err(&e)));
+                        }
+                    };
+                    let (text, closed) = match self.read_item() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.state = ArrayState::Done;
+                            return Some(Err(self.io_err(&e)));
+                        }
+                    };
+                    match closed {
+                        Some(true) => self.state = ArrayState::Closed,
+                        Some(false) => {}
+                        None => {
+                            if text.as_ref().is_some_and(|t| t.iter().all(u8::is_ascii_whitespace)) {
+                                self.state = ArrayState::Done;
+                                return Some(Err(self.unclosed()));
+                            }
+                            // Hand out the cut-off item (the core reports it), then the error.
+                            self.state = ArrayState::Unclosed;
+                        }
+                    }
+                    let index = self.index;
+                    self.index += 1;
+                    let body = match text {
+                        Some(t) => RawBody::Json(t),
+                        None => RawBody::TooLarge,
+                    };
+                    return Some(Ok(RawRecord { index, line, body }));
+                }
+                ArrayState::Closed => {
+                    self.state = ArrayState::Done;
+                    return match self.peek_non_blank() {
+                        Ok(None) => None,
+                        Ok(Some(_)) => Some(Err(CliError::usage(format!(
+                            "{}: unexpected data after the end of the JSON array (line {})",
+                            self.name, self.line
+                        )))),
+                        Err(e) => Some(Err(self.io_err(&e))),
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl<R> JsonArrayRecords<R> {
+    fn unclosed(&self) -> CliError {
+        CliError::usage(format!("{}: the JSON array is not closed (no `]` before the end of the input)", self.name))
+    }
+}

@@ -1,0 +1,105 @@
+//! Read → validate in parallel → write in order, in constant memory.
+//!
+//! One thread splits the input into records and sends them in chunks of [`CHUNK`] over a channel
+//! that holds at most [`IN_FLIGHT`] chunks; the calling thread takes each chunk, has rayon process
+//! its records on every core, and hands the results, in input order, to the sink. Memory is thus
+//! bounded by (IN_FLIGHT + 2) chunks whatever the size of the input.
+
+use std::sync::mpsc;
+
+use rayon::prelude::*;
+
+use crate::error::CliError;
+
+/// Records per chunk.
+pub const CHUNK: usize = 4096;
+/// Chunks read ahead of the one being processed.
+pub const IN_FLIGHT: usize = 2;
+
+/// Runs `work` on every item of `source` in parallel and feeds the results to `sink`, chunk by
+/// chunk, in input order. An error from the source ends the run after the items before it were
+/// processed; an error from the sink stops the reader. The sink's error wins.
+pub fn run<T, O, I, F, S>(source: I, work: F, mut sink: S) -> Result<(), CliError>
+where
+    I: Iterator<Item = Result<T, CliError>> + Send,
+    T: Send,
+    O: Send,
+    F: Fn(T) -> O + Sync,
+    S: FnMut(Vec<O>) -> Result<(), CliError>,
+{
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Vec<T>>(IN_FLIGHT);
+        let reader = scope.spawn(move || -> Result<(), CliError> {
+            let mut buf = Vec::with_capacity(CHUNK);
+            for item in source {
+                match item {
+                    Ok(t) => {
+                        buf.push(t);
+                        if buf.len() == CHUNK {
+                            let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
+                            if tx.send(full).is_err() {
+                                return Ok(()); // the sink stopped
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        if !buf.is_empty() {
+                            let _ = tx.send(buf);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.send(buf);
+            }
+            Ok(())
+        });
+        let mut written = Ok(());
+        for chunk in &rx {
+            let results: Vec<O> = chunk.into_par_iter().map(&work).collect();
+            if let Err(e) = sink(results) {
+                written = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read = reader.join().unwrap_or_else(|_| Err(CliError::usage("the input reader failed")));
+        written.and(read)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_across_chunks_and_reports_source_errors_after_earlier_items() {
+        let n = CHUNK * 3 + 7;
+        let mut seen = Vec::new();
+        let source = (0..n).map(Ok::<usize, CliError>);
+        run(
+            source,
+            |i| i * 2,
+            |v| {
+                seen.extend(v);
+                Ok(())
+            },
+        )
+        .expect("no error");
+        assert_eq!(seen, (0..n).map(|i| i * 2).collect::<Vec<_>>());
+
+        let mut seen = Vec::new();
+        let source = (0..10).map(|i| if i == 5 { Err(CliError::usage("bad")) } else { Ok(i) });
+        let r = run(
+            source,
+            |i| i,
+            |v| {
+                seen.extend(v);
+                Ok(())
+            },
+        );
+        assert!(r.is_err());
+        assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    }
+}
