@@ -1,0 +1,217 @@
+//! `cargo xtask npm`: builds the npm package `iys-validate` into `crates/iys-wasm/pkg/`, and its
+//! test suites (Rust host tests of the boundary, `node --test`, `tsc --noEmit`, headless Chromium).
+//!
+//! The wasm builds use their own target dir (`target/wasm`), so they never wait on the lock of the
+//! host builds.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The wasm-bindgen CLI must be exactly the version the crate pins.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+/// Budget for what a browser downloads (wasm + wasm-bindgen glue + our wrapper), gzip -9 bytes.
+pub const GZIP_BUDGET: u64 = 20_000;
+/// Files of the package, copied from `crates/iys-wasm/npm/`.
+const TEMPLATE: &[&str] = &["package.json", "README.md", "index.js", "node.mjs", "node.cjs", "worker.js", "api.js"];
+/// What a browser loads: counted against [`GZIP_BUDGET`].
+const BROWSER_FILES: &[&str] = &["web/iys_validate_bg.wasm", "web/iys_validate.js", "index.js", "api.js"];
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    eprintln!("$ {shown}");
+    let status = cmd.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn wasm_target_dir(root: &Path) -> PathBuf {
+    root.join("target").join("wasm")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// The wasm-bindgen CLI: `$WASM_BINDGEN_BIN`, `~/.cargo/bin/wasm-bindgen`, or `wasm-bindgen` on PATH.
+fn wasm_bindgen() -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("WASM_BINDGEN_BIN") {
+        candidates.push(p.into());
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        candidates.push(home.join("bin").join("wasm-bindgen"));
+    }
+    candidates.push("wasm-bindgen".into());
+    for c in candidates {
+        if let Ok(out) = Command::new(&c).arg("--version").output() {
+            let v = String::from_utf8_lossy(&out.stdout);
+            if v.split_whitespace().nth(1) == Some(WASM_BINDGEN_VERSION) {
+                return Ok(c);
+            }
+            return Err(format!(
+                "{} is {}, but the crate pins {WASM_BINDGEN_VERSION}: cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}",
+                c.display(),
+                v.trim()
+            ));
+        }
+    }
+    Err(format!("wasm-bindgen not found: cargo install wasm-bindgen-cli --version {WASM_BINDGEN_VERSION}"))
+}
+
+/// Size of `path` after `gzip -9`.
+fn gzip9(path: &Path) -> Result<u64, String> {
+    let out = Command::new("gzip")
+        .args(["-9", "-n", "-c"])
+        .arg(path)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run gzip: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gzip -9 {} failed", path.display()));
+    }
+    Ok(out.stdout.len() as u64)
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    fs::copy(from, to).map(drop).map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))
+}
+
+/// `api.js` as CommonJS: it has no imports, and only `export function` / `export class` at the top.
+fn api_cjs(esm: &str) -> Result<String, String> {
+    let mut names = Vec::new();
+    let mut out = String::from("'use strict';\n");
+    for line in esm.lines() {
+        let rest = line.strip_prefix("export function ").or_else(|| line.strip_prefix("export class "));
+        if let Some(rest) = rest {
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            names.push(name);
+            out.push_str(&line["export ".len()..]);
+        } else if line.starts_with("export ") || line.starts_with("import ") {
+            return Err(format!("npm/api.js: cannot make CommonJS of `{line}`"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("module.exports = {{ {} }};\n", names.join(", ")));
+    Ok(out)
+}
+
+/// Builds `crates/iys-wasm/pkg/` and prints the raw and gzip -9 sizes.
+pub fn build(root: &Path) -> Result<(), String> {
+    let krate = root.join("crates").join("iys-wasm");
+    let target = wasm_target_dir(root);
+    let bindgen = wasm_bindgen()?;
+    run(cargo()
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", &target)
+        .args(["build", "--profile", "wasm-release", "--target", "wasm32-unknown-unknown", "-p", "iys-wasm"]))?;
+    let wasm = target.join("wasm32-unknown-unknown").join("wasm-release").join("iys_wasm.wasm");
+
+    let pkg = krate.join("pkg");
+    if pkg.exists() {
+        fs::remove_dir_all(&pkg).map_err(|e| format!("remove {}: {e}", pkg.display()))?;
+    }
+    for (target, dir) in [("web", "web"), ("nodejs", "node")] {
+        run(Command::new(&bindgen)
+            .args(["--target", target, "--out-name", "iys_validate", "--no-typescript"])
+            .args(["--remove-name-section", "--remove-producers-section", "--out-dir"])
+            .arg(pkg.join(dir))
+            .arg(&wasm))?;
+    }
+    write(&pkg.join("node").join("package.json"), "{ \"type\": \"commonjs\" }\n")?;
+    for f in TEMPLATE {
+        copy(&krate.join("npm").join(f), &pkg.join(f))?;
+    }
+    write(&pkg.join("api.cjs"), &api_cjs(&read(&krate.join("npm").join("api.js"))?)?)?;
+    let dts = read(&krate.join("types").join("index.d.ts"))?;
+    write(&pkg.join("index.d.ts"), &dts)?;
+    write(&pkg.join("index.d.cts"), &dts)?;
+
+    let mut raw_total = 0;
+    let mut gz_total = 0;
+    let mut report = String::from("iys-validate: what a browser loads (bytes)\n");
+    for f in BROWSER_FILES {
+        let p = pkg.join(f);
+        let raw = fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?.len();
+        let gz = gzip9(&p)?;
+        raw_total += raw;
+        gz_total += gz;
+        report.push_str(&format!("  {f:<28} {raw:>8} raw {gz:>7} gzip -9\n"));
+    }
+    report.push_str(&format!("  {:<28} {raw_total:>8} raw {gz_total:>7} gzip -9 (budget {GZIP_BUDGET})\n", "total"));
+    let mut stderr = std::io::stderr();
+    let _ = stderr.write_all(report.as_bytes());
+    eprintln!("built {}", pkg.display());
+    Ok(())
+}
+
+fn node_modules_ready(root: &Path) -> bool {
+    ["playwright-core", "typescript"].iter().all(|m| root.join("node_modules").join(m).join("package.json").exists())
+}
+
+/// Makes `iys-validate` resolvable from the test files, through the package's own `exports`.
+fn link_package(root: &Path) -> Result<(), String> {
+    let dir = root.join("crates").join("iys-wasm").join("tests").join("node_modules");
+    fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    let link = dir.join("iys-validate");
+    if fs::symlink_metadata(&link).is_ok() {
+        fs::remove_file(&link).map_err(|e| format!("remove {}: {e}", link.display()))?;
+    }
+    link_dir(Path::new("../../pkg"), &link)
+}
+
+#[cfg(unix)]
+fn link_dir(to: &Path, link: &Path) -> Result<(), String> {
+    std::os::unix::fs::symlink(to, link).map_err(|e| format!("symlink {}: {e}", link.display()))
+}
+
+#[cfg(not(unix))]
+fn link_dir(_: &Path, link: &Path) -> Result<(), String> {
+    Err(format!("{}: the npm tests need a unix symlink", link.display()))
+}
+
+/// Builds the package, then runs every suite of it: the Rust host tests of the boundary (including
+/// the `.d.ts` freshness check), `node --test`, `tsc --noEmit`, and the headless Chromium suite.
+pub fn test(root: &Path) -> Result<(), String> {
+    build(root)?;
+    run(cargo().current_dir(root).env("CARGO_TARGET_DIR", wasm_target_dir(root)).args(["test", "-p", "iys-wasm"]))?;
+    if !node_modules_ready(root) {
+        run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    link_package(root)?;
+    let tests = root.join("crates").join("iys-wasm").join("tests");
+
+    let mut files: Vec<PathBuf> = fs::read_dir(tests.join("js"))
+        .map_err(|e| format!("{}: {e}", tests.join("js").display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err("no crates/iys-wasm/tests/js/*.test.mjs".into());
+    }
+    run(Command::new("node").current_dir(root).arg("--test").args(&files))?;
+
+    let tsc = root.join("node_modules").join(".bin").join("tsc");
+    run(Command::new(&tsc).current_dir(root).args(["--noEmit", "-p"]).arg(tests.join("ts").join("tsconfig.json")))?;
+
+    run(Command::new("node").current_dir(root).arg(tests.join("browser").join("run.mjs")))?;
+    Ok(())
+}
