@@ -1,1 +1,3 @@
 //! Shared test support: the fixture corpus and helpers that start servers on loopback.
+
+pub mod fixture;
