@@ -26,7 +26,7 @@ impl Progress {
             Some(len) => {
                 let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(10));
                 if let Ok(style) = ProgressStyle::with_template(
-                    "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+                    "{spinner:.green} {elapsed_precise} [{wide_bar:.cyan/blue}] {percent:>3}% eta {eta} · {msg}",
                 ) {
                     bar.set_style(style.progress_chars("=> "));
                 }
@@ -34,9 +34,9 @@ impl Progress {
             }
             None => {
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-                if let Ok(style) = ProgressStyle::with_template(
-                    "{spinner:.green} [{elapsed_precise}] {bytes} read ({bytes_per_sec}) {msg}",
-                ) {
+                if let Ok(style) =
+                    ProgressStyle::with_template("{spinner:.green} {elapsed_precise} {bytes} read · {msg}")
+                {
                     bar.set_style(style);
                 }
                 bar

@@ -78,14 +78,14 @@ const DOMAINS: [&str; 7] = [
     "ornek.example",
 ];
 
-/// A phone number: (national 10 digits), written in one of the ways people write it.
-fn phone(rng: &mut Rng, mobile: bool) -> (String, String) {
+/// A phone number written in one of the ways people write it.
+fn phone(rng: &mut Rng, mobile: bool) -> String {
     let prefix =
         if mobile { MOBILE_PREFIXES[rng.below(24) as usize] } else { LANDLINE_PREFIXES[rng.below(6) as usize] };
     let sub = 1_000_000 + rng.below(9_000_000);
     let national = format!("{prefix}{sub:07}");
     let (a, b, c) = (&national[3..6], &national[6..8], &national[8..10]);
-    let written = match rng.below(10) {
+    match rng.below(10) {
         0..=3 => format!("+90{national}"),
         4 => format!("0{prefix} {a} {b} {c}"),
         5 => format!("0{prefix}{a}{b}{c}"),
@@ -93,8 +93,7 @@ fn phone(rng: &mut Rng, mobile: bool) -> (String, String) {
         7 => format!("+90 {prefix} {a} {b} {c}"),
         8 => format!("90{national}"),
         _ => format!("{prefix} {a} {b}{c}"),
-    };
-    (national, written)
+    }
 }
 
 fn email(rng: &mut Rng) -> String {
@@ -134,7 +133,14 @@ fn valid_row(rng: &mut Rng) -> Row {
         5..=6 => "ARAMA",
         _ => "EPOSTA",
     };
-    let recipient = if kind == "EPOSTA" { email(rng) } else { phone(rng, rng.below(10) != 0).1 };
+    let recipient = if kind == "EPOSTA" {
+        email(rng)
+    } else {
+        {
+            let mobile = rng.below(10) != 0;
+            phone(rng, mobile)
+        }
+    };
     let tacir = rng.below(10) == 0;
     let mut row = Row {
         recipient_type: if tacir { "TACIR" } else { "BIREYSEL" },

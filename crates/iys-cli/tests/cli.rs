@@ -1,0 +1,466 @@
+//! Runs the built `iys` binary on temp files and standard input; asserts output lines and exit codes.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+#[path = "../../xtask/src/gen.rs"]
+mod gen;
+
+const NOW: &str = "2025-11-19 12:00:00";
+const DATE: &str = "2025-11-18 10:00:00";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<Value> {
+        self.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+    }
+
+    /// The record lines (without the summary) and the summary.
+    fn records_and_summary(&self) -> (Vec<Value>, Value) {
+        let mut lines = self.lines();
+        let summary = lines.pop().expect("a summary line");
+        assert!(summary.get("summary").is_some(), "last line is not a summary: {summary}");
+        (lines, summary["summary"].clone())
+    }
+}
+
+fn iys(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iys"))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run iys");
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for iys");
+    Run {
+        code: out.status.code().expect("exit code"),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write temp file");
+    path.to_str().expect("utf-8 path").to_owned()
+}
+
+fn codes(record: &Value, list: &str) -> Vec<String> {
+    record[list]
+        .as_array()
+        .map_or_else(Vec::new, |a| a.iter().map(|d| d["code"].as_str().unwrap_or_default().to_owned()).collect())
+}
+
+const HEADER: &str = "recipientType;type;source;recipient;status;consentDate";
+
+// ---- recipient --------------------------------------------------------------------------------
+
+#[test]
+fn recipient_json_normalises_a_human_written_phone() {
+    let r = iys(&["recipient", "--json", "0532 123 45 67"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = r.lines();
+    assert_eq!(lines.len(), 1);
+    let l = &lines[0];
+    assert_eq!(l["input"], "0532 123 45 67");
+    assert_eq!(l["ok"], true);
+    assert_eq!(l["value"], "+905321234567");
+    assert_eq!(l["kind"], "phone");
+    assert_eq!(l["type"], "mobile");
+    assert_eq!(l["errors"], serde_json::json!([]));
+    assert_eq!(codes(l, "warnings"), ["recipient/normalized"]);
+}
+
+#[test]
+fn recipient_strict_rejects_a_human_written_phone_with_h121() {
+    let r = iys(&["recipient", "--json", "--strict", "0532 123 45 67", "+905321234567"], None);
+    assert_eq!(r.code, 1);
+    let lines = r.lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["ok"], false);
+    assert_eq!(lines[0]["value"], Value::Null);
+    let e = &lines[0]["errors"][0];
+    assert_eq!(e["code"], "recipient/phone-not-wire-form");
+    assert_eq!(e["iys_code"], "H121");
+    assert_eq!(e["path"], "");
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(lines[1]["ok"], true);
+    assert_eq!(lines[1]["value"], "+905321234567");
+}
+
+#[test]
+fn recipient_reads_one_input_per_stdin_line_in_order() {
+    let r = iys(&["recipient", "--json", "-"], Some("+905321234567\nali@example.com\n\nayşe@örnek.com\r\n"));
+    assert_eq!(r.code, 1);
+    let lines = r.lines();
+    let inputs: Vec<_> = lines.iter().map(|l| l["input"].as_str().unwrap_or_default().to_owned()).collect();
+    assert_eq!(inputs, ["+905321234567", "ali@example.com", "", "ayşe@örnek.com"]);
+    assert_eq!(lines[0]["kind"], "phone");
+    assert_eq!(lines[1]["kind"], "email");
+    assert_eq!(lines[1]["type"], Value::Null);
+    assert_eq!(lines[1]["value"], "ali@example.com");
+    assert_eq!(codes(&lines[2], "errors"), ["recipient/empty"]);
+    assert_eq!(lines[3]["kind"], "email");
+    assert_eq!(lines[3]["errors"][0]["code"], "recipient/email-non-ascii");
+    assert_eq!(lines[3]["errors"][0]["iys_code"], "H120");
+}
+
+#[test]
+fn recipient_all_valid_exits_0_and_human_output_shows_the_wire_form() {
+    let r = iys(&["recipient", "--lang", "en", "0532 123 45 67", "ali@example.com"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("0532 123 45 67 → +905321234567 (phone, mobile)"), "{}", r.stdout);
+    assert!(r.stdout.contains("warning recipient/normalized"), "{}", r.stdout);
+    assert!(r.stdout.contains("ali@example.com → ali@example.com (email)"), "{}", r.stdout);
+}
+
+#[test]
+fn recipient_dash_among_other_inputs_is_a_usage_error() {
+    let r = iys(&["recipient", "-", "+905321234567"], Some(""));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("`-`"), "{}", r.stderr);
+}
+
+// ---- check ------------------------------------------------------------------------------------
+
+#[test]
+fn check_csv_with_bom_and_semicolons_normalises_and_reports_each_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = format!(
+        "\u{FEFF}{HEADER}\r\n\
+         BIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\r\n\
+         BIREYSEL;MESAJ;HS_WEB;0532 123 45 68;ONAY;{DATE}\r\n\
+         BIREYSEL;MESAJ;HS_WEB;+905321234569;ONAY;1990-01-01 00:00:00\r\n"
+    );
+    let file = write(dir.path(), "consents.csv", csv.as_bytes());
+    let r = iys(&["check", "--json", "--now", NOW, &file], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (records, summary) = r.records_and_summary();
+    assert_eq!(records.len(), 3);
+
+    assert_eq!(records[0]["index"], 0);
+    assert_eq!(records[0]["line"], 2);
+    assert_eq!(records[0]["ok"], true);
+    assert_eq!(records[0]["consent"]["recipient"], "+905321234567");
+    assert_eq!(records[0]["consent"]["recipientType"], "BIREYSEL");
+    assert_eq!(records[0]["consent"]["consentDate"], DATE);
+
+    assert_eq!(records[1]["ok"], true);
+    assert_eq!(records[1]["consent"]["recipient"], "+905321234568");
+    assert_eq!(codes(&records[1], "warnings"), ["recipient/normalized"]);
+    assert_eq!(records[1]["warnings"][0]["path"], "/recipient");
+
+    assert_eq!(records[2]["ok"], false);
+    assert_eq!(records[2]["consent"], Value::Null);
+    assert!(codes(&records[2], "errors").contains(&"consent/date-before-2015".to_owned()));
+    let e = &records[2]["errors"][0];
+    assert_eq!(e["path"], "/consentDate");
+    assert_eq!(e["iys_code"], "H156");
+
+    assert_eq!(summary["records"], 3);
+    assert_eq!(summary["valid"], 2);
+    assert_eq!(summary["invalid"], 1);
+    assert_eq!(summary["normalized"], 1);
+}
+
+#[test]
+fn check_csv_with_commas_all_valid_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = format!(
+        "recipient,type,recipientType,status,source,consentDate\n\
+         +905321234567,MESAJ,BIREYSEL,ONAY,HS_WEB,{DATE}\n\
+         ali@example.com,EPOSTA,BIREYSEL,RET,HS_WEB,{DATE}\n\
+         ,,,,,\n"
+    );
+    let file = write(dir.path(), "consents.csv", csv.as_bytes());
+    let r = iys(&["check", "--json", "--now", NOW, &file], None);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let (records, summary) = r.records_and_summary();
+    assert_eq!(records.len(), 2, "a row of bare separators is skipped");
+    assert_eq!(records[1]["consent"]["recipient"], "ali@example.com");
+    assert_eq!(summary["valid"], 2);
+    assert_eq!(summary["invalid"], 0);
+}
+
+#[test]
+fn check_strict_judges_human_written_recipients_as_iys_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = format!("{HEADER}\nBIREYSEL;MESAJ;HS_WEB;0532 123 45 67;ONAY;{DATE}\n");
+    let file = write(dir.path(), "c.csv", csv.as_bytes());
+    let r = iys(&["check", "--json", "--strict", "--now", NOW, &file], None);
+    assert_eq!(r.code, 1);
+    let (records, _) = r.records_and_summary();
+    let e = &records[0]["errors"][0];
+    assert_eq!(e["iys_code"], "H121");
+    assert_eq!(e["path"], "/recipient");
+    // The same file without --strict is valid.
+    let r = iys(&["check", "--json", "--now", NOW, &file], None);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn check_csv_cells_become_typed_fields_and_unknown_columns_are_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = format!(
+        "{HEADER};retailerCode;retailerAccess;note\n\
+         BIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE};12345;1001|1002;\n\
+         BIREYSEL;MESAJ;HS_WEB;+905321234568;ONAY;{DATE};;;VIP\n"
+    );
+    let file = write(dir.path(), "c.csv", csv.as_bytes());
+    let r = iys(&["check", "--json", "--now", NOW, &file], None);
+    assert_eq!(r.code, 1);
+    let (records, _) = r.records_and_summary();
+    assert_eq!(records[0]["ok"], true, "{}", records[0]);
+    assert_eq!(records[0]["consent"]["retailerCode"], 12345);
+    assert_eq!(records[0]["consent"]["retailerAccess"], serde_json::json!([1001, 1002]));
+    assert_eq!(codes(&records[1], "errors"), ["consent/unknown-field"]);
+    assert_eq!(records[1]["errors"][0]["params"]["field"], "note");
+    assert_eq!(records[1]["errors"][0]["iys_code"], "H118");
+}
+
+#[test]
+fn check_ndjson_on_stdin_and_a_json_array_give_the_same_verdicts() {
+    let a = format!(
+        r#"{{"recipient":"+905321234567","type":"MESAJ","recipientType":"BIREYSEL","status":"ONAY","source":"HS_WEB","consentDate":"{DATE}"}}"#
+    );
+    let b = r#"{"recipient":"+905321234568","type":"MESAJ","recipientType":"BIREYSEL","status":"ONAY","source":"HS_WEB","consentDate":"1990-01-01 00:00:00"}"#;
+    let ndjson = format!("{a}\n\n{b}\nnot json\n");
+    let r = iys(&["check", "--json", "--now", NOW, "-"], Some(&ndjson));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (nd, summary) = r.records_and_summary();
+    assert_eq!(nd.len(), 3);
+    assert_eq!(nd[1]["line"], 3, "blank lines count for line numbers");
+    assert_eq!(codes(&nd[2], "errors"), ["request/invalid-json"]);
+    assert_eq!(summary["valid"], 1);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "c.json", format!("[\n  {a},\n  {b}\n]\n").as_bytes());
+    let r = iys(&["check", "--json", "--now", NOW, &file], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (arr, _) = r.records_and_summary();
+    assert_eq!(arr.len(), 2);
+    for (x, y) in arr.iter().zip(&nd) {
+        assert_eq!(x["ok"], y["ok"]);
+        assert_eq!(x["consent"], y["consent"]);
+        assert_eq!(codes(x, "errors"), codes(y, "errors"));
+    }
+    assert_eq!(arr[1]["line"], 3);
+    assert!(codes(&arr[1], "errors").contains(&"consent/date-before-2015".to_owned()));
+}
+
+#[test]
+fn check_format_flag_overrides_the_extension() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "export.txt", b"[]");
+    let r = iys(&["check", "--json", "--format", "json", &file], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (records, summary) = r.records_and_summary();
+    assert!(records.is_empty());
+    assert_eq!(summary["records"], 0);
+}
+
+#[test]
+fn check_json_that_is_not_an_array_is_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "c.json", br#"{"recipient":"+905321234567"}"#);
+    let r = iys(&["check", "--json", &file], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("expected a JSON array"), "{}", r.stderr);
+}
+
+#[test]
+fn check_unclosed_json_array_reports_the_records_then_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "c.json", br#"[{"recipient":"+905321234567"}, {"recip"#);
+    let r = iys(&["check", "--json", &file], None);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    assert!(r.stderr.contains("not closed"), "{}", r.stderr);
+}
+
+#[test]
+fn check_missing_file_is_exit_2_with_a_clear_message() {
+    let r = iys(&["check", "/nonexistent/consents.csv"], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot open /nonexistent/consents.csv"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn check_usage_errors_are_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "c.csv", format!("{HEADER}\n").as_bytes());
+    let r = iys(&["check", "--now", "19.11.2025", &file], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--now"), "{}", r.stderr);
+    assert_eq!(iys(&["check", "--lang", "de", &file], None).code, 2);
+    assert_eq!(iys(&["check", "--format", "xml", &file], None).code, 2);
+    assert_eq!(iys(&["check"], None).code, 2);
+    assert_eq!(iys(&["frobnicate"], None).code, 2);
+    assert_eq!(iys(&["--help"], None).code, 0);
+    let r = iys(&["check", "--json", "/"], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("directory"), "{}", r.stderr);
+    let empty = write(dir.path(), "empty.csv", b"");
+    let r = iys(&["check", &empty], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("header"), "{}", r.stderr);
+}
+
+#[test]
+fn check_human_output_lists_problems_and_a_summary_in_the_chosen_language() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = format!(
+        "{HEADER}\n\
+         BIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\n\
+         BIREYSEL;MESAJ;HS_WEB;+905321234568;ONAY;1990-01-01 00:00:00\n"
+    );
+    let file = write(dir.path(), "c.csv", csv.as_bytes());
+    let r = iys(&["check", "--lang", "en", "--now", NOW, &file], None);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains(
+            "record 1 (line 3): error consent/date-before-2015 [H156] at /consentDate: consentDate may not be before"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("record 0"), "valid records without warnings are not listed: {}", r.stdout);
+    assert!(r.stdout.ends_with("2 records: 1 valid, 1 invalid; 0 normalised to the IYS form.\n"), "{}", r.stdout);
+    assert!(r.stderr.is_empty(), "no progress bar when stderr is not a terminal: {}", r.stderr);
+
+    let r = iys(&["check", "--now", NOW, &file], None);
+    assert!(r.stdout.contains("2 kayıt: 1 geçerli, 1 geçersiz"), "Turkish by default: {}", r.stdout);
+}
+
+#[test]
+fn check_bundled_sample_mixes_valid_normalised_and_invalid_records() {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/consents.csv");
+    let r = iys(&["check", "--json", "--lang", "en", "--now", NOW, sample], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (records, summary) = r.records_and_summary();
+    assert_eq!(records.len(), 30);
+    assert!(summary["valid"].as_u64().unwrap_or(0) >= 12, "{summary}");
+    assert!(summary["invalid"].as_u64().unwrap_or(0) >= 14, "{summary}");
+    assert!(summary["normalized"].as_u64().unwrap_or(0) >= 5, "{summary}");
+    // Row 17 of the file: a human-written phone with a 1990 date.
+    let r15 = &records[15];
+    assert_eq!(r15["line"], 17);
+    assert!(codes(r15, "errors").contains(&"consent/date-before-2015".to_owned()), "{r15}");
+}
+
+// ---- batch ------------------------------------------------------------------------------------
+
+fn consent_line(phone: u64, date: &str) -> String {
+    format!(
+        r#"{{"recipient":"0532 {:03} {:02} {:02}","type":"MESAJ","recipientType":"BIREYSEL","status":"ONAY","source":"HS_WEB","consentDate":"{date}"}}"#,
+        100 + phone / 10_000,
+        phone / 100 % 100,
+        phone % 100
+    )
+}
+
+#[test]
+fn batch_writes_batches_of_1000_and_rejects_duplicates_and_invalid_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ndjson = String::new();
+    for i in 0..2100 {
+        ndjson.push_str(&consent_line(i, DATE));
+        ndjson.push('\n');
+    }
+    ndjson.push_str(&consent_line(5, DATE)); // index 2100: duplicate of index 5
+    ndjson.push('\n');
+    ndjson.push_str(&consent_line(3000, "1990-01-01 00:00:00")); // index 2101: invalid
+    ndjson.push('\n');
+    let input = write(dir.path(), "in.ndjson", ndjson.as_bytes());
+    let out = dir.path().join("out");
+    let out_s = out.to_str().expect("utf-8");
+    let r = iys(&["batch", "--json", "--now", NOW, "--out", out_s, &input], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let summary = &r.lines()[0]["summary"];
+    assert_eq!(summary["records"], 2102);
+    assert_eq!(summary["valid"], 2100);
+    assert_eq!(summary["rejected"], 2);
+    assert_eq!(summary["duplicates"], 1);
+    assert_eq!(summary["batches"], 3);
+
+    let mut sizes = Vec::new();
+    for n in 1..=3 {
+        let text = std::fs::read_to_string(out.join(format!("batch-{n:05}.json"))).expect("batch file");
+        let items: Vec<Value> = serde_json::from_str(&text).expect("a bare JSON array");
+        for item in &items {
+            let rec = item["recipient"].as_str().unwrap_or_default();
+            assert!(rec.starts_with("+90532") && rec.len() == 13, "wire form: {rec}");
+        }
+        sizes.push(items.len());
+    }
+    assert_eq!(sizes, [1000, 1000, 100]);
+    assert!(!out.join("batch-00004.json").exists());
+
+    let rejects = std::fs::read_to_string(out.join("rejects.ndjson")).expect("rejects");
+    let rejects: Vec<Value> = rejects.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(rejects.len(), 2);
+    assert_eq!(rejects[0]["index"], 2100);
+    let dup = rejects[0]["errors"].as_array().and_then(|a| a.last()).expect("an error");
+    assert_eq!(dup["code"], "batch/duplicate");
+    assert_eq!(dup["iys_code"], "H194");
+    assert_eq!(dup["params"]["first"], "5");
+    assert_eq!(rejects[1]["index"], 2101);
+    assert!(codes(&rejects[1], "errors").contains(&"consent/date-before-2015".to_owned()));
+}
+
+#[test]
+fn batch_of_valid_records_exits_0_and_refuses_a_directory_with_earlier_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = format!("{HEADER}\nBIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\n");
+    let input = write(dir.path(), "c.csv", csv.as_bytes());
+    let out = dir.path().join("out");
+    let out_s = out.to_str().expect("utf-8");
+    let r = iys(&["batch", "--lang", "en", "--now", NOW, "--out", out_s, &input], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("1 records: 1 consents in 1 batch files, 0 rejected"), "{}", r.stdout);
+    let text = std::fs::read_to_string(out.join("batch-00001.json")).expect("batch file");
+    let items: Vec<Value> = serde_json::from_str(&text).expect("JSON array");
+    assert_eq!(items.len(), 1);
+    assert_eq!(std::fs::read_to_string(out.join("rejects.ndjson")).expect("rejects"), "");
+
+    let r = iys(&["batch", "--now", NOW, "--out", out_s, &input], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("already holds batch files"), "{}", r.stderr);
+}
+
+// ---- the benchmark generator ------------------------------------------------------------------
+
+#[test]
+fn generated_csv_is_deterministic_and_mostly_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    gen::write_consents_csv(&a, 3000, 42).expect("generate");
+    gen::write_consents_csv(&b, 3000, 42).expect("generate");
+    let bytes = std::fs::read(&a).expect("read");
+    assert_eq!(bytes, std::fs::read(&b).expect("read"));
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    assert!(bytes[3..].starts_with(gen::HEADER.as_bytes()));
+
+    let r = iys(&["check", "--json", "--now", gen::REFERENCE_NOW, a.to_str().expect("utf-8")], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (records, summary) = r.records_and_summary();
+    assert_eq!(records.len(), 3000);
+    let valid = summary["valid"].as_u64().unwrap_or(0);
+    assert!((2400..=2760).contains(&valid), "80–92 % valid: {summary}");
+    assert!(summary["normalized"].as_u64().unwrap_or(0) > 600, "{summary}");
+}
