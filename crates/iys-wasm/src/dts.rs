@@ -136,19 +136,39 @@ pub fn render() -> String {
     let cfg = Config::new();
     let mut out = String::from(HEADER);
     out.push('\n');
-    out.push_str(&union("Code", "A stable diagnostic code (`area/reason`); never renamed or reused.", Code::ALL.iter().map(|c| c.as_str())));
+    out.push_str(&union(
+        "Code",
+        "A stable diagnostic code (`area/reason`); never renamed or reused.",
+        Code::ALL.iter().map(|c| c.as_str()),
+    ));
     out.push_str(&union("IysCode", "An H-code IYS itself answers.", {
         let mut h: Vec<&'static str> = Code::ALL.iter().filter_map(|c| c.iys_code()).collect();
         h.sort_unstable();
         h
     }));
     out.push_str(&union("Severity", "An error rejects the value; a warning never does.", ["error", "warning"]));
-    out.push_str(&union("Mode", "Strict wire form (as IYS judges) or normalising human input.", ["strict", "normalize"]));
+    out.push_str(&union(
+        "Mode",
+        "Strict wire form (as IYS judges) or normalising human input.",
+        ["strict", "normalize"],
+    ));
     out.push_str(&union("Lang", "Language of `message`.", ["tr", "en"]));
-    out.push_str(&union("RecipientKind", "Phone number or e-mail address.", [RecipientKind::Phone.as_str(), RecipientKind::Email.as_str()]));
-    out.push_str(&union("PhoneType", "A phone number's type in Turkey's numbering plan.", phone_types().map(PhoneType::as_str)));
+    out.push_str(&union(
+        "RecipientKind",
+        "Phone number or e-mail address.",
+        [RecipientKind::Phone.as_str(), RecipientKind::Email.as_str()],
+    ));
+    out.push_str(&union(
+        "PhoneType",
+        "A phone number's type in Turkey's numbering plan.",
+        phone_types().map(PhoneType::as_str),
+    ));
     out.push_str(&union("ConsentType", "The channel a consent covers.", ConsentType::ALL.iter().map(|v| v.as_str())));
-    out.push_str(&union("RecipientType", "Individual or merchant recipient.", RecipientType::ALL.iter().map(|v| v.as_str())));
+    out.push_str(&union(
+        "RecipientType",
+        "Individual or merchant recipient.",
+        RecipientType::ALL.iter().map(|v| v.as_str()),
+    ));
     out.push_str(&union("Status", "Consent or rejection.", Status::ALL.iter().map(|v| v.as_str())));
     out.push_str(&union("Source", "Where the consent was obtained.", Source::ALL.iter().map(|v| v.as_str())));
     out.push('\n');
@@ -217,7 +237,8 @@ mod tests {
         let mut out = String::new();
         crate::api::WriteJson::write_json(&ConsentPayload::of(&c), &mut out);
         check(&out, ConsentPayload::decl(&cfg));
-        let item = BatchItem { index: 0, ok: true, value: Some(ConsentPayload::of(&c)), errors: vec![], warnings: vec![] };
+        let item =
+            BatchItem { index: 0, ok: true, value: Some(ConsentPayload::of(&c)), errors: vec![], warnings: vec![] };
         let mut out = String::new();
         crate::api::WriteJson::write_json(&item, &mut out);
         check(&out, BatchItem::decl(&cfg));

@@ -57,7 +57,8 @@ fn lang(flags: u32) -> Lang {
 /// Core options from the flags, the window length and "now" (Unix seconds; NaN reads as 0, and
 /// out-of-range values saturate: the JS wrapper has already refused both).
 pub fn options(flags: u32, days: u32, now: f64) -> Options {
-    let window = (flags & FLAG_WINDOW != 0).then_some(BusinessDays { days, count_holidays: flags & FLAG_HOLIDAYS != 0 });
+    let window =
+        (flags & FLAG_WINDOW != 0).then_some(BusinessDays { days, count_holidays: flags & FLAG_HOLIDAYS != 0 });
     Options { mode: mode(flags), now: now as i64, window }
 }
 

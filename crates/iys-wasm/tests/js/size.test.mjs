@@ -1,0 +1,34 @@
+// What a browser downloads (the wasm, the wasm-bindgen glue and our wrapper) must stay within
+// 20 kB after gzip -9 (libphonenumber-js/min + email-validator is 29.7 kB), and the wasm must be
+// built as the budget assumes: no name or producers section, no phonenumber and no regex inside.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const dir = require.resolve('iys-validate/package.json').replace(/package\.json$/, '');
+const BROWSER_FILES = ['web/iys_validate_bg.wasm', 'web/iys_validate.js', 'index.js', 'api.js'];
+const BUDGET = 20_000;
+
+test(`browser download ≤ ${BUDGET} bytes gzip -9`, (t) => {
+  let total = 0;
+  for (const f of BROWSER_FILES) {
+    const raw = readFileSync(dir + f);
+    const gz = execFileSync('gzip', ['-9', '-n', '-c', dir + f], { maxBuffer: 1 << 26 }).length;
+    total += gz;
+    t.diagnostic(`${f}: ${raw.length} raw, ${gz} gzip -9`);
+  }
+  t.diagnostic(`total: ${total} gzip -9 (budget ${BUDGET})`);
+  assert.ok(total <= BUDGET, `${total} bytes gzip -9 > ${BUDGET}`);
+});
+
+test('the wasm has no name or producers section and no phonenumber or regex code', () => {
+  const bytes = readFileSync(`${dir}web/iys_validate_bg.wasm`);
+  const module = new WebAssembly.Module(bytes);
+  assert.equal(WebAssembly.Module.customSections(module, 'name').length, 0);
+  assert.equal(WebAssembly.Module.customSections(module, 'producers').length, 0);
+  const text = bytes.toString('latin1');
+  for (const crate of ['phonenumber', 'regex', 'serde']) assert.ok(!text.includes(crate), `${crate} is in the wasm`);
+});
