@@ -79,6 +79,11 @@ pub fn error(status: u16, code: &str, message: impl Into<String>, location: Opti
     errors(status, vec![e])
 }
 
+/// 404 for a path IYS does not have (no H-code: IYS's gateway answers these, not its API).
+fn not_found() -> Response {
+    error(404, "NOT_FOUND", code_text(Code::NotFound), None)
+}
+
 /// An IYS error answer.
 pub fn errors(status: u16, errors: Vec<IysError>) -> Response {
     Response::json(status, &ErrorBody { errors, code: None, message: None })
@@ -251,9 +256,9 @@ pub fn handle(app: &App, req: &Request) -> Response {
     let Some(route) = route_name(&req.method, &req.path) else {
         let known = ["GET", "POST"].iter().any(|m| route_name(m, &req.path).is_some());
         return if known {
-            error(405, "H405", "Bu yol bu yöntemi kabul etmiyor.", None)
+            error(405, "METHOD_NOT_ALLOWED", code_text(Code::MethodNotAllowed), None)
         } else {
-            error(404, "H404", code_text(Code::NotFound), None)
+            not_found()
         };
     };
     app.tick();
@@ -280,7 +285,7 @@ pub fn handle(app: &App, req: &Request) -> Response {
         ("changes", [_, iys, _, brand, _, _]) => changes(sim, who, iys, brand, req, now),
         ("integrator-sps", [_, code, _]) => integrator_sps(sim, who, code, None),
         ("integrator-sp", [_, code, _, iys]) => integrator_sps(sim, who, code, Some(iys)),
-        _ => error(404, "H404", code_text(Code::NotFound), None),
+        _ => not_found(),
     }
 }
 
@@ -318,7 +323,7 @@ fn brands(sim: &Sim, who: Who, iys: &str) -> Response {
 fn add(sim: &mut Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i64) -> Response {
     let (sp, b) = match scope(sim, who, iys, Some(brand)) {
         Ok((sp, Some(b))) => (sp.clone(), b.clone()),
-        Ok(_) => return error(404, "H404", code_text(Code::NotFound), None),
+        Ok(_) => return not_found(),
         Err(r) => return r,
     };
     let (value, core) = match parse_body(&req.body) {
@@ -354,7 +359,7 @@ fn add(sim: &mut Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i64)
 fn batch(sim: &mut Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i64) -> Response {
     let (sp, b) = match scope(sim, who, iys, Some(brand)) {
         Ok((sp, Some(b))) => (sp.clone(), b.clone()),
-        Ok(_) => return error(404, "H404", code_text(Code::NotFound), None),
+        Ok(_) => return not_found(),
         Err(r) => return r,
     };
     let (value, core) = match parse_body(&req.body) {
@@ -447,7 +452,7 @@ fn batch(sim: &mut Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i6
 fn batch_status(sim: &Sim, who: Who, iys: &str, brand: &str, id: &str) -> Response {
     let (sp, b) = match scope(sim, who, iys, Some(brand)) {
         Ok((sp, Some(b))) => (sp, b),
-        Ok(_) => return error(404, "H404", code_text(Code::NotFound), None),
+        Ok(_) => return not_found(),
         Err(r) => return r,
     };
     let bad = |code: &str, msg: &str| error(422, code, msg, key("requestId"));
@@ -536,7 +541,7 @@ fn status_query(value: &Value) -> Result<(String, RecipientType, ConsentType), V
 fn status(sim: &Sim, who: Who, iys: &str, brand: &str, req: &Request) -> Response {
     let (sp, b) = match scope(sim, who, iys, Some(brand)) {
         Ok((sp, Some(b))) => (sp, b),
-        Ok(_) => return error(404, "H404", code_text(Code::NotFound), None),
+        Ok(_) => return not_found(),
         Err(r) => return r,
     };
     let (value, _) = match parse_body(&req.body) {
@@ -580,7 +585,7 @@ pub const MAX_RECIPIENTS: usize = 1000;
 fn multi_status(sim: &mut Sim, who: Who, iys: &str, brand: &str, rt: &str, kind: &str, req: &Request) -> Response {
     let (sp, b) = match scope(sim, who, iys, Some(brand)) {
         Ok((sp, Some(b))) => (sp.clone(), b.clone()),
-        Ok(_) => return error(404, "H404", code_text(Code::NotFound), None),
+        Ok(_) => return not_found(),
         Err(r) => return r,
     };
     let Some(rt) = RecipientType::from_wire(rt) else {
@@ -641,7 +646,7 @@ const PULL_MAX: usize = 1000;
 fn changes(sim: &Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i64) -> Response {
     let (sp, b) = match scope(sim, who, iys, Some(brand)) {
         Ok((sp, Some(b))) => (sp, b),
-        Ok(_) => return error(404, "H404", code_text(Code::NotFound), None),
+        Ok(_) => return not_found(),
         Err(r) => return r,
     };
     let side = match req.query_param("source").as_deref() {

@@ -347,8 +347,10 @@ fn brands_and_integrator_discovery() {
     let r = sim.call("GET", "/integrator/700001/sps", Some(&sp), None);
     assert_eq!((r.status, codes(&r.body)), (400, vec!["H363".to_string()]));
     // Unknown route and wrong method.
-    assert_eq!(sim.call("GET", "/sps/600001/nothing", Some(&token), None).status, 404);
-    assert_eq!(sim.call("GET", &consents_path(IYS, BRAND), Some(&token), None).status, 405);
+    let r = sim.call("GET", "/sps/600001/nothing", Some(&token), None);
+    assert_eq!((r.status, codes(&r.body)), (404, vec!["NOT_FOUND".to_string()]));
+    let r = sim.call("GET", &consents_path(IYS, BRAND), Some(&token), None);
+    assert_eq!((r.status, codes(&r.body)), (405, vec!["METHOD_NOT_ALLOWED".to_string()]));
 }
 
 #[test]
