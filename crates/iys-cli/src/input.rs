@@ -78,7 +78,9 @@ impl RawRecord {
 /// which the core reports as unknown fields.
 fn csv_row_to_value(row: &csv::ByteRecord, header: &Header) -> Result<Value, Diagnostic> {
     let mut fields = Vec::with_capacity(row.len());
+    let last = row.len().saturating_sub(1);
     for (i, cell) in row.iter().enumerate() {
+        let cell = if i == last { cell.strip_suffix(b"\r").unwrap_or(cell) } else { cell };
         if cell.is_empty() {
             continue;
         }
@@ -183,7 +185,7 @@ pub fn detect_format<R: BufRead>(r: &mut R, path: &Path, given: Option<Format>) 
     }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some("csv" | "txt" | "tsv") => return Ok(Format::Csv),
+        Some("csv" | "txt") => return Ok(Format::Csv),
         Some("json") => return Ok(Format::Json),
         Some("ndjson" | "jsonl") => return Ok(Format::Ndjson),
         _ => {}
@@ -235,6 +237,9 @@ impl<R: BufRead> CsvRecords<R> {
         };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
+            // Rows end at `\n` only, so that line numbers stay right with CRLF (csv's CRLF mode
+            // reports a record's start one line early); the `\r` of CRLF is cut off the last cell.
+            .terminator(csv::Terminator::Any(b'\n'))
             .flexible(true)
             .has_headers(true)
             .buffer_capacity(BUF_CAPACITY)
@@ -247,6 +252,7 @@ impl<R: BufRead> CsvRecords<R> {
         }
         let mut names = Vec::with_capacity(raw.len());
         for (i, cell) in raw.iter().enumerate() {
+            let cell = cell.strip_suffix(b"\r").unwrap_or(cell);
             let Ok(s) = std::str::from_utf8(cell) else {
                 return Err(CliError::usage(format!("{name}: header column {} is not valid UTF-8", i + 1)));
             };
