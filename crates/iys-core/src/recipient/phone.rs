@@ -1,6 +1,51 @@
-//! Turkish phone numbers. PLACEHOLDER — being replaced by the phone work (tables generated from
-//! libphonenumber's Turkish metadata).
+//! Turkish phone numbers: human-written input → E.164 (`+90` and the national number).
+//!
+//! Validity follows libphonenumber's Turkish metadata exactly: the number ranges are compiled at
+//! codegen time (`cargo xtask codegen`) into `phone_tables.rs`, a small digit automaton, so the
+//! run time needs neither `phonenumber` nor `regex`. Parsing mirrors libphonenumber's handling
+//! of a number read with Turkey as the default region:
+//!
+//! - `+` (or full-width `＋`) then a country calling code; `00` (the Turkish international
+//!   prefix) works like `+` when the next digit is not `0`. A code other than 90 is
+//!   `recipient/phone-not-turkish`.
+//! - Without either, a leading `90` is read as the country code when the digits do not form a
+//!   Turkish number by themselves but do without it (`905321234567`), or when they are too long
+//!   to be one; `9001234567` stays a premium-rate 900 number, as in libphonenumber.
+//! - One national prefix `0` is then dropped (`0532…`, `+90 0532…`), unless that leaves fewer
+//!   than 7 digits.
+//!
+//! What a person may write around the digits: blanks (every Unicode space, NBSP included),
+//! `-` and the Unicode dashes, `.`, `/`, parentheses and brackets, a leading `tel:`,
+//! zero-width and bidi marks ([`is_invisible`], dropped silently), and digits in ASCII,
+//! Arabic-Indic (U+0660–0669), Persian (U+06F0–06F9) or full-width (U+FF10–FF19) form.
+//!
+//! Decisions where we are deliberately stricter or more explicit than libphonenumber:
+//! - **Letters are never turned into digits.** Any letter outside `tel:` and an extension
+//!   marker is `recipient/phone-letters` (libphonenumber maps `0800-FLOWERS` to digits, and
+//!   the `phonenumber` crate does so even for two letters).
+//! - **Other characters** (`*`, `!`, `,`, `;`, …) are `recipient/phone-invalid-char`;
+//!   libphonenumber silently skips leading text and trims trailing punctuation.
+//! - **Extensions** (`ext. 12`, `ext 12`, `extn 12`, `x12`, `#12`, `;ext=12`, Turkish
+//!   `dahili 12`, at most 7 digits, at the end) are accepted: the number is kept, the extension
+//!   is dropped, and a `recipient/phone-extension-dropped` warning (params `extension`, `wire`)
+//!   says so. IYS records lines, not extensions, and the line is what the consent is about.
+//! - **444 numbers** (`444 1 234` → `+904441234`, 7 national digits) are valid, as in
+//!   libphonenumber, typed [`PhoneType::Uan`]; callers that need a mobile number check
+//!   [`Phone::number_type`].
+//!
+//! Errors: `phone-too-short` when more digits could still make a Turkish number,
+//! `phone-too-long` when a leading part already is one (param `digits`: national digits),
+//! `phone-not-assigned` otherwise (param `number`, e.g. `+905611234567`).
+//!
+//! ```
+//! use iys_core::recipient::{phone, Mode, Recipient};
+//! let r = phone::validate("0532 123 45 67", Mode::Normalize);
+//! assert_eq!(r.value.map(|v| v.wire().to_owned()).as_deref(), Some("+905321234567"));
+//! assert!(!phone::validate("0532 123 45 67", Mode::Strict).is_ok());
+//! assert!(phone::validate("+905321234567", Mode::Strict).is_ok());
+//! ```
 
+use super::phone_tables as tables;
 use super::{Mode, Recipient};
 use crate::diagnostic::{Code, Diagnostic, Report};
 
@@ -72,12 +117,517 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// Judges a phone input.
+///
+/// [`Mode::Normalize`] returns the E.164 number, with a `recipient/normalized` warning when the
+/// input was written another way (and `recipient/phone-extension-dropped` when an extension
+/// was removed). [`Mode::Strict`] accepts only the exact wire form; a valid number written any
+/// other way is `recipient/phone-not-wire-form` with the wire form in `wire`.
+///
+/// ```
+/// use iys_core::recipient::{phone, Mode};
+/// let r = phone::validate("+90 (532) 123-45-67", Mode::Strict);
+/// assert_eq!(r.diagnostics[0].code.as_str(), "recipient/phone-not-wire-form");
+/// assert_eq!(r.diagnostics[0].param("wire"), Some("+905321234567"));
+/// ```
 pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
-    let _ = mode;
-    let b = input.as_bytes();
-    if b.len() == 13 && input.starts_with("+90") && b[3..].iter().all(u8::is_ascii_digit) {
-        let p = Phone { e164: input.to_owned(), number_type: PhoneType::Mobile };
-        return Report::from_parts(Some(Recipient::Phone(p)), Vec::new());
+    let parsed = match parse(input) {
+        Ok(p) => p,
+        Err(d) => return Report::from_parts(None, vec![d]),
+    };
+    let wire = parsed.phone.e164.clone();
+    let mut diagnostics = Vec::new();
+    match mode {
+        Mode::Strict => {
+            if input != wire {
+                diagnostics.push(Diagnostic::new(Code::PhoneNotWireForm, "").with("wire", wire));
+            }
+        }
+        Mode::Normalize => {
+            if input != wire {
+                diagnostics.push(
+                    Diagnostic::new(Code::RecipientNormalized, "").with("input", input).with("wire", wire.as_str()),
+                );
+            }
+            if let Some(ext) = parsed.extension {
+                diagnostics
+                    .push(Diagnostic::new(Code::PhoneExtensionDropped, "").with("extension", ext).with("wire", wire));
+            }
+        }
     }
-    Report::from_parts(None, vec![Diagnostic::new(Code::PhoneNotAssigned, "").with("number", input)])
+    Report::from_parts(Some(Recipient::Phone(parsed.phone)), diagnostics)
+}
+
+/// A number read from an input, with the extension that was dropped.
+struct Parsed {
+    phone: Phone,
+    extension: Option<String>,
+}
+
+/// The longest national number libphonenumber reads (`MAX_LENGTH_FOR_NSN`).
+const MAX_NSN: usize = 17;
+
+/// `+90` and the national digits of `input`, or the one diagnostic that explains why not.
+fn parse(input: &str) -> Result<Parsed, Diagnostic> {
+    let written = read(input)?;
+    let national = national_number(&written.digits, written.plus)?;
+    let e164 = format!("+90{national}");
+    match number_type(national.as_bytes()) {
+        Some(number_type) => Ok(Parsed { phone: Phone { e164, number_type }, extension: written.extension }),
+        None => Err(why_not(national.as_bytes(), &e164)),
+    }
+}
+
+/// What was written: the digits (ASCII), whether a `+` came first, and an extension.
+#[derive(Debug)]
+struct Written {
+    plus: bool,
+    digits: String,
+    extension: Option<String>,
+}
+
+/// The ASCII value of a decimal digit in one of the scripts we read.
+fn digit(c: char) -> Option<u8> {
+    let base = match c {
+        '0'..='9' => '0',
+        '\u{0660}'..='\u{0669}' => '\u{0660}',
+        '\u{06F0}'..='\u{06F9}' => '\u{06F0}',
+        '\u{FF10}'..='\u{FF19}' => '\u{FF10}',
+        _ => return None,
+    };
+    u8::try_from(u32::from(c) - u32::from(base)).ok().map(|d| b'0' + d)
+}
+
+/// Grouping characters people write between digits.
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '\u{2010}'
+                ..='\u{2015}'
+                    | '\u{2212}'
+                    | '\u{FF0D}'
+                    | '.'
+                    | '\u{FF0E}'
+                    | '/'
+                    | '\u{FF0F}'
+                    | '('
+                    | ')'
+                    | '\u{FF08}'
+                    | '\u{FF09}'
+                    | '['
+                    | ']'
+                    | '\u{FF3B}'
+                    | '\u{FF3D}'
+        )
+}
+
+fn is_plus(c: char) -> bool {
+    c == '+' || c == '\u{FF0B}'
+}
+
+/// Does `chars` end with `word` (ASCII, case-insensitive)?
+fn ends_with_word(chars: &[char], word: &str) -> bool {
+    let n = word.chars().count();
+    match chars.len().checked_sub(n).and_then(|start| chars.get(start..)) {
+        Some(tail) => tail.iter().zip(word.chars()).all(|(a, b)| a.to_ascii_lowercase() == b),
+        None => false,
+    }
+}
+
+/// Splits an extension off the end: `<number><blanks><marker>[.:]<blanks><1–7 digits>[#]`.
+/// Returns the number part and the extension digits.
+fn split_extension(chars: &[char]) -> (&[char], Option<String>) {
+    let mut end = chars.len();
+    if end > 0 && chars.get(end - 1) == Some(&'#') {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && chars.get(start - 1).copied().and_then(digit).is_some() {
+        start -= 1;
+    }
+    let count = end - start;
+    if count == 0 || count > 7 {
+        return (chars, None);
+    }
+    let ext: String =
+        chars.get(start..end).unwrap_or_default().iter().filter_map(|&c| digit(c).map(char::from)).collect();
+    let before = chars.get(..start).unwrap_or_default();
+    if ends_with_word(before, ";ext=") {
+        return (before.get(..before.len() - 5).unwrap_or_default(), Some(ext));
+    }
+    let mut at = before.len();
+    while at > 0 && before.get(at - 1).is_some_and(|&c| c.is_whitespace() || c == '-') {
+        at -= 1;
+    }
+    if at > 0 && matches!(before.get(at - 1), Some('.' | ':')) {
+        at -= 1;
+    }
+    let head = before.get(..at).unwrap_or_default();
+    for marker in ["extension", "extn", "ext", "dahili", "x", "#"] {
+        if ends_with_word(head, marker) {
+            let rest = head.get(..head.len() - marker.chars().count()).unwrap_or_default();
+            // The marker must be a word of its own: not glued to letters before it.
+            if rest.last().is_some_and(|c| c.is_alphabetic()) {
+                return (chars, None);
+            }
+            return (rest, Some(ext));
+        }
+    }
+    (chars, None)
+}
+
+/// Reads the characters of `input` (see the module docs for what is allowed).
+fn read(input: &str) -> Result<Written, Diagnostic> {
+    let chars: Vec<char> = input.chars().filter(|&c| !is_invisible(c)).collect();
+    let mut body: &[char] = &chars;
+    while let Some((first, rest)) = body.split_first() {
+        if !first.is_whitespace() {
+            break;
+        }
+        body = rest;
+    }
+    while let Some((last, rest)) = body.split_last() {
+        if !last.is_whitespace() {
+            break;
+        }
+        body = rest;
+    }
+    if body.len() >= 4
+        && body.get(..4).is_some_and(|p| p.iter().zip("tel:".chars()).all(|(a, b)| a.to_ascii_lowercase() == b))
+    {
+        body = body.get(4..).unwrap_or_default();
+    }
+    let (number, extension) = split_extension(body);
+
+    if number.iter().any(|c| c.is_alphabetic()) {
+        return Err(Diagnostic::new(Code::PhoneLetters, "").with("input", input));
+    }
+    let mut plus = false;
+    let mut digits = String::new();
+    for &c in number {
+        if let Some(d) = digit(c) {
+            digits.push(char::from(d));
+        } else if is_plus(c) && !plus && digits.is_empty() {
+            plus = true;
+        } else if !is_separator(c) {
+            return Err(Diagnostic::new(Code::PhoneInvalidChar, "").with("char", shown(c)));
+        }
+    }
+    Ok(Written { plus, digits, extension })
+}
+
+/// A character as shown in a message: itself, or `U+XXXX` when it would not be visible.
+fn shown(c: char) -> String {
+    if c.is_control() || c.is_whitespace() {
+        format!("U+{:04X}", u32::from(c))
+    } else {
+        c.to_string()
+    }
+}
+
+/// Whether `digits` fully matches the general pattern (no length check, as libphonenumber's
+/// `matchNationalNumber`).
+fn general_pattern(digits: &str) -> bool {
+    accept(walk(digits.as_bytes())) & (1 << tables::GENERAL) != 0
+}
+
+/// libphonenumber's `maybeStripNationalPrefixAndCarrierCode` for Turkey: drop one leading `0`
+/// unless the number matched the general pattern with it and does not without it.
+fn strip_national_prefix(national: &str) -> &str {
+    match national.strip_prefix('0') {
+        Some(stripped) if !general_pattern(national) || general_pattern(stripped) => stripped,
+        _ => national,
+    }
+}
+
+/// The shortest possible length of a Turkish number (libphonenumber's `TOO_SHORT` bound).
+fn min_length() -> usize {
+    let lengths = tables::LENGTHS.get(tables::GENERAL).copied().unwrap_or(0);
+    lengths.trailing_zeros() as usize
+}
+
+/// The longest possible length of a Turkish number.
+fn max_length() -> usize {
+    let lengths = tables::LENGTHS.get(tables::GENERAL).copied().unwrap_or(0);
+    31usize.saturating_sub(lengths.leading_zeros() as usize)
+}
+
+/// Country code and national prefix: the national (significant) number, or why there is none.
+fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
+    let too_short = |n: usize| Diagnostic::new(Code::PhoneTooShort, "").with("digits", n.to_string());
+    // International: `+` or the international prefix 00 (only when no 0 follows it).
+    let international = if plus {
+        Some(digits)
+    } else {
+        digits.strip_prefix("00").filter(|rest| !rest.is_empty() && !rest.starts_with('0'))
+    };
+    let national = match international {
+        Some(full) => {
+            if full.len() <= 2 {
+                return Err(too_short(full.len()));
+            }
+            let code = (1..=3).filter_map(|n| full.get(..n)).find(|c| is_country_code(c));
+            match code {
+                Some("90") => full.get(2..).unwrap_or_default().to_owned(),
+                Some(code) => return Err(Diagnostic::new(Code::PhoneNotTurkish, "").with("country", code)),
+                None => {
+                    let code = full.get(..3).unwrap_or(full);
+                    return Err(Diagnostic::new(Code::PhoneNotTurkish, "").with("country", code));
+                }
+            }
+        }
+        None => match digits.strip_prefix("90") {
+            // libphonenumber's `maybeExtractCountryCode` with Turkey as the default region.
+            Some(rest)
+                if (!general_pattern(digits) && general_pattern(strip_national_prefix(rest)))
+                    || digits.len() > max_length() =>
+            {
+                strip_national_prefix(rest).to_owned()
+            }
+            _ => digits.to_owned(),
+        },
+    };
+    let stripped = strip_national_prefix(&national);
+    let national = if stripped.len() >= min_length() { stripped } else { national.as_str() };
+    if national.len() < 2 {
+        return Err(too_short(national.len()));
+    }
+    if national.len() > MAX_NSN {
+        return Err(Diagnostic::new(Code::PhoneTooLong, "").with("digits", national.len().to_string()));
+    }
+    Ok(national.to_owned())
+}
+
+fn is_country_code(code: &str) -> bool {
+    match code.parse::<usize>() {
+        Ok(c) if !code.starts_with('0') => tables::COUNTRY_CODES.get(c / 8).is_some_and(|b| b & (1 << (c % 8)) != 0),
+        _ => false,
+    }
+}
+
+/// The automaton state after `digits` (state 0: nothing can match any more).
+fn walk(digits: &[u8]) -> u8 {
+    let mut state = tables::START;
+    for &d in digits {
+        let row = tables::NEXT.get(usize::from(state));
+        state = row.and_then(|r| r.get(usize::from(d.wrapping_sub(b'0')))).copied().unwrap_or(0);
+        if state == 0 {
+            break;
+        }
+    }
+    state
+}
+
+fn accept(state: u8) -> u16 {
+    tables::ACCEPT.get(usize::from(state)).copied().unwrap_or(0)
+}
+
+/// Which patterns match `digits`, with libphonenumber's possible-length check.
+fn matching(digits: &[u8]) -> u16 {
+    let mask = accept(walk(digits));
+    let mut out = 0u16;
+    for (bit, &lengths) in tables::LENGTHS.iter().enumerate() {
+        let len_ok = digits.len() < 32 && lengths & (1u32 << digits.len()) != 0;
+        if mask & (1 << bit) != 0 && len_ok {
+            out |= 1 << bit;
+        }
+    }
+    out
+}
+
+/// libphonenumber's `getNumberTypeHelper`: the general description first, then the types in
+/// its order (premium rate before toll free, …, fixed line, mobile).
+fn number_type(national: &[u8]) -> Option<PhoneType> {
+    let m = matching(national);
+    if m & (1 << tables::GENERAL) == 0 {
+        return None;
+    }
+    const ORDER: [(usize, PhoneType); 10] = [
+        (3, PhoneType::PremiumRate),
+        (2, PhoneType::TollFree),
+        (4, PhoneType::SharedCost),
+        (6, PhoneType::Voip),
+        (5, PhoneType::PersonalNumber),
+        (7, PhoneType::Pager),
+        (8, PhoneType::Uan),
+        (9, PhoneType::Voicemail),
+        (0, PhoneType::FixedLine),
+        (1, PhoneType::Mobile),
+    ];
+    ORDER.iter().find(|(bit, _)| m & (1 << bit) != 0).map(|&(_, t)| t)
+}
+
+/// Why `national` is not a Turkish number: too short, too long or not assigned.
+fn why_not(national: &[u8], e164: &str) -> Diagnostic {
+    let digits = national.len().to_string();
+    let valid_prefix = (1..national.len()).any(|n| national.get(..n).is_some_and(|p| number_type(p).is_some()));
+    let state = walk(national);
+    let could_grow = accept(state) & tables::TYPE_LIVE != 0 && national.len() < max_length();
+    if national.len() > MAX_NSN || (!could_grow && valid_prefix) {
+        Diagnostic::new(Code::PhoneTooLong, "").with("digits", digits)
+    } else if could_grow || national.len() < min_length() {
+        Diagnostic::new(Code::PhoneTooShort, "").with("digits", digits)
+    } else {
+        Diagnostic::new(Code::PhoneNotAssigned, "").with("number", e164)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `wire type | code k=v …` for a value, `code k=v` for an error (the `input` param,
+    /// which repeats the input, is left out).
+    fn summary(r: &Report<Recipient>) -> String {
+        let mut parts = Vec::new();
+        if let Some(Recipient::Phone(p)) = &r.value {
+            parts.push(format!("{} {}", p.e164(), p.number_type().as_str()));
+        }
+        for d in &r.diagnostics {
+            let mut s = d.code.as_str().trim_start_matches("recipient/").to_owned();
+            for (k, v) in &d.params {
+                if *k != "input" {
+                    s.push_str(&format!(" {k}={v}"));
+                }
+            }
+            parts.push(s);
+        }
+        parts.join(" | ")
+    }
+
+    /// One case: `input` in `mode` gives `expect` (see [`summary`]).
+    fn check(mode: Mode, input: &str, expect: &str) {
+        let r = validate(input, mode);
+        assert_eq!(summary(&r), expect, "input {input:?} ({mode:?})");
+        for d in &r.diagnostics {
+            assert_eq!(d.path, "");
+        }
+    }
+
+    const W: &str = "normalized wire=+905321234567";
+
+    #[test]
+    fn normalize_written_forms() {
+        let m = Mode::Normalize;
+        let ok = format!("+905321234567 mobile | {W}");
+        for input in [
+            "0532 123 45 67",
+            "+90 (532) 123-45-67",
+            "5321234567",
+            "905321234567",
+            "00905321234567",
+            "0090 532 123 45 67",
+            "00 90 532 123 45 67",
+            "tel:+90-532-123-45-67",
+            "TEL:+905321234567",
+            "0532.123.45.67",
+            "0532/123 45 67",
+            "+90 532 1234567",
+            " +905321234567 ",
+            "0532\u{a0}123\u{a0}45\u{a0}67",
+            "0532\u{2009}123\u{202f}45\u{3000}67",
+            "\u{202a}+90 532 123 45 67\u{202c}",
+            "+90 532 123 45 67\u{200b}",
+            "+90\u{200e}532\u{200f}1234567",
+            "\u{660}\u{665}\u{663}\u{662}\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}\u{667}",
+            "\u{6f0}\u{6f5}\u{6f3}\u{6f2}\u{6f1}\u{6f2}\u{6f3}\u{6f4}\u{6f5}\u{6f6}\u{6f7}",
+            "\u{ff10}\u{ff15}\u{ff13}\u{ff12}\u{ff11}\u{ff12}\u{ff13}\u{ff14}\u{ff15}\u{ff16}\u{ff17}",
+            "\u{ff0b}\u{ff19}\u{ff10}\u{ff15}\u{ff13}\u{ff12}\u{ff11}\u{ff12}\u{ff13}\u{ff14}\u{ff15}\u{ff16}\u{ff17}",
+            "+\u{669}\u{660}\u{665}\u{663}\u{662}\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}\u{667}",
+            "+90 0532 123 45 67",
+            "90 0532 123 45 67",
+            "0532 \u{2013} 123 \u{2013} 45 67",
+            "[0532] 123 45 67",
+        ] {
+            check(m, input, &ok);
+        }
+        check(m, "+905321234567", "+905321234567 mobile");
+    }
+
+    #[test]
+    fn number_types() {
+        let m = Mode::Normalize;
+        check(m, "+908501234567", "+908501234567 voip");
+        check(m, "0800 123 45 67", "+908001234567 toll-free | normalized wire=+908001234567");
+        check(m, "444 1 234", "+904441234 uan | normalized wire=+904441234");
+        check(m, "+90 444 1 234", "+904441234 uan | normalized wire=+904441234");
+        check(m, "0444 1234", "+904441234 uan | normalized wire=+904441234");
+        check(m, "+903922234567", "+903922234567 fixed-line");
+        check(m, "0 (212) 555 12 12", "+902125551212 fixed-line | normalized wire=+902125551212");
+        check(m, "+905123456789", "+905123456789 pager");
+        check(m, "+905922121234", "+905922121234 personal-number");
+        check(m, "0900 123 45 67", "+909001234567 premium-rate | normalized wire=+909001234567");
+        // libphonenumber keeps a leading 90 when the digits are a number as written.
+        check(m, "9001234567", "+909001234567 premium-rate | normalized wire=+909001234567");
+        check(m, "+905610111234", "+905610111234 mobile");
+        check(m, "+90800123456789", "+90800123456789 toll-free");
+        check(m, "+908111234567", "+908111234567 toll-free");
+    }
+
+    #[test]
+    fn extensions() {
+        let m = Mode::Normalize;
+        let ok = |ext: &str| {
+            format!("+905321234567 mobile | {W} | phone-extension-dropped extension={ext} wire=+905321234567")
+        };
+        check(m, "0532 123 45 67 ext. 12", &ok("12"));
+        check(m, "0532 123 45 67 ext 12", &ok("12"));
+        check(m, "0532 123 45 67 EXT:12", &ok("12"));
+        check(m, "0532 123 45 67 extension 1234567", &ok("1234567"));
+        check(m, "0532 123 45 67 x12", &ok("12"));
+        check(m, "05321234567x12", &ok("12"));
+        check(m, "0532 123 45 67 #12", &ok("12"));
+        check(m, "tel:+90-532-123-45-67;ext=12", &ok("12"));
+        check(m, "+905321234567;ext=12", &ok("12"));
+        check(m, "0532 123 45 67 dahili 12", &ok("12"));
+        check(m, "0532 123 45 67 Dahili: 12", &ok("12"));
+        check(Mode::Strict, "+905321234567 ext 12", "phone-not-wire-form wire=+905321234567");
+        check(m, "0532 123 45 67 ext 12345678", "phone-letters");
+        check(m, "0532 123 45 67 next 12", "phone-letters");
+    }
+
+    #[test]
+    fn errors() {
+        let m = Mode::Normalize;
+        check(m, "05321234567abc", "phone-letters");
+        check(m, "0507 113 ab 90", "phone-letters");
+        check(m, "0800-FLOWERS", "phone-letters");
+        check(m, "0532 123 45 67!", "phone-invalid-char char=!");
+        check(m, "0532*123*45*67", "phone-invalid-char char=*");
+        check(m, "0532 123 45 67, 12", "phone-invalid-char char=,");
+        check(m, "05321+234567", "phone-invalid-char char=+");
+        check(m, "0532\u{7}1234567", "phone-invalid-char char=U+0007");
+        check(m, "+1 202 555 0143", "phone-not-turkish country=1");
+        check(m, "+44 20 7946 0958", "phone-not-turkish country=44");
+        check(m, "0044 20 7946 0958", "phone-not-turkish country=44");
+        check(m, "+0532 123 45 67", "phone-not-turkish country=053");
+        check(m, "+90 532 123 45 6", "phone-too-short digits=9");
+        check(m, "0532", "phone-too-short digits=4");
+        check(m, "+90", "phone-too-short digits=2");
+        check(m, "+", "phone-too-short digits=0");
+        check(m, "()", "phone-too-short digits=0");
+        check(m, "5", "phone-too-short digits=1");
+        check(m, "+90 532 123 45 678", "phone-too-long digits=11");
+        check(m, "444 12345", "phone-too-long digits=8");
+        check(m, "+90 532 123 45 67 89 01 23 45", "phone-too-long digits=18");
+        check(m, "+90 561 123 45 67", "phone-not-assigned number=+905611234567");
+        check(m, "+90 123 456 78 90", "phone-not-assigned number=+901234567890");
+        check(m, "0123 456 78 90", "phone-not-assigned number=+901234567890");
+        check(m, "+90 811 123 45 67 89", "phone-too-long digits=12");
+    }
+
+    #[test]
+    fn strict() {
+        let s = Mode::Strict;
+        check(s, "+905321234567", "+905321234567 mobile");
+        check(s, "+904441234", "+904441234 uan");
+        check(s, "905321234567", "phone-not-wire-form wire=+905321234567");
+        check(s, "05321234567", "phone-not-wire-form wire=+905321234567");
+        check(s, "00905321234567", "phone-not-wire-form wire=+905321234567");
+        check(s, "+90 532 123 45 67", "phone-not-wire-form wire=+905321234567");
+        check(s, "+90532123456\u{667}", "phone-not-wire-form wire=+905321234567");
+        check(s, "+905321234567\u{200b}", "phone-not-wire-form wire=+905321234567");
+        check(s, "+905611234567", "phone-not-assigned number=+905611234567");
+        check(s, "+1 202 555 0143", "phone-not-turkish country=1");
+    }
 }
