@@ -7,6 +7,7 @@
 
 mod codegen;
 mod errors_doc;
+mod npm;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -22,8 +23,9 @@ fn main() -> ExitCode {
         Some("codegen") => codegen_cmd(&root, args.iter().any(|a| a == "--check")),
         Some("setup") => setup::ensure(&root, setup::Needs::all()),
         Some("bench") => bench(&root),
+        Some("npm") => npm::build(&root),
         _ => {
-            eprintln!("usage: cargo xtask <test|dev|codegen [--check]|setup|bench>");
+            eprintln!("usage: cargo xtask <test|dev|codegen [--check]|npm|setup|bench>");
             return ExitCode::from(2);
         }
     };
@@ -77,6 +79,7 @@ fn test(root: &Path) -> Result<(), String> {
     codegen_cmd(root, true)?;
     run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     run(root, &cargo, &["test", "--workspace"])?;
+    npm::test(root)?;
     eprintln!("xtask test: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
