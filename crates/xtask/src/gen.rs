@@ -100,20 +100,23 @@ fn email(rng: &mut Rng) -> String {
     let first = rng.pick(&FIRST);
     let last = rng.pick(&LAST);
     let domain = rng.pick(&DOMAINS);
+    let n = rng.below(1_000_000);
     match rng.below(4) {
-        0 => format!("{first}.{last}@{domain}"),
-        1 => format!("{first}{}@{domain}", rng.below(10_000)),
-        2 => format!("{first}_{last}{}@{domain}", rng.below(100)),
-        _ => format!("{first}.{last}+kampanya@{domain}"),
+        0 => format!("{first}.{last}{n}@{domain}"),
+        1 => format!("{first}{n}@{domain}"),
+        2 => format!("{first}_{last}.{n}@{domain}"),
+        _ => format!("{first}.{last}{n}+kampanya@{domain}"),
     }
 }
 
-/// A date in the window before [`REFERENCE_NOW`]: Monday 2025-11-17 00:00 to Wednesday 11:59.
+/// A date in the window before [`REFERENCE_NOW`] (a Wednesday noon): Monday 00:00 to Wednesday 11:59.
 fn recent_date(rng: &mut Rng) -> String {
+    let (month, rest) = REFERENCE_NOW.split_at(8); // "2025-11-", "19 12:00:00"
+    let wednesday: u64 = rest.get(..2).and_then(|d| d.parse().ok()).unwrap_or(19);
     let secs = rng.below(2 * 86_400 + 12 * 3_600);
-    let day = 17 + secs / 86_400;
+    let day = wednesday - 2 + secs / 86_400;
     let rest = secs % 86_400;
-    format!("2025-11-{day:02} {:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60)
+    format!("{month}{day:02} {:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60)
 }
 
 struct Row {
