@@ -25,7 +25,7 @@
 
 use std::collections::btree_map::{BTreeMap, Entry};
 
-use crate::consent::{examine, ConsentKey, Options, ValidConsent};
+use crate::consent::{examine, Clock, ConsentKey, Options, ValidConsent};
 use crate::diagnostic::{Code, Diagnostic, Report};
 use crate::json::Value;
 
@@ -67,10 +67,11 @@ pub fn validate_batch_value(value: &Value, opts: &Options) -> BatchReport {
     } else if list.len() > MAX_BATCH {
         diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with("count", list.len().to_string()));
     }
+    let clock = Clock::new(opts);
     let mut first_seen: BTreeMap<ConsentKey, usize> = BTreeMap::new();
     let mut items = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
-        let examined = examine(item, opts);
+        let examined = examine(item, opts, &clock);
         let prefix = format!("/{i}");
         let mut diags: Vec<Diagnostic> = examined.report.diagnostics.into_iter().map(|d| d.under(&prefix)).collect();
         if let Some(key) = examined.key {

@@ -228,7 +228,43 @@ pub fn validate_consent(json: &str, opts: &Options) -> Report<ValidConsent> {
 
 /// Validates one consent given as a parsed JSON value. Paths are relative to the consent (`/recipient`).
 pub fn validate_consent_value(value: &Value, opts: &Options) -> Report<ValidConsent> {
-    examine(value, opts).report
+    examine(value, opts, &Clock::new(opts)).report
+}
+
+/// What `now` means for consentDate, worked out once per call (a batch shares it across items).
+pub(crate) struct Clock {
+    now: LocalDateTime,
+    /// A time no earlier than the business-day cutoff: `days` × 24 h before now, plus 2 h for any clock
+    /// change in between. A date at or after it is inside the window without computing the cutoff.
+    surely_recent: Option<LocalDateTime>,
+    /// The cutoff itself, computed on first need (walking back over holidays costs about a microsecond).
+    cutoff: core::cell::Cell<Option<LocalDateTime>>,
+}
+
+impl Clock {
+    pub(crate) fn new(opts: &Options) -> Self {
+        let surely_recent = opts.window.map(|rule| {
+            let back = i64::from(rule.days).saturating_mul(86_400).saturating_sub(7_200);
+            LocalDateTime::from_unix(opts.now.saturating_sub(back))
+        });
+        Clock { now: LocalDateTime::from_unix(opts.now), surely_recent, cutoff: core::cell::Cell::new(None) }
+    }
+
+    /// The oldest date `rule` accepts, or `None` when `date` is certainly recent enough.
+    fn cutoff_for(&self, date: LocalDateTime, rule: BusinessDays) -> Option<LocalDateTime> {
+        if self.surely_recent.is_some_and(|recent| date >= recent) {
+            return None;
+        }
+        let cutoff = match self.cutoff.get() {
+            Some(c) => c,
+            None => {
+                let c = business_day_cutoff(self.now, rule);
+                self.cutoff.set(Some(c));
+                c
+            }
+        };
+        (date < cutoff).then_some(cutoff)
+    }
 }
 
 impl Consent {
@@ -393,7 +429,7 @@ fn positive_integer(v: &Value) -> Option<u64> {
     }
 }
 
-pub(crate) fn examine(value: &Value, opts: &Options) -> Examined {
+pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock) -> Examined {
     let Value::Object(entries) = value else {
         return Examined {
             report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, "")]),
@@ -472,7 +508,7 @@ pub(crate) fn examine(value: &Value, opts: &Options) -> Examined {
         found.add(STATUS, Code::KararNeedsRet, &[]);
     }
     let date = string_field(&mut found, v_date, CONSENT_DATE, bireysel.then_some(Code::DateMissing));
-    let date_ok = date.is_some_and(|s| check_date(&mut found, s, source, opts));
+    let date_ok = date.is_some_and(|s| check_date(&mut found, s, source, opts, clock));
 
     // retailerCode
     let retailer_code = match present(v_retailer_code) {
@@ -546,7 +582,7 @@ pub(crate) fn examine(value: &Value, opts: &Options) -> Examined {
 }
 
 /// Checks a consentDate string; true when it passed.
-fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options) -> bool {
+fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options, clock: &Clock) -> bool {
     let date = match LocalDateTime::parse(s) {
         Ok(date) => date,
         Err(err) => {
@@ -570,7 +606,7 @@ fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options
         found.add(CONSENT_DATE, Code::DateBefore2015, &[("value", s)]);
         return false;
     }
-    let now = LocalDateTime::from_unix(opts.now);
+    let now = clock.now;
     let future = match date.to_unix() {
         Some(t) => t > opts.now,
         None => date > now,
@@ -580,8 +616,7 @@ fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options
         return false;
     }
     if let Some(rule) = opts.window {
-        let cutoff = business_day_cutoff(now, rule);
-        if date < cutoff {
+        if let Some(cutoff) = clock.cutoff_for(date, rule) {
             let (days, cutoff) = (rule.days.to_string(), cutoff.to_string());
             found.add(CONSENT_DATE, Code::DateTooOld, &[("value", s), ("days", &days), ("cutoff", &cutoff)]);
             return false;
@@ -904,5 +939,27 @@ mod tests {
             v.to_json(),
             r#"{"recipient":"+905321234567","recipientType":"TACIR","type":"MESAJ","status":"ONAY"}"#
         );
+    }
+
+    #[test]
+    fn window_fast_path_agrees_with_the_cutoff() {
+        // Across the 2015-2016 clock changes and later, with and without holidays.
+        for rule in [
+            BusinessDays::default(),
+            BusinessDays { days: 3, count_holidays: false },
+            BusinessDays { days: 0, count_holidays: true },
+        ] {
+            let mut now = 1_430_438_400; // 2015-05-01 00:00:00 UTC
+            while now < 1_500_000_000 {
+                let opts = Options { window: Some(rule), ..Options::new(now) };
+                let clock = Clock::new(&opts);
+                let cutoff = business_day_cutoff(LocalDateTime::from_unix(now), rule);
+                for back in [0, 3_599, 3_600, 86_400, 2 * 86_400 + 3_600, 3 * 86_400 - 1, 3 * 86_400, 5 * 86_400] {
+                    let date = LocalDateTime::from_unix(now - back);
+                    assert_eq!(clock.cutoff_for(date, rule).is_some(), date < cutoff, "now {now} back {back}");
+                }
+                now += 97_777;
+            }
+        }
     }
 }

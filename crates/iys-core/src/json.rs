@@ -297,7 +297,7 @@ pub fn parse(text: &str) -> Result<Value, Diagnostic> {
                     Value::Object(Vec::new())
                 } else {
                     let key = r.key()?;
-                    stack.push(Frame::Object(Vec::new(), key));
+                    stack.push(Frame::Object(Vec::with_capacity(8), key));
                     continue 'value;
                 }
             }
@@ -311,7 +311,7 @@ pub fn parse(text: &str) -> Result<Value, Diagnostic> {
                     r.pos += 1;
                     Value::Array(Vec::new())
                 } else {
-                    stack.push(Frame::Array(Vec::new()));
+                    stack.push(Frame::Array(Vec::with_capacity(4)));
                     continue 'value;
                 }
             }
