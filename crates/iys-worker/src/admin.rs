@@ -1,0 +1,236 @@
+//! Admin routes (all need `Authorization: Bearer <ADMIN_SECRET>`).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /admin/providers` `{name, scopes, mode?, rate?, burst?}` | create; answers the username and password once |
+//! | `GET /admin/providers` | list (no secrets) |
+//! | `GET /admin/providers/{id}` | one |
+//! | `POST /admin/providers/{id}/revoke` | revoke credentials and every token |
+//! | `PUT /admin/providers/{id}/limits` `{rate, burst}` | set limits (applies to the next request) |
+//! | `GET /admin/providers/{id}/usage` | ledger counts and limiter totals |
+//! | `GET /admin/ledger/verify` | walk the hash chain |
+//! | `GET /admin/ledger/export?after=0&limit=1000` | JSON lines for `iys ledger verify` |
+//! | `GET /admin/iys-token`, `POST /admin/iys-token/reset` | token holder state; clear the breaker |
+//! | `GET /admin/governor` | upstream governor totals |
+//! | `POST /admin/pull` | run the pull now (what the cron does) |
+
+use crate::auth::{hash_password, provider_by_id, Provider, Scope};
+use crate::http_error::ApiError;
+use crate::ledger::{self, Entry};
+use crate::util::{hex, iso_now, random_bytes, sha256_hex};
+use crate::{do_get, env_f64};
+use iys_core::consent::ConsentType;
+use iys_core::{Code, Lang};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Env, Method, Request, Response};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewProvider {
+    name: String,
+    scopes: Vec<Scope>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    rate: Option<f64>,
+    #[serde(default)]
+    burst: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Limits {
+    rate: f64,
+    burst: f64,
+}
+
+fn bad(msg: &str) -> ApiError {
+    ApiError {
+        status: 400,
+        errors: vec![json!({"code": "IYSEDGE", "message": msg, "iysEdgeCode": "admin/bad-request"})],
+        retry_after: None,
+    }
+}
+
+fn check_scopes(scopes: &[Scope]) -> Result<(), ApiError> {
+    if scopes.is_empty() {
+        return Err(bad("scopes must not be empty"));
+    }
+    for s in scopes {
+        if s.brands.is_empty() || s.types.is_empty() {
+            return Err(bad("each scope needs brands and types"));
+        }
+        if s.types.iter().any(|t| ConsentType::from_wire(t).is_none()) {
+            return Err(bad("types must be ARAMA, MESAJ or EPOSTA"));
+        }
+    }
+    Ok(())
+}
+
+/// Handles `/admin/…`; the caller has checked the admin secret.
+pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Result<Response, ApiError> {
+    let db = env.d1("DB")?;
+    let parts: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
+    let method = req.method();
+    let request_id = crate::util::uuid().map_err(|e| ApiError::internal(&e))?;
+    match (method, parts.as_slice()) {
+        (Method::Post, ["providers"]) => {
+            let body = req.bytes().await?;
+            let np: NewProvider = serde_json::from_slice(&body).map_err(|e| bad(&format!("body: {e}")))?;
+            check_scopes(&np.scopes)?;
+            let mode = np.mode.unwrap_or_else(|| "strict".into());
+            if mode != "strict" && mode != "normalize" {
+                return Err(bad("mode must be strict or normalize"));
+            }
+            let id = format!("prv_{}", hex(&random_bytes(8).map_err(|e| ApiError::internal(&e))?));
+            let username = format!("relay_{}", hex(&random_bytes(6).map_err(|e| ApiError::internal(&e))?));
+            let password = hex(&random_bytes(24).map_err(|e| ApiError::internal(&e))?);
+            let hash = hash_password(&password).map_err(|e| ApiError::internal(&e))?;
+            let rate = np.rate.unwrap_or_else(|| env_f64(env, "DEFAULT_RATE", 10.0));
+            let burst = np.burst.unwrap_or_else(|| env_f64(env, "DEFAULT_BURST", 20.0));
+            if !(rate >= 0.0 && burst >= 1.0) {
+                return Err(bad("rate must be ≥ 0 and burst ≥ 1"));
+            }
+            let scopes = serde_json::to_string(&np.scopes).unwrap_or_default();
+            db.prepare(
+                "INSERT INTO providers (id, name, username, password_hash, scopes, mode, rate, burst, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .bind(&[
+                id.clone().into(),
+                np.name.into(),
+                username.clone().into(),
+                hash.into(),
+                scopes.into(),
+                mode.into(),
+                rate.into(),
+                burst.into(),
+                iso_now().into(),
+            ])?
+            .run()
+            .await?;
+            let p = provider_by_id(&db, &id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+            record(&db, &request_id, "admin:create-provider", &id, "201").await?;
+            let mut v = p.public();
+            v["password"] = json!(password);
+            Ok(Response::from_json(&v)?.with_status(201))
+        }
+        (Method::Get, ["providers"]) => {
+            let rows: Vec<Provider> =
+                db.prepare("SELECT * FROM providers ORDER BY created_at, id").all().await?.results()?;
+            Ok(Response::from_json(&json!({"providers": rows.iter().map(Provider::public).collect::<Vec<_>>()}))?)
+        }
+        (Method::Get, ["providers", id]) => match provider_by_id(&db, id).await? {
+            Some(p) => Ok(Response::from_json(&p.public())?),
+            None => Err(ApiError::code(Code::NotFound, &[], lang)),
+        },
+        (Method::Post, ["providers", id, "revoke"]) => {
+            if provider_by_id(&db, id).await?.is_none() {
+                return Err(ApiError::code(Code::NotFound, &[], lang));
+            }
+            db.batch(vec![
+                db.prepare("UPDATE providers SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+                    .bind(&[(*id).into(), iso_now().into()])?,
+                db.prepare("DELETE FROM tokens WHERE provider_id = ?1").bind(&[(*id).into()])?,
+            ])
+            .await?;
+            record(&db, &request_id, "admin:revoke-provider", id, "200").await?;
+            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+            Ok(Response::from_json(&p.public())?)
+        }
+        (Method::Put, ["providers", id, "limits"]) => {
+            let body = req.bytes().await?;
+            let l: Limits = serde_json::from_slice(&body).map_err(|e| bad(&format!("body: {e}")))?;
+            if !(l.rate >= 0.0 && l.burst >= 1.0) {
+                return Err(bad("rate must be ≥ 0 and burst ≥ 1"));
+            }
+            let r = db
+                .prepare("UPDATE providers SET rate = ?2, burst = ?3 WHERE id = ?1")
+                .bind(&[(*id).into(), l.rate.into(), l.burst.into()])?
+                .run()
+                .await?;
+            if r.meta()?.and_then(|m| m.changes).unwrap_or(0) == 0 {
+                return Err(ApiError::code(Code::NotFound, &[], lang));
+            }
+            record(&db, &request_id, "admin:set-limits", id, "200").await?;
+            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+            Ok(Response::from_json(&p.public())?)
+        }
+        (Method::Get, ["providers", id, "usage"]) => {
+            if provider_by_id(&db, id).await?.is_none() {
+                return Err(ApiError::code(Code::NotFound, &[], lang));
+            }
+            let usage = ledger::usage(&db, id).await?;
+            let limiter = do_get(env, "LIMITER", id, "/stats").await?;
+            #[derive(Deserialize)]
+            struct N {
+                n: f64,
+            }
+            let out: Vec<N> = db
+                .prepare("SELECT state AS s, COUNT(*) AS n FROM outbound WHERE provider_id = ?1 GROUP BY state")
+                .bind(&[(*id).into()])?
+                .all()
+                .await?
+                .results()?;
+            let queued: f64 = out.iter().map(|n| n.n).sum();
+            Ok(Response::from_json(
+                &json!({"provider": id, "ledger": usage, "limiter": limiter, "outboundItems": queued}),
+            )?)
+        }
+        (Method::Get, ["ledger", "verify"]) => Ok(Response::from_json(&ledger::verify(&db).await?)?),
+        (Method::Get, ["ledger", "export"]) => {
+            let url = req.url()?;
+            let q = |k: &str| url.query_pairs().find(|(kk, _)| kk == k).and_then(|(_, v)| v.parse::<i64>().ok());
+            let text =
+                ledger::export(&db, q("after").unwrap_or(0), q("limit").unwrap_or(1000).clamp(1, 5000) as u32).await?;
+            let mut r = Response::ok(text)?;
+            r.headers_mut().set("Content-Type", "application/x-ndjson")?;
+            Ok(r)
+        }
+        (Method::Get, ["iys-token"]) => {
+            let user = env.secret("IYS_USERNAME")?.to_string();
+            Ok(Response::from_json(&do_get(env, "IYS_TOKEN", &user, "/stats").await?)?)
+        }
+        (Method::Post, ["iys-token", "reset"]) => {
+            let user = env.secret("IYS_USERNAME")?.to_string();
+            do_get(env, "IYS_TOKEN", &user, "/reset").await.ok();
+            record(&db, &request_id, "admin:reset-iys-token", "-", "200").await?;
+            Ok(Response::from_json(&json!({"reset": true}))?)
+        }
+        (Method::Get, ["governor"]) => {
+            let user = env.secret("IYS_USERNAME")?.to_string();
+            Ok(Response::from_json(&do_get(env, "GOVERNOR", &user, "/stats").await?)?)
+        }
+        (Method::Post, ["pull"]) => {
+            let report = crate::pull::run(env).await?;
+            Ok(Response::from_json(&report)?)
+        }
+        _ => Err(ApiError::code(Code::NotFound, &[], lang)),
+    }
+}
+
+async fn record(
+    db: &worker::D1Database,
+    request_id: &str,
+    kind: &str,
+    subject: &str,
+    outcome: &str,
+) -> worker::Result<()> {
+    ledger::append(
+        db,
+        &[Entry {
+            provider: "admin".into(),
+            request_id: request_id.into(),
+            kind: kind.into(),
+            payload_sha256: sha256_hex(subject.as_bytes()),
+            outcome: outcome.into(),
+            iys_ids: String::new(),
+        }],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Unused-value guard for `Value` imports in some cfgs.
+#[allow(dead_code)]
+fn _v(_: Value) {}

@@ -1,0 +1,284 @@
+//! Provider credentials, relay tokens and scopes.
+//!
+//! - Passwords are random secrets the relay issues; stored as PBKDF2-SHA256 (per-provider salt).
+//! - Tokens are 32 random bytes; only their SHA-256 is stored, with an expiry.
+//! - A token's scope is its provider's: a list of (iysCode, brands, consent types).
+
+use crate::http_error::ApiError;
+use crate::util::{ct_eq, hex, now_s, random_bytes, random_token, sha256_hex};
+use iys_core::consent::ConsentType;
+use iys_core::{Code, Lang, Mode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use worker::{D1Database, Env, Request};
+
+/// PBKDF2 iterations. The passwords are 32-byte random secrets, so this guards against nothing but a
+/// stolen table being checked cheaply; it is kept low because Workers bill CPU per request.
+pub const PBKDF2_ITERATIONS: u32 = 20_000;
+
+/// What a provider may touch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Scope {
+    /// The service provider's IYS code.
+    pub iys_code: u64,
+    /// Brand codes under it.
+    pub brands: Vec<u64>,
+    /// Consent types (`ARAMA`, `MESAJ`, `EPOSTA`).
+    pub types: Vec<String>,
+}
+
+/// A provider row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provider {
+    /// `prv_…`
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Login name.
+    pub username: String,
+    /// JSON list of [`Scope`].
+    pub scopes: String,
+    /// `strict` or `normalize`.
+    pub mode: String,
+    /// Requests per second.
+    pub rate: f64,
+    /// Bucket size.
+    pub burst: f64,
+    /// Creation time.
+    pub created_at: String,
+    /// Revocation time.
+    pub revoked_at: Option<String>,
+}
+
+impl Provider {
+    /// The parsed scopes (empty on a bad row: nothing is allowed).
+    pub fn scope_list(&self) -> Vec<Scope> {
+        serde_json::from_str(&self.scopes).unwrap_or_default()
+    }
+
+    /// Validation mode.
+    pub fn mode(&self) -> Mode {
+        if self.mode == "normalize" {
+            Mode::Normalize
+        } else {
+            Mode::Strict
+        }
+    }
+
+    /// Checks (iysCode, brandCode) and, when given, the consent types.
+    pub fn check_scope(&self, iys: u64, brand: u64, types: &[ConsentType], lang: Lang) -> Result<(), ApiError> {
+        let scopes = self.scope_list();
+        let deny = |what: String| Err(ApiError::code(Code::OutOfScope, &[("scope", what)], lang));
+        let Some(s) = scopes.iter().find(|s| s.iys_code == iys) else {
+            return deny(format!("iysCode {iys}"));
+        };
+        if !s.brands.contains(&brand) {
+            return deny(format!("brandCode {brand}"));
+        }
+        for t in types {
+            if !s.types.iter().any(|x| x == t.as_str()) {
+                return deny(format!("type {}", t.as_str()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The public view (no hash).
+    pub fn public(&self) -> Value {
+        json!({
+            "id": self.id, "name": self.name, "username": self.username,
+            "scopes": self.scope_list(), "mode": self.mode, "rate": self.rate, "burst": self.burst,
+            "createdAt": self.created_at, "revokedAt": self.revoked_at,
+        })
+    }
+}
+
+/// `pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>`.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = random_bytes(16)?;
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, PBKDF2_ITERATIONS, &mut out);
+    Ok(format!("pbkdf2-sha256${PBKDF2_ITERATIONS}${}${}", hex(&salt), hex(&out)))
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Constant-time check of a password against its stored hash.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    let parts: Vec<&str> = stored.split('$').collect();
+    let [alg, iters, salt, hash] = parts[..] else { return false };
+    if alg != "pbkdf2-sha256" {
+        return false;
+    }
+    let (Ok(iters), Some(salt), Some(hash)) = (iters.parse::<u32>(), unhex(salt), unhex(hash)) else { return false };
+    let mut out = vec![0u8; hash.len()];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iters, &mut out);
+    ct_eq(&out, &hash)
+}
+
+#[derive(Deserialize)]
+struct ProviderWithHash {
+    #[serde(flatten)]
+    p: Provider,
+    password_hash: String,
+}
+
+/// Loads a provider by id.
+pub async fn provider_by_id(db: &D1Database, id: &str) -> worker::Result<Option<Provider>> {
+    db.prepare("SELECT * FROM providers WHERE id = ?1").bind(&[id.into()])?.first::<Provider>(None).await
+}
+
+fn env_u64(env: &Env, name: &str, default: u64) -> u64 {
+    env.var(name).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(default)
+}
+
+async fn issue(db: &D1Database, env: &Env, provider_id: &str) -> Result<Value, ApiError> {
+    let ttl = env_u64(env, "RELAY_TOKEN_TTL", 7200);
+    let rttl = env_u64(env, "RELAY_REFRESH_TTL", 14400);
+    let access = random_token("iyse_at_").map_err(|e| ApiError::internal(&e))?;
+    let refresh = random_token("iyse_rt_").map_err(|e| ApiError::internal(&e))?;
+    let now = now_s();
+    let ins = "INSERT INTO tokens (token_hash, provider_id, kind, expires_at) VALUES (?1, ?2, ?3, ?4)";
+    db.batch(vec![
+        db.prepare(ins).bind(&[
+            sha256_hex(access.as_bytes()).into(),
+            provider_id.into(),
+            "access".into(),
+            ((now + ttl as i64) as f64).into(),
+        ])?,
+        db.prepare(ins).bind(&[
+            sha256_hex(refresh.as_bytes()).into(),
+            provider_id.into(),
+            "refresh".into(),
+            ((now + rttl as i64) as f64).into(),
+        ])?,
+        db.prepare("DELETE FROM tokens WHERE expires_at < ?1").bind(&[((now - 86_400) as f64).into()])?,
+    ])
+    .await?;
+    Ok(json!({
+        "access_token": access,
+        "refresh_token": refresh,
+        "expires_in": ttl,
+        "refresh_expires_in": rttl,
+        "token_type": "bearer",
+    }))
+}
+
+/// `POST /oauth2/token` (IYS's JSON body; password and refresh grants). Returns (provider id, answer).
+pub async fn token_endpoint(db: &D1Database, env: &Env, body: &[u8], lang: Lang) -> (String, Result<Value, ApiError>) {
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => return (String::new(), Err(ApiError::code(Code::BadGrant, &[], lang))),
+    };
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    match s("grant_type").as_str() {
+        "password" => {
+            let (user, pass) = (s("username"), s("password"));
+            if user.is_empty() || pass.is_empty() {
+                return (String::new(), Err(ApiError::code(Code::BadGrant, &[], lang)));
+            }
+            let row = match db.prepare("SELECT * FROM providers WHERE username = ?1").bind(&[user.into()]) {
+                Ok(st) => st.first::<ProviderWithHash>(None).await,
+                Err(e) => Err(e),
+            };
+            let row = match row {
+                Ok(r) => r,
+                Err(e) => return (String::new(), Err(e.into())),
+            };
+            // Always run one PBKDF2 so unknown users take as long as known ones.
+            let dummy = "pbkdf2-sha256$20000$00000000000000000000000000000000$0000000000000000000000000000000000000000000000000000000000000000";
+            let ok = verify_password(&pass, row.as_ref().map(|r| r.password_hash.as_str()).unwrap_or(dummy));
+            match row {
+                Some(r) if ok && r.p.revoked_at.is_none() => {
+                    let id = r.p.id.clone();
+                    (id.clone(), issue(db, env, &id).await)
+                }
+                Some(r) if ok => (r.p.id, Err(ApiError::code(Code::Revoked, &[], lang))),
+                _ => (String::new(), Err(ApiError::code(Code::BadCredentials, &[], lang))),
+            }
+        }
+        "refresh_token" => {
+            let rt = s("refresh_token");
+            if rt.is_empty() {
+                return (String::new(), Err(ApiError::code(Code::BadGrant, &[], lang)));
+            }
+            let h = sha256_hex(rt.as_bytes());
+            #[derive(Deserialize)]
+            struct T {
+                provider_id: String,
+                expires_at: f64,
+                revoked_at: Option<String>,
+            }
+            let t = match db
+                .prepare(
+                    "SELECT t.provider_id, t.expires_at, p.revoked_at FROM tokens t JOIN providers p ON p.id = t.provider_id \
+                     WHERE t.token_hash = ?1 AND t.kind = 'refresh'",
+                )
+                .bind(&[h.clone().into()])
+            {
+                Ok(st) => st.first::<T>(None).await,
+                Err(e) => Err(e),
+            };
+            match t {
+                Ok(Some(t)) if t.revoked_at.is_some() => (t.provider_id, Err(ApiError::code(Code::Revoked, &[], lang))),
+                Ok(Some(t)) if (t.expires_at as i64) > now_s() => {
+                    // Rotation: a refresh token is good for one use.
+                    if let Ok(st) = db.prepare("DELETE FROM tokens WHERE token_hash = ?1").bind(&[h.into()]) {
+                        let _ = st.run().await;
+                    }
+                    let id = t.provider_id.clone();
+                    (id.clone(), issue(db, env, &id).await)
+                }
+                Ok(_) => (String::new(), Err(ApiError::code(Code::InvalidToken, &[], lang))),
+                Err(e) => (String::new(), Err(e.into())),
+            }
+        }
+        _ => (String::new(), Err(ApiError::code(Code::BadGrant, &[], lang))),
+    }
+}
+
+/// The provider behind `Authorization: Bearer <relay token>`.
+pub async fn authenticate(db: &D1Database, req: &Request, lang: Lang) -> Result<Provider, ApiError> {
+    let h = req.headers().get("Authorization").ok().flatten().unwrap_or_default();
+    let token = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).map(str::trim).unwrap_or("");
+    if token.is_empty() {
+        return Err(ApiError::code(Code::MissingToken, &[], lang));
+    }
+    #[derive(Deserialize)]
+    struct T {
+        provider_id: String,
+        expires_at: f64,
+    }
+    let t: Option<T> = db
+        .prepare("SELECT provider_id, expires_at FROM tokens WHERE token_hash = ?1 AND kind = 'access'")
+        .bind(&[sha256_hex(token.as_bytes()).into()])?
+        .first(None)
+        .await?;
+    let Some(t) = t.filter(|t| (t.expires_at as i64) > now_s()) else {
+        return Err(ApiError::code(Code::InvalidToken, &[], lang));
+    };
+    let p = provider_by_id(db, &t.provider_id).await?.ok_or_else(|| ApiError::code(Code::InvalidToken, &[], lang))?;
+    if p.revoked_at.is_some() {
+        return Err(ApiError::code(Code::Revoked, &[], lang));
+    }
+    Ok(p)
+}
+
+/// Checks `Authorization: Bearer <ADMIN_SECRET>` in constant time.
+pub fn is_admin(env: &Env, req: &Request) -> bool {
+    let Ok(secret) = env.secret("ADMIN_SECRET").map(|s| s.to_string()) else { return false };
+    if secret.len() < 16 {
+        return false;
+    }
+    let h = req.headers().get("Authorization").ok().flatten().unwrap_or_default();
+    let given = h.strip_prefix("Bearer ").unwrap_or("");
+    // Compare hashes so the length of the secret does not leak either.
+    ct_eq(sha256_hex(given.as_bytes()).as_bytes(), sha256_hex(secret.as_bytes()).as_bytes())
+}

@@ -1,0 +1,99 @@
+//! # iys-worker
+//!
+//! The IYS integrator relay as a Cloudflare Worker (workers-rs). Providers point their existing IYS
+//! client at the relay; it authenticates them with relay-issued credentials, checks their scope and
+//! rate limit, validates every consent with `iys-core` at the edge, relays to IYS with the
+//! integrator's own token, and records every step in a hash-chained ledger in D1.
+//!
+//! Modules: [`auth`] (credentials, tokens, scopes), [`limit`] (per-provider limiter and upstream
+//! governor Durable Objects), [`token`] (the IYS token holder Durable Object), [`relay`] (the IYS
+//! paths), [`queue`] (batches, retries, outcomes), [`ledger`] (the chain), [`admin`], [`pull`]
+//! (the cron), [`http_error`] (the one error shape and status map).
+//!
+//! **Invariant:** nothing that fails validation, scope or the limiter is sent to IYS; no token,
+//! secret or raw recipient is logged (payloads appear only as SHA-256).
+
+pub mod admin;
+pub mod auth;
+pub mod http_error;
+pub mod ledger;
+pub mod limit;
+pub mod pull;
+pub mod queue;
+pub mod relay;
+pub mod token;
+pub mod upstream;
+pub mod util;
+
+use http_error::{lang_of, ApiError};
+use iys_core::Code;
+use serde_json::Value;
+use worker::{event, Context, Env, Method, Request, RequestInit, Response, Result};
+
+pub use limit::{ProviderLimiter, UpstreamGovernor};
+pub use token::IysTokenHolder;
+
+/// A numeric var (or `default`).
+pub fn env_f64(env: &Env, name: &str, default: f64) -> f64 {
+    env.var(name).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(default)
+}
+
+/// GET `path` on the Durable Object `name` of namespace `binding`; the JSON answer.
+pub async fn do_get(env: &Env, binding: &str, name: &str, path: &str) -> Result<Value> {
+    let stub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?;
+    let mut r = stub.fetch_with_str(&format!("https://do{path}")).await?;
+    let text = r.text().await?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// POST JSON to a Durable Object; (status, JSON answer).
+pub async fn do_post(env: &Env, binding: &str, name: &str, path: &str, body: &Value) -> Result<(u16, Value)> {
+    let stub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.to_string().into()));
+    let req = Request::new_with_init(&format!("https://do{path}"), &init)?;
+    let mut r = stub.fetch_with_request(req).await?;
+    let status = r.status_code();
+    let text = r.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let lang = lang_of(req.headers());
+    let path = req.path();
+    let method = req.method();
+    let answer = match (method.clone(), path.as_str()) {
+        (Method::Get, "/health") => {
+            return Response::from_json(&serde_json::json!({"ok": true, "service": "iys-worker"}));
+        }
+        (Method::Post, "/oauth2/token") => relay::token(req, &env, lang).await,
+        (_, p) if p.starts_with("/admin/") => {
+            if !auth::is_admin(&env, &req) {
+                Err(ApiError::code(Code::AdminRequired, &[], lang))
+            } else {
+                admin::handle(req, &env, &path, lang).await
+            }
+        }
+        (_, p) if p.starts_with("/sps/") => relay::sps(req, &env, lang).await,
+        _ => Err(ApiError::code(Code::NotFound, &[], lang)),
+    };
+    match answer {
+        Ok(r) => Ok(r),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[event(queue)]
+async fn queue(batch: worker::MessageBatch<queue::Job>, env: Env, _ctx: Context) -> Result<()> {
+    queue::consume(batch, &env).await;
+    Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(_ev: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    match pull::run(&env).await {
+        Ok(r) => worker::console_log!("pull: {r}"),
+        Err(e) => worker::console_error!("pull failed: {e}"),
+    }
+}

@@ -1,0 +1,233 @@
+//! Exact limits, each in a Durable Object that never awaits IYS.
+//!
+//! - [`ProviderLimiter`]: one object per provider, a token bucket (rate per second, burst). Each
+//!   decision is made synchronously on the object's single thread, so concurrent requests are counted
+//!   exactly: with burst 3, five simultaneous requests give exactly three "allowed".
+//! - [`UpstreamGovernor`]: one object per integrator account. It hands out send slots spaced
+//!   `1000 / IYS_MAX_RPS` ms apart, so the total sent to IYS stays under its per-second limit; the
+//!   caller waits for its slot and sends itself.
+
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+/// A limiter question: may one request (of `cost`) pass under (`rate`, `burst`)?
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Take {
+    /// Tokens per second.
+    pub rate: f64,
+    /// Bucket size.
+    pub burst: f64,
+    /// Tokens this request costs.
+    pub cost: f64,
+}
+
+/// The limiter's answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// Whether the request may pass.
+    pub allowed: bool,
+    /// When denied: milliseconds until it would pass.
+    pub retry_after_ms: u64,
+    /// Tokens left after this decision.
+    pub remaining: f64,
+    /// Requests allowed so far (lifetime of the object).
+    pub allowed_total: u64,
+    /// Requests denied so far.
+    pub denied_total: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Bucket {
+    tokens: f64,
+    last_ms: f64,
+    allowed_total: u64,
+    denied_total: u64,
+    started: bool,
+}
+
+/// Pure token-bucket step: refill since `last_ms`, then take `cost` if there is enough.
+fn decide(b: &mut Bucket, now_ms: f64, t: &Take) -> Verdict {
+    let burst = t.burst.max(1.0);
+    let rate = t.rate.max(0.0);
+    if !b.started {
+        b.tokens = burst;
+        b.last_ms = now_ms;
+        b.started = true;
+    }
+    let elapsed = (now_ms - b.last_ms).max(0.0) / 1000.0;
+    b.tokens = (b.tokens + elapsed * rate).min(burst);
+    b.last_ms = now_ms.max(b.last_ms);
+    if b.tokens >= t.cost {
+        b.tokens -= t.cost;
+        b.allowed_total += 1;
+        Verdict {
+            allowed: true,
+            retry_after_ms: 0,
+            remaining: b.tokens,
+            allowed_total: b.allowed_total,
+            denied_total: b.denied_total,
+        }
+    } else {
+        b.denied_total += 1;
+        let missing = t.cost - b.tokens;
+        let retry = if rate > 0.0 { (missing / rate * 1000.0).ceil() as u64 } else { 3_600_000 };
+        Verdict {
+            allowed: false,
+            retry_after_ms: retry.max(1),
+            remaining: b.tokens,
+            allowed_total: b.allowed_total,
+            denied_total: b.denied_total,
+        }
+    }
+}
+
+/// The per-provider limiter.
+#[durable_object]
+pub struct ProviderLimiter {
+    state: State,
+    bucket: RefCell<Option<Bucket>>,
+}
+
+impl DurableObject for ProviderLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state, bucket: RefCell::new(None) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if self.bucket.borrow().is_none() {
+            // Storage reads hold the input gate: no other request runs before this one finishes.
+            let stored: Option<Bucket> = self.state.storage().get("bucket").await?;
+            let mut slot = self.bucket.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(stored.unwrap_or_default());
+            }
+        }
+        let path = req.path();
+        if path == "/stats" {
+            let b = self.bucket.borrow().clone().unwrap_or_default();
+            return Response::from_json(&Verdict {
+                allowed: true,
+                retry_after_ms: 0,
+                remaining: b.tokens,
+                allowed_total: b.allowed_total,
+                denied_total: b.denied_total,
+            });
+        }
+        if path == "/reset" {
+            *self.bucket.borrow_mut() = Some(Bucket::default());
+            self.state.storage().put("bucket", Bucket::default()).await?;
+            return Response::ok("reset");
+        }
+        let take: Take = req.json().await?;
+        // The decision and the state change happen with no await in between: exact under concurrency.
+        let (verdict, snapshot) = {
+            let mut slot = self.bucket.borrow_mut();
+            let b = slot.get_or_insert_with(Bucket::default);
+            let v = decide(b, worker::Date::now().as_millis() as f64, &take);
+            (v, b.clone())
+        };
+        self.state.storage().put("bucket", snapshot).await?;
+        Response::from_json(&verdict)
+    }
+}
+
+/// A slot from the governor: wait `wait_ms`, then send.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Slot {
+    /// Milliseconds to wait before sending.
+    pub wait_ms: u64,
+    /// Slots handed out so far.
+    pub granted_total: u64,
+    /// The most slots that fell in one wall-clock second.
+    pub max_per_second: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Schedule {
+    next_free_ms: f64,
+    granted_total: u64,
+    second: u64,
+    in_second: u64,
+    max_per_second: u64,
+}
+
+/// The upstream governor (one per integrator account).
+#[durable_object]
+pub struct UpstreamGovernor {
+    schedule: RefCell<Schedule>,
+}
+
+impl DurableObject for UpstreamGovernor {
+    fn new(_state: State, _env: Env) -> Self {
+        Self { schedule: RefCell::new(Schedule::default()) }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let rps: f64 = url
+            .query_pairs()
+            .find(|(k, _)| k == "rps")
+            .and_then(|(_, v)| v.parse().ok())
+            .filter(|r: &f64| *r > 0.0)
+            .unwrap_or(10.0);
+        if req.path() == "/stats" {
+            let s = self.schedule.borrow();
+            return Response::from_json(&Slot {
+                wait_ms: 0,
+                granted_total: s.granted_total,
+                max_per_second: s.max_per_second,
+            });
+        }
+        let now = worker::Date::now().as_millis() as f64;
+        let mut s = self.schedule.borrow_mut();
+        let at = s.next_free_ms.max(now);
+        s.next_free_ms = at + 1000.0 / rps;
+        s.granted_total += 1;
+        let second = (at / 1000.0) as u64;
+        if second == s.second {
+            s.in_second += 1;
+        } else {
+            s.second = second;
+            s.in_second = 1;
+        }
+        s.max_per_second = s.max_per_second.max(s.in_second);
+        Response::from_json(&Slot {
+            wait_ms: (at - now).max(0.0) as u64,
+            granted_total: s.granted_total,
+            max_per_second: s.max_per_second,
+        })
+    }
+}
+
+impl std::fmt::Debug for ProviderLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderLimiter").field("bucket", &self.bucket).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UpstreamGovernor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamGovernor").field("schedule", &self.schedule).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_exactly_burst_then_refills() {
+        let mut b = Bucket::default();
+        let t = Take { rate: 1.0, burst: 3.0, cost: 1.0 };
+        let got: Vec<bool> = (0..5).map(|_| decide(&mut b, 1000.0, &t).allowed).collect();
+        assert_eq!(got, [true, true, true, false, false]);
+        let v = decide(&mut b, 1000.0, &t);
+        assert_eq!(v.retry_after_ms, 1000);
+        assert!(decide(&mut b, 2000.0, &t).allowed);
+        assert!(!decide(&mut b, 2000.0, &t).allowed);
+        assert_eq!((b.allowed_total, b.denied_total), (4, 4));
+    }
+}

@@ -1,0 +1,608 @@
+//! The drop-in IYS paths: `/oauth2/token` and `/sps/{iysCode}/brands/{brandCode}/consents…`.
+//!
+//! Order for every `/sps/…` request: authenticate → path parameters → scope (iysCode, brand) →
+//! per-provider limiter → parse and validate with iys-core → scope (consent types) → relay.
+//! Anything refused on the way is answered here and never reaches IYS. Each inbound request and each
+//! upstream exchange is one ledger row.
+
+use crate::auth::{self, Provider};
+use crate::http_error::{status_for, ApiError};
+use crate::ledger::{self, Entry};
+use crate::upstream::{self, UpErr, UpResp};
+use crate::util::{now_s, sha256_hex, uuid};
+use crate::{do_get, do_post, env_f64, queue};
+use iys_core::consent::{ConsentType, Options, RecipientType};
+use iys_core::json::Value as JValue;
+use iys_core::time::BusinessDays;
+use iys_core::{Code, Diagnostic, Lang};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::time::Duration;
+use worker::{D1Database, Delay, Env, Method, Request, Response};
+
+/// Per-request state: who, which request, and the upstream exchanges to record.
+pub struct Ctx<'a> {
+    /// Bindings.
+    pub env: &'a Env,
+    /// D1.
+    pub db: D1Database,
+    /// Message language.
+    pub lang: Lang,
+    /// The relay's id for this request.
+    pub request_id: String,
+    /// Who is asking (`-` before authentication).
+    pub provider_id: String,
+    /// Upstream ledger rows, appended after the inbound row.
+    pub upstream: RefCell<Vec<Entry>>,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").field("request_id", &self.request_id).field("provider_id", &self.provider_id).finish()
+    }
+}
+
+fn outcome_of(r: &Result<Response, ApiError>) -> String {
+    match r {
+        Ok(resp) => {
+            let code = resp.headers().get("x-iys-edge-code").ok().flatten();
+            match code {
+                Some(c) => format!("{} {c}", resp.status_code()),
+                None => resp.status_code().to_string(),
+            }
+        }
+        Err(e) => {
+            let code = e.errors.first().and_then(|x| x.get("iysEdgeCode")).and_then(Value::as_str).unwrap_or("");
+            format!("{} {code}", e.status).trim_end().to_string()
+        }
+    }
+}
+
+fn ids_of(r: &Result<Response, ApiError>) -> String {
+    r.as_ref().ok().and_then(|resp| resp.headers().get("x-iys-ids").ok().flatten()).unwrap_or_default()
+}
+
+/// Records the inbound row (and the upstream rows) for a finished request.
+async fn finish(
+    ctx: &Ctx<'_>,
+    kind: &str,
+    payload_sha: String,
+    r: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let mut rows = vec![Entry {
+        provider: ctx.provider_id.clone(),
+        request_id: ctx.request_id.clone(),
+        kind: format!("inbound:{kind}"),
+        payload_sha256: payload_sha,
+        outcome: outcome_of(&r),
+        iys_ids: ids_of(&r),
+    }];
+    rows.extend(ctx.upstream.borrow_mut().drain(..));
+    ledger::append(&ctx.db, &rows).await?;
+    let mut r = r;
+    if let Ok(resp) = r.as_mut() {
+        let _ = resp.headers_mut().delete("x-iys-ids");
+        let _ = resp.headers_mut().set("x-iys-edge-request-id", &ctx.request_id);
+    }
+    r
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(mut req: Request, env: &Env, lang: Lang) -> Result<Response, ApiError> {
+    let db = env.d1("DB")?;
+    let body = req.bytes().await?;
+    let (provider_id, answer) = auth::token_endpoint(&db, env, &body, lang).await;
+    let grant: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Never hash the password or refresh token into the ledger: only the grant type and username.
+    let what = format!(
+        "{}:{}",
+        grant.get("grant_type").and_then(Value::as_str).unwrap_or(""),
+        grant.get("username").and_then(Value::as_str).unwrap_or("")
+    );
+    let ctx = Ctx {
+        env,
+        db,
+        lang,
+        request_id: uuid().map_err(|e| ApiError::internal(&e))?,
+        provider_id: if provider_id.is_empty() { "-".into() } else { provider_id },
+        upstream: RefCell::new(Vec::new()),
+    };
+    let r = match answer {
+        Ok(v) => Response::from_json(&v).map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    finish(&ctx, "token", sha256_hex(what.as_bytes()), r).await
+}
+
+/// Every `/sps/…` route.
+pub async fn sps(mut req: Request, env: &Env, lang: Lang) -> Result<Response, ApiError> {
+    let db = env.d1("DB")?;
+    let path = req.path();
+    let method = req.method();
+    let body = if method == Method::Post { req.bytes().await? } else { Vec::new() };
+    let mut ctx = Ctx {
+        env,
+        db,
+        lang,
+        request_id: uuid().map_err(|e| ApiError::internal(&e))?,
+        provider_id: "-".into(),
+        upstream: RefCell::new(Vec::new()),
+    };
+    let segs: Vec<String> = path.trim_start_matches("/sps/").split('/').map(str::to_string).collect();
+    let kind = route_kind(&method, &segs);
+    let payload_sha = sha256_hex(if body.is_empty() { path.as_bytes() } else { &body });
+    let r = sps_inner(&req, &mut ctx, &method, &segs, &body).await;
+    finish(&ctx, kind, payload_sha, r).await
+}
+
+fn route_kind(method: &Method, segs: &[String]) -> &'static str {
+    let rest: Vec<&str> = segs.iter().skip(4).map(String::as_str).collect();
+    match (method, rest.as_slice()) {
+        (Method::Post, []) => "add",
+        (Method::Post, ["request"]) => "batch",
+        (Method::Get, ["request", _]) => "batch-status",
+        (Method::Post, ["status"]) => "status",
+        (Method::Post, [_, "status", _]) => "multi-status",
+        (Method::Get, ["changes"]) => "changes",
+        _ => "unknown",
+    }
+}
+
+fn path_param(raw: &str, name: &str, iys: &str, lang: Lang) -> Result<u64, ApiError> {
+    match raw.parse::<u64>() {
+        Ok(n) if !raw.starts_with('+') => Ok(n),
+        _ => {
+            let mut e = ApiError::code(Code::InvalidPathParam, &[("param", name.to_string())], lang);
+            if let Some(first) = e.errors.first_mut() {
+                first["code"] = json!(iys);
+                first["location"] = json!([name]);
+                first["value"] = json!(raw);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn sps_inner(
+    req: &Request,
+    ctx: &mut Ctx<'_>,
+    method: &Method,
+    segs: &[String],
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let lang = ctx.lang;
+    if segs.len() < 4 || segs[1] != "brands" || segs[3] != "consents" {
+        return Err(ApiError::code(Code::NotFound, &[], lang));
+    }
+    let provider = auth::authenticate(&ctx.db, req, lang).await?;
+    ctx.provider_id = provider.id.clone();
+    let iys = path_param(&segs[0], "iysCode", "H190", lang)?;
+    let brand = path_param(&segs[2], "brandCode", "H191", lang)?;
+    provider.check_scope(iys, brand, &[], lang)?;
+    limit(ctx.env, &provider, lang).await?;
+    let rest: Vec<&str> = segs.iter().skip(4).map(String::as_str).collect();
+    match (method, rest.as_slice()) {
+        (Method::Post, []) => add(ctx, &provider, iys, brand, body).await,
+        (Method::Post, ["request"]) => batch(ctx, &provider, iys, brand, body).await,
+        (Method::Get, ["request", id]) => queue::request_status(&ctx.db, &provider.id, iys, brand, id, lang).await,
+        (Method::Post, ["status"]) => status(ctx, &provider, iys, brand, body).await,
+        (Method::Post, [rt, "status", ty]) => multi_status(ctx, &provider, iys, brand, rt, ty, body).await,
+        (Method::Get, ["changes"]) => crate::pull::changes(ctx, req, iys, brand).await,
+        (_, []) | (_, ["request"]) | (_, ["status"]) | (_, ["changes"]) => {
+            Err(ApiError::code(Code::MethodNotAllowed, &[], lang))
+        }
+        _ => Err(ApiError::code(Code::NotFound, &[], lang)),
+    }
+}
+
+/// Asks the provider's limiter for one token; 429 with Retry-After when there is none.
+pub async fn limit(env: &Env, p: &Provider, lang: Lang) -> Result<(), ApiError> {
+    let (_, v) =
+        do_post(env, "LIMITER", &p.id, "/take", &json!({"rate": p.rate, "burst": p.burst, "cost": 1.0})).await?;
+    if v.get("allowed").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    let ms = v.get("retryAfterMs").and_then(Value::as_u64).unwrap_or(1000);
+    let secs = ms.div_ceil(1000).max(1);
+    Err(ApiError::code(Code::RateLimited, &[("retry_after", secs.to_string())], lang))
+}
+
+fn options(p: &Provider) -> Options {
+    Options { mode: p.mode(), now: now_s(), window: Some(BusinessDays::default()) }
+}
+
+fn parse_body(body: &[u8], lang: Lang) -> Result<JValue, ApiError> {
+    iys_core::json::parse_bytes(body).map_err(|d| {
+        let mut e = ApiError::diagnostics([&d], None, lang, false);
+        e.status = status_for(d.code);
+        e
+    })
+}
+
+/// The IYS token for the integrator account (from the holder object).
+async fn iys_token(env: &Env, stale: Option<&str>) -> Result<String, UpErr> {
+    let user = env.secret("IYS_USERNAME").map(|s| s.to_string()).map_err(|e| not_sent("config", 60, &e.to_string()))?;
+    let path = match stale {
+        Some(t) => format!("/token?stale={}", sha256_hex(t.as_bytes())),
+        None => "/token".to_string(),
+    };
+    let v = do_get(env, "IYS_TOKEN", &user, &path).await.map_err(|e| not_sent("token", 30, &e.to_string()))?;
+    if let Some(t) = v.get("accessToken").and_then(Value::as_str) {
+        return Ok(t.to_string());
+    }
+    match v.get("error").and_then(Value::as_str) {
+        Some("breaker") => Err(UpErr::NotSent {
+            code: "auth/token-rate-limited",
+            retry_after: v.get("retryAfterS").and_then(Value::as_u64).unwrap_or(3600),
+            detail: "IYS token breaker open (H084)".into(),
+        }),
+        _ => Err(not_sent("token", 30, "no IYS token")),
+    }
+}
+
+fn not_sent(what: &str, retry_after: u64, detail: &str) -> UpErr {
+    worker::console_error!("iys {what}: {detail}");
+    UpErr::NotSent { code: "upstream/unavailable", retry_after, detail: detail.to_string() }
+}
+
+/// Waits for a send slot from the upstream governor.
+async fn slot(env: &Env) {
+    let Ok(user) = env.secret("IYS_USERNAME").map(|s| s.to_string()) else { return };
+    let rps = env_f64(env, "IYS_MAX_RPS", 10.0);
+    if let Ok(v) = do_get(env, "GOVERNOR", &user, &format!("/slot?rps={rps}")).await {
+        let wait = v.get("waitMs").and_then(Value::as_u64).unwrap_or(0);
+        if wait > 0 {
+            Delay::from(Duration::from_millis(wait)).await;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+/// One exchange with IYS under the integrator's token and the governor; a 401 refreshes the token
+/// once and retries once. Records one ledger row per exchange in `rows`.
+pub async fn iys_call(
+    env: &Env,
+    rows: &RefCell<Vec<Entry>>,
+    who: (&str, &str),
+    kind: &str,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+    timeout_ms: u64,
+) -> Result<UpResp, UpErr> {
+    let base = env.var("IYS_BASE_URL").map(|v| v.to_string()).unwrap_or_default();
+    let url = format!("{}{}", base.trim_end_matches('/'), path);
+    let payload_sha = sha256_hex(body.as_deref().unwrap_or(path).as_bytes());
+    let record = |outcome: String, ids: String| {
+        rows.borrow_mut().push(Entry {
+            provider: who.0.to_string(),
+            request_id: who.1.to_string(),
+            kind: format!("upstream:{kind}"),
+            payload_sha256: payload_sha.clone(),
+            outcome,
+            iys_ids: ids,
+        });
+    };
+    let mut token = match iys_token(env, None).await {
+        Ok(t) => t,
+        Err(e) => {
+            record(format!("not-sent {}", err_code(&e)), String::new());
+            return Err(e);
+        }
+    };
+    for attempt in 0..2 {
+        slot(env).await;
+        let r = upstream::http(method.clone(), &url, Some(&token), body.clone(), timeout_ms).await;
+        match r {
+            Ok(r) if r.status == 401 && attempt == 0 => {
+                record(format!("401 {}", r.first_code().unwrap_or_default()), String::new());
+                token = match iys_token(env, Some(&token)).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        record(format!("not-sent {}", err_code(&e)), String::new());
+                        return Err(e);
+                    }
+                };
+            }
+            Ok(r) => {
+                let code = if r.ok() { String::new() } else { r.first_code().unwrap_or_default() };
+                record(format!("{} {code}", r.status).trim_end().to_string(), iys_ids(&r));
+                return Ok(r);
+            }
+            Err(e) => {
+                record(err_code(&e).to_string(), String::new());
+                return Err(e);
+            }
+        }
+    }
+    Err(UpErr::Network("unreachable".into()))
+}
+
+fn err_code(e: &UpErr) -> &'static str {
+    match e {
+        UpErr::Timeout => "timeout",
+        UpErr::Network(_) => "network",
+        UpErr::NotSent { code, .. } => code,
+    }
+}
+
+/// IYS ids found in an answer (transactionId, requestId, subrequest ids are left out).
+pub fn iys_ids(r: &UpResp) -> String {
+    let Some(v) = r.json() else { return String::new() };
+    let mut ids = Vec::new();
+    for k in ["transactionId", "requestId"] {
+        if let Some(s) = v.get(k).and_then(Value::as_str) {
+            ids.push(s.to_string());
+        }
+    }
+    ids.join(",")
+}
+
+/// IYS's answer, verbatim.
+pub fn passthrough(r: &UpResp) -> Result<Response, ApiError> {
+    let mut resp = Response::ok(r.text.clone())?.with_status(r.status);
+    resp.headers_mut().set("Content-Type", "application/json")?;
+    if !r.ok() {
+        resp.headers_mut().set("x-iys-edge-code", "upstream/rejected")?;
+    }
+    resp.headers_mut().set("x-iys-ids", &iys_ids(r))?;
+    Ok(resp)
+}
+
+fn warnings(diags: &[Diagnostic], lang: Lang) -> Vec<Value> {
+    diags.iter().filter(|d| !d.is_error()).map(|d| crate::http_error::diagnostic_json(d, None, lang, false)).collect()
+}
+
+/// `POST …/consents`: one consent, relayed synchronously; on timeout it is queued (202).
+async fn add(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> Result<Response, ApiError> {
+    let lang = ctx.lang;
+    let v = parse_body(body, lang)?;
+    let rep = iys_core::consent::validate_consent_value(&v, &options(p));
+    if rep.errors().next().is_some() {
+        return Err(ApiError::diagnostics(&rep.diagnostics, Some(&v), lang, false));
+    }
+    let Some(valid) = rep.value else { return Err(ApiError::internal("validator gave neither value nor error")) };
+    p.check_scope(iys, brand, &[valid.consent().kind], lang)?;
+    let wire = serde_json::to_string(valid.consent()).map_err(|e| ApiError::internal(&e.to_string()))?;
+    let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
+    let path = format!("/sps/{iys}/brands/{brand}/consents");
+    let r = iys_call(
+        ctx.env,
+        &ctx.upstream,
+        (&p.id, &ctx.request_id),
+        "add",
+        Method::Post,
+        &path,
+        Some(wire.clone()),
+        timeout,
+    )
+    .await;
+    match r {
+        Ok(r) => {
+            let mut resp = passthrough(&r)?;
+            let w = warnings(&rep.diagnostics, lang);
+            if r.ok() && !w.is_empty() {
+                let mut body = r.json().unwrap_or(json!({}));
+                body["iysEdgeWarnings"] = Value::Array(w);
+                let ids = iys_ids(&r);
+                resp = Response::from_json(&body)?;
+                resp.headers_mut().set("x-iys-ids", &ids)?;
+            }
+            Ok(resp)
+        }
+        Err(e) => {
+            // Not answered: queue it. After a timeout or network error the consent may have reached
+            // IYS, so the queue checks its status before sending it again.
+            let may_have_arrived = !matches!(e, UpErr::NotSent { .. });
+            let (code, retry_after) = match &e {
+                UpErr::Timeout => (Code::UpstreamTimeout, None),
+                UpErr::Network(_) => (Code::UpstreamUnavailable, None),
+                UpErr::NotSent { code, retry_after, .. } => {
+                    (code.parse().unwrap_or(Code::UpstreamUnavailable), Some(*retry_after))
+                }
+            };
+            let rid = uuid().map_err(|e| ApiError::internal(&e))?;
+            let subs =
+                queue::enqueue(ctx.env, &ctx.db, &p.id, iys, brand, &rid, &[wire], may_have_arrived, retry_after)
+                    .await?;
+            let notice = ApiError::code(code, &[], lang);
+            let mut resp = Response::from_json(&json!({
+                "requestId": rid,
+                "subRequests": [sub_request_json(&subs[0], valid.consent())],
+                "queued": true,
+                "errors": notice.errors,
+            }))?
+            .with_status(202);
+            resp.headers_mut().set("x-iys-edge-code", code.as_str())?;
+            resp.headers_mut().set("x-iys-ids", &rid)?;
+            Ok(resp)
+        }
+    }
+}
+
+fn sub_request_json(id: &str, c: &iys_core::consent::Consent) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(json!({}));
+    v["subrequestId"] = json!(id);
+    v
+}
+
+/// `POST …/consents/request`: a batch, validated whole, then queued; IYS's answer shape.
+async fn batch(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> Result<Response, ApiError> {
+    let lang = ctx.lang;
+    let v = parse_body(body, lang)?;
+    let rep = iys_core::batch::validate_batch_value(&v, &options(p));
+    let mut all: Vec<Diagnostic> = rep.diagnostics.clone();
+    for item in &rep.items {
+        all.extend(item.diagnostics.iter().cloned());
+    }
+    if all.iter().any(Diagnostic::is_error) || rep.items.is_empty() {
+        if !all.iter().any(Diagnostic::is_error) {
+            return Err(ApiError::internal("batch validator gave no items"));
+        }
+        return Err(ApiError::diagnostics(&all, Some(&v), lang, true));
+    }
+    let valid: Vec<_> = rep.items.iter().filter_map(|r| r.value.as_ref()).collect();
+    let mut types: Vec<ConsentType> = valid.iter().map(|c| c.consent().kind).collect();
+    types.sort();
+    types.dedup();
+    p.check_scope(iys, brand, &types, lang)?;
+    let wires: Vec<String> = valid.iter().map(|c| serde_json::to_string(c.consent()).unwrap_or_default()).collect();
+    let rid = uuid().map_err(|e| ApiError::internal(&e))?;
+    let subs = queue::enqueue(ctx.env, &ctx.db, &p.id, iys, brand, &rid, &wires, false, None).await?;
+    let sub_json: Vec<Value> = subs.iter().zip(&valid).map(|(id, c)| sub_request_json(id, c.consent())).collect();
+    let mut resp = Response::from_json(&json!({"requestId": rid, "subRequests": sub_json}))?;
+    resp.headers_mut().set("x-iys-ids", &rid)?;
+    Ok(resp)
+}
+
+fn enum_error(field: &str, code: &str, value: Option<&Value>, lang: Lang) -> Value {
+    let msg = match lang {
+        Lang::En => format!("{field} is missing or not one of the allowed values."),
+        _ => format!("{field} eksik veya izin verilen değerlerden biri değil."),
+    };
+    let mut e = json!({"code": code, "message": msg, "location": [field], "iysEdgeCode": "consent/invalid-enum", "path": format!("/{field}")});
+    if let Some(v) = value {
+        e["value"] = v.clone();
+    }
+    e
+}
+
+/// Validates one recipient (by the provider's mode); the wire form or errors at `location`.
+fn check_recipient(
+    raw: Option<&Value>,
+    location: Value,
+    path: &str,
+    p: &Provider,
+    lang: Lang,
+    out: &mut Vec<Value>,
+) -> Option<String> {
+    let Some(s) = raw.and_then(Value::as_str) else {
+        let d = Diagnostic::new(Code::RecipientMissing, path);
+        let mut e = crate::http_error::diagnostic_json(&d, None, lang, false);
+        e["location"] = location;
+        out.push(e);
+        return None;
+    };
+    let rep = iys_core::recipient::validate_recipient(s, p.mode());
+    if rep.errors().next().is_some() {
+        for d in rep.errors() {
+            let mut e = crate::http_error::diagnostic_json(&d.clone().under(path), None, lang, false);
+            e["location"] = location.clone();
+            e["value"] = json!(s);
+            out.push(e);
+        }
+        return None;
+    }
+    rep.value.map(|r| r.wire().to_string())
+}
+
+/// `POST …/consents/status`: `{recipient, recipientType, type}`, relayed synchronously.
+async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> Result<Response, ApiError> {
+    let lang = ctx.lang;
+    let v: Value = serde_json::from_slice(body).map_err(|_| {
+        let d = Diagnostic::new(Code::InvalidJson, "").with("reason", "syntax error").with("offset", "0");
+        let mut e = ApiError::diagnostics([&d], None, lang, false);
+        e.status = 400;
+        e
+    })?;
+    let mut errors = Vec::new();
+    let recipient = check_recipient(v.get("recipient"), json!(["recipient"]), "/recipient", p, lang, &mut errors);
+    let rt = v.get("recipientType").and_then(Value::as_str).and_then(RecipientType::from_wire);
+    if rt.is_none() {
+        errors.push(enum_error("recipientType", "H116", v.get("recipientType"), lang));
+    }
+    let ty = v.get("type").and_then(Value::as_str).and_then(ConsentType::from_wire);
+    if ty.is_none() {
+        errors.push(enum_error("type", "H117", v.get("type"), lang));
+    }
+    let (Some(recipient), Some(rt), Some(ty)) = (recipient, rt, ty) else {
+        return Err(ApiError { status: 422, errors, retry_after: None });
+    };
+    p.check_scope(iys, brand, &[ty], lang)?;
+    let out = json!({"recipient": recipient, "recipientType": rt.as_str(), "type": ty.as_str()}).to_string();
+    let path = format!("/sps/{iys}/brands/{brand}/consents/status");
+    let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
+    match iys_call(ctx.env, &ctx.upstream, (&p.id, &ctx.request_id), "status", Method::Post, &path, Some(out), timeout)
+        .await
+    {
+        Ok(r) => passthrough(&r),
+        Err(e) => Err(up_error(&e, lang)),
+    }
+}
+
+/// The error answer when IYS could not be asked.
+pub fn up_error(e: &UpErr, lang: Lang) -> ApiError {
+    match e {
+        UpErr::Timeout => ApiError::code(Code::UpstreamTimeout, &[], lang),
+        UpErr::Network(_) => ApiError::code(Code::UpstreamUnavailable, &[], lang),
+        UpErr::NotSent { code, retry_after, .. } => {
+            let c: Code = code.parse().unwrap_or(Code::UpstreamUnavailable);
+            let mut a = ApiError::code(c, &[], lang);
+            a.status = 503;
+            a.retry_after = Some(*retry_after);
+            a
+        }
+    }
+}
+
+/// `POST …/consents/{recipientType}/status/{type}`: `{recipients: [...]}` (≤ 1000).
+#[allow(clippy::too_many_arguments)]
+async fn multi_status(
+    ctx: &Ctx<'_>,
+    p: &Provider,
+    iys: u64,
+    brand: u64,
+    rt: &str,
+    ty: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let lang = ctx.lang;
+    let mut errors = Vec::new();
+    let rtv = RecipientType::from_wire(rt);
+    if rtv.is_none() {
+        errors.push(enum_error("recipientType", "H116", Some(&json!(rt)), lang));
+    }
+    let tyv = ConsentType::from_wire(ty);
+    if tyv.is_none() {
+        errors.push(enum_error("type", "H117", Some(&json!(ty)), lang));
+    }
+    if let Some(t) = tyv {
+        p.check_scope(iys, brand, &[t], lang)?;
+    }
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let list = v.get("recipients").and_then(Value::as_array);
+    let mut wires = Vec::new();
+    match list {
+        None => errors.push(json!({"code": "H168", "message": "recipients eksik.", "location": ["recipients"], "iysEdgeCode": "consent/recipients-missing", "path": "/recipients"})),
+        Some(l) if l.is_empty() => errors.push(json!({"code": "H164", "message": "recipients boş olamaz.", "location": ["recipients"], "iysEdgeCode": "consent/recipients-empty", "path": "/recipients"})),
+        Some(l) if l.len() > 1000 => errors.push(json!({"code": "H127", "message": "recipients en fazla 1000 olabilir.", "location": ["recipients"], "iysEdgeCode": "consent/recipients-too-many", "path": "/recipients"})),
+        Some(l) => {
+            for (i, r) in l.iter().enumerate() {
+                if let Some(w) = check_recipient(Some(r), json!(["recipients", i]), &format!("/recipients/{i}"), p, lang, &mut errors) {
+                    wires.push(w);
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError { status: 422, errors, retry_after: None });
+    }
+    let path = format!("/sps/{iys}/brands/{brand}/consents/{rt}/status/{ty}");
+    let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
+    let out = json!({"recipients": wires}).to_string();
+    match iys_call(
+        ctx.env,
+        &ctx.upstream,
+        (&p.id, &ctx.request_id),
+        "multi-status",
+        Method::Post,
+        &path,
+        Some(out),
+        timeout,
+    )
+    .await
+    {
+        Ok(r) => passthrough(&r),
+        Err(e) => Err(up_error(&e, lang)),
+    }
+}

@@ -1,0 +1,104 @@
+//! Plain HTTP to IYS with a timeout, and IYS's "worth resending" rules.
+
+use futures_util::future::{select, Either};
+use serde_json::Value;
+use std::time::Duration;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+/// IYS answered (any status).
+#[derive(Debug, Clone)]
+pub struct UpResp {
+    /// HTTP status.
+    pub status: u16,
+    /// Body text (usually JSON).
+    pub text: String,
+}
+
+impl UpResp {
+    /// The body as JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.text).ok()
+    }
+
+    /// The first IYS H-code in the body (`errors[0].code`, or a top-level `code`).
+    pub fn first_code(&self) -> Option<String> {
+        let v = self.json()?;
+        first_code_of(&v)
+    }
+
+    /// 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// The first H-code in an IYS error body.
+pub fn first_code_of(v: &Value) -> Option<String> {
+    if let Some(c) = v.get("errors").and_then(|e| e.get(0)).and_then(|e| e.get("code")).and_then(Value::as_str) {
+        return Some(c.to_string());
+    }
+    v.get("code").and_then(Value::as_str).map(str::to_string)
+}
+
+/// IYS did not answer.
+#[derive(Debug, Clone)]
+pub enum UpErr {
+    /// No answer within the timeout (the request may have reached IYS).
+    Timeout,
+    /// Connection failed (the request may or may not have reached IYS).
+    Network(String),
+    /// Nothing was sent: the token breaker is open or no token could be had (`retry_after` seconds).
+    NotSent { code: &'static str, retry_after: u64, detail: String },
+}
+
+/// IYS's resend list, plus rate limits and 5xx: worth sending again later.
+pub fn is_retryable(status: u16, code: Option<&str>) -> bool {
+    const RESEND: [&str; 12] =
+        ["H015", "H101", "H102", "H103", "H123", "H124", "H179", "H192", "H412", "H470", "H083", "H084"];
+    if let Some(c) = code {
+        if RESEND.contains(&c) {
+            return true;
+        }
+    }
+    status == 429 || status >= 500
+}
+
+/// Sends one request and reads the whole answer within `timeout_ms`.
+pub async fn http(
+    method: Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<String>,
+    timeout_ms: u64,
+) -> Result<UpResp, UpErr> {
+    let headers = Headers::new();
+    let _ = headers.set("Accept", "application/json");
+    if body.is_some() {
+        let _ = headers.set("Content-Type", "application/json");
+    }
+    if let Some(t) = bearer {
+        let _ = headers.set("Authorization", &format!("Bearer {t}"));
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(b) = body {
+        init.with_body(Some(b.into()));
+    }
+    let req = Request::new_with_init(url, &init).map_err(|e| UpErr::Network(e.to_string()))?;
+    let ctl = AbortController::default();
+    let signal = ctl.signal();
+    let work = async move {
+        let mut resp =
+            Fetch::Request(req).send_with_signal(&signal).await.map_err(|e| UpErr::Network(e.to_string()))?;
+        let text = resp.text().await.map_err(|e| UpErr::Network(e.to_string()))?;
+        Ok(UpResp { status: resp.status_code(), text })
+    };
+    let timer = Delay::from(Duration::from_millis(timeout_ms));
+    match select(Box::pin(work), Box::pin(timer)).await {
+        Either::Left((r, _)) => r,
+        Either::Right(((), _)) => {
+            ctl.abort();
+            Err(UpErr::Timeout)
+        }
+    }
+}

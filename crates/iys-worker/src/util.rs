@@ -1,0 +1,83 @@
+//! Small helpers: clock, ids, hashing, constant-time comparison, masking.
+
+use sha2::{Digest, Sha256};
+
+/// Milliseconds since the Unix epoch (the Workers clock).
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_s() -> i64 {
+    (now_ms() / 1000) as i64
+}
+
+/// ISO-8601 UTC timestamp with milliseconds (`2026-11-28T15:44:33.123Z`).
+pub fn iso_now() -> String {
+    let d = js_sys::Date::new_0();
+    String::from(d.to_iso_string())
+}
+
+/// `n` random bytes from the platform CSPRNG (`crypto.getRandomValues`).
+pub fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
+    let mut v = vec![0u8; n];
+    getrandom::getrandom(&mut v).map_err(|e| format!("random: {e}"))?;
+    Ok(v)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(H[(b >> 4) as usize] as char);
+        s.push(H[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// SHA-256 as lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// A random opaque token (`prefix` + 32 random bytes, hex).
+pub fn random_token(prefix: &str) -> Result<String, String> {
+    Ok(format!("{prefix}{}", hex(&random_bytes(32)?)))
+}
+
+/// A random id shaped like a UUID v4 (IYS's requestId/subrequestId look like this; ≤ 36 chars, H198).
+pub fn uuid() -> Result<String, String> {
+    let mut b = random_bytes(16)?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+}
+
+/// Constant-time equality of two byte strings (length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+/// A recipient as it may appear in logs: `+90532*****67`, `a***@example.com`.
+pub fn mask_recipient(r: &str) -> String {
+    if let Some((local, domain)) = r.split_once('@') {
+        let first: String = local.chars().take(1).collect();
+        return format!("{first}***@{domain}");
+    }
+    let chars: Vec<char> = r.chars().collect();
+    if chars.len() <= 6 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+}

@@ -1,0 +1,71 @@
+//! Building the Worker (`crates/iys-worker`) with `worker-build`, offline.
+//!
+//! `worker-build` would download wasm-bindgen and wasm-opt from GitHub (unreachable here): we point it
+//! at the cargo-installed wasm-bindgen (`WASM_BINDGEN_BIN`) and the crate sets
+//! `[package.metadata.wasm-pack.profile.release] wasm-opt = false`. esbuild comes from the npm
+//! registry, which works. wrangler runs on Node 22 from `node_modules/.bin` and must not phone home.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn cargo_bin() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
+    home.join("bin")
+}
+
+/// Variables every worker-build / wrangler call needs (build, `wrangler dev`, d1 migrations, tests).
+pub fn env(root: &Path) -> Vec<(String, String)> {
+    let bin = cargo_bin();
+    let mut path = root.join("node_modules").join(".bin").into_os_string();
+    path.push(":");
+    path.push(bin.as_os_str());
+    if let Some(p) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(p);
+    }
+    vec![
+        ("PATH".into(), path.to_string_lossy().into_owned()),
+        ("WASM_BINDGEN_BIN".into(), bin.join("wasm-bindgen").to_string_lossy().into_owned()),
+        ("WRANGLER_SEND_METRICS".into(), "false".into()),
+        ("WRANGLER_SEND_ERROR_REPORTS".into(), "false".into()),
+        ("CLOUDFLARE_CF_FETCH_ENABLED".into(), "false".into()),
+        // No accidental remote calls: wrangler stays local without an account.
+        ("CLOUDFLARE_ACCOUNT_ID".into(), String::new()),
+        ("CLOUDFLARE_API_TOKEN".into(), String::new()),
+        ("CLOUDFLARE_API_KEY".into(), String::new()),
+    ]
+}
+
+/// `worker-build --release` in `crates/iys-worker` → `crates/iys-worker/build/{index.js, index_bg.wasm}`.
+pub fn build(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let dir = root.join("crates").join("iys-worker");
+    let program = cargo_bin().join("worker-build");
+    eprintln!("$ worker-build --release   (in crates/iys-worker)");
+    let mut cmd = Command::new(&program);
+    cmd.arg("--release").current_dir(&dir);
+    for (k, v) in env(root) {
+        if v.is_empty() {
+            cmd.env_remove(&k);
+        } else {
+            cmd.env(&k, &v);
+        }
+    }
+    let status = cmd.status().map_err(|e| format!("cannot start {}: {e} (cargo install --locked worker-build --version 0.8.7)", program.display()))?;
+    eprintln!("  ({:.1} s)", started.elapsed().as_secs_f64());
+    if !status.success() {
+        return Err(format!("worker-build failed ({status})"));
+    }
+    let wasm = dir.join("build").join("index_bg.wasm");
+    match std::fs::metadata(&wasm) {
+        Ok(m) => {
+            eprintln!("  worker wasm: {} bytes", m.len());
+            Ok(())
+        }
+        Err(e) => Err(format!("worker-build produced no {}: {e}", wasm.display())),
+    }
+}
