@@ -6,7 +6,7 @@
 //! of a number read with Turkey as the default region:
 //!
 //! - `+` (or full-width `＋`) then a country calling code; `00` (the Turkish international
-//!   prefix) works like `+` when the next digit is not `0`. A code other than 90 is
+//!   prefix) works like `+` (and `+00` like `+`) when the next digit is not `0`. A code other than 90 is
 //!   `recipient/phone-not-turkish`.
 //! - Without either, a leading `90` is read as the country code when the digits do not form a
 //!   Turkish number by themselves but do without it (`905321234567`), or when they are too long
@@ -356,11 +356,9 @@ fn max_length() -> usize {
 fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
     let too_short = |n: usize| Diagnostic::new(Code::PhoneTooShort, "").with("digits", n.to_string());
     // International: `+` or the international prefix 00 (only when no 0 follows it).
-    let international = if plus {
-        Some(digits)
-    } else {
-        digits.strip_prefix("00").filter(|rest| !rest.is_empty() && !rest.starts_with('0'))
-    };
+    // `+00 90…` counts as `+90…` (libphonenumber accepts it too).
+    let after_idd = digits.strip_prefix("00").filter(|rest| !rest.is_empty() && !rest.starts_with('0'));
+    let international = if plus { Some(after_idd.unwrap_or(digits)) } else { after_idd };
     let national = match international {
         Some(full) => {
             if full.len() <= 2 {
@@ -370,10 +368,8 @@ fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
             match code {
                 Some("90") => full.get(2..).unwrap_or_default().to_owned(),
                 Some(code) => return Err(Diagnostic::new(Code::PhoneNotTurkish, "").with("country", code)),
-                None => {
-                    let code = full.get(..3).unwrap_or(full);
-                    return Err(Diagnostic::new(Code::PhoneNotTurkish, "").with("country", code));
-                }
+                // No country calling code starts the number (`+0…`, `+999…`).
+                None => return Err(Diagnostic::new(Code::PhoneNotAssigned, "").with("number", format!("+{full}"))),
             }
         }
         None => match digits.strip_prefix("90") {
@@ -536,6 +532,8 @@ mod tests {
             "+\u{669}\u{660}\u{665}\u{663}\u{662}\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}\u{667}",
             "+90 0532 123 45 67",
             "90 0532 123 45 67",
+            "90 00 532 123 45 67",
+            "+0090 532 123 45 67",
             "0532 \u{2013} 123 \u{2013} 45 67",
             "[0532] 123 45 67",
         ] {
@@ -600,7 +598,9 @@ mod tests {
         check(m, "+1 202 555 0143", "phone-not-turkish country=1");
         check(m, "+44 20 7946 0958", "phone-not-turkish country=44");
         check(m, "0044 20 7946 0958", "phone-not-turkish country=44");
-        check(m, "+0532 123 45 67", "phone-not-turkish country=053");
+        check(m, "+0532 123 45 67", "phone-not-assigned number=+05321234567");
+        check(m, "+999 123 45 67", "phone-not-assigned number=+9991234567");
+        check(m, "+0044 20 7946 0958", "phone-not-turkish country=44");
         check(m, "+90 532 123 45 6", "phone-too-short digits=9");
         check(m, "0532", "phone-too-short digits=4");
         check(m, "+90", "phone-too-short digits=2");
@@ -611,6 +611,9 @@ mod tests {
         check(m, "444 12345", "phone-too-long digits=8");
         check(m, "+90 532 123 45 67 89 01 23 45", "phone-too-long digits=18");
         check(m, "+90 561 123 45 67", "phone-not-assigned number=+905611234567");
+        // libphonenumber drops one national prefix, not two.
+        check(m, "+90 00532 123 45 67", "phone-not-assigned number=+9005321234567");
+        check(m, "0 0532 123 45 67", "phone-not-turkish country=53");
         check(m, "+90 123 456 78 90", "phone-not-assigned number=+901234567890");
         check(m, "0123 456 78 90", "phone-not-assigned number=+901234567890");
         check(m, "+90 811 123 45 67 89", "phone-too-long digits=12");
