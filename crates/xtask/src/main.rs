@@ -9,6 +9,7 @@ mod codegen;
 mod errors_doc;
 mod npm;
 mod setup;
+mod www;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -80,6 +81,7 @@ fn test(root: &Path) -> Result<(), String> {
     run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     run(root, &cargo, &["test", "--workspace"])?;
     npm::test(root)?;
+    www::test(root)?;
     eprintln!("xtask test: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -68,6 +68,7 @@ pub fn test(root: &Path) -> Result<(), String> {
 /// The end-to-end pass of the form: `www/tests/submit.mjs` against a running relay (`wrangler dev`,
 /// which serves `www/` as its static assets) whose IYS is the iys-sim at `sim_url`. Copies the
 /// package into `www/pkg/` first; starts nothing itself.
+#[allow(dead_code)] // called by the Worker end-to-end harness, which is being wired
 pub fn test_submit(root: &Path, relay_url: &str, sim_url: &str) -> Result<(), String> {
     copy_to_www(root)?;
     let suite = root.join("www").join("tests").join("submit.mjs");
