@@ -71,12 +71,22 @@ struct Batches {
     file: Option<BufWriter<File>>,
     in_file: usize,
     files: u64,
+    /// The input index of every item of every file, when asked for (`iys upload`).
+    indices: Option<Vec<Vec<u64>>>,
 }
 
 impl Batches {
-    fn push(&mut self, consent: &[u8]) -> Result<(), CliError> {
+    fn push(&mut self, index: u64, consent: &[u8]) -> Result<(), CliError> {
         if self.in_file == MAX_BATCH {
             self.close()?;
+        }
+        if let Some(indices) = &mut self.indices {
+            if self.file.is_none() {
+                indices.push(Vec::with_capacity(MAX_BATCH));
+            }
+            if let Some(last) = indices.last_mut() {
+                last.push(index);
+            }
         }
         let file = match &mut self.file {
             Some(f) => {
@@ -142,8 +152,77 @@ fn prepare_dir(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What [`write`] wrote.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Records read.
+    pub records: u64,
+    /// Valid, distinct consents written to batch files.
+    pub valid: u64,
+    /// Records in `rejects.ndjson`.
+    pub rejected: u64,
+    /// Of those, duplicates.
+    pub duplicates: u64,
+    /// Batch files written (`batch-00001.json` …).
+    pub files: u64,
+    /// With `keep_indices`: the input index of each item of each batch file.
+    pub indices: Vec<Vec<u64>>,
+}
+
+/// The path of batch file `n` (1-based) in `dir`.
+pub fn batch_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(batch_name(n))
+}
+
 /// Runs `iys batch`.
 pub fn run(file: &Path, format: Option<Format>, judge: Judge, dir: &Path, json: bool) -> Result<Tally, CliError> {
+    let w = write(file, format, judge, dir, false)?;
+    let (records, valid, rejected, duplicates) = (w.records, w.valid, w.rejected, w.duplicates);
+    let rejects_path = dir.join(REJECTS);
+    let lang = judge.lang;
+
+    let out_name = dir.display().to_string();
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        let mut buf = Vec::new();
+        let summary = Summary { records, valid, rejected, duplicates, batches: w.files, out: &out_name };
+        report::json_line(&mut buf, &SummaryLine { summary });
+        buf
+    } else {
+        match lang {
+            Lang::En => format!(
+                "{} records: {} consents in {} batch files, {} rejected ({} duplicates) → {}\n",
+                group(records),
+                group(valid),
+                w.files,
+                group(rejected),
+                group(duplicates),
+                rejects_path.display()
+            ),
+            Lang::Tr => format!(
+                "{} kayıt: {} izin {} toplu dosyada, {} reddedildi ({} tekrar) → {}\n",
+                group(records),
+                group(valid),
+                w.files,
+                group(rejected),
+                group(duplicates),
+                rejects_path.display()
+            ),
+        }
+        .into_bytes()
+    };
+    out.write_all(&text).and_then(|()| out.flush()).map_err(|e| CliError::output(&e))?;
+    Ok(Tally { valid, invalid: rejected })
+}
+
+/// Validates, de-duplicates and batches `file` into `dir` (which must hold no earlier batches).
+pub fn write(
+    file: &Path,
+    format: Option<Format>,
+    judge: Judge,
+    dir: &Path,
+    keep_indices: bool,
+) -> Result<Written, CliError> {
     let (records, progress) = crate::open_records(file, format)?;
     prepare_dir(dir)?;
     let lang = judge.lang;
@@ -170,7 +249,8 @@ pub fn run(file: &Path, format: Option<Format>, judge: Judge, dir: &Path, json: 
         .map_err(|e| CliError::io(format!("cannot create {}", rejects_path.display()), &e))?;
     let mut rejects = BufWriter::with_capacity(1 << 16, rejects);
     let reject_err = |e: &std::io::Error| CliError::io(format!("cannot write {}", rejects_path.display()), e);
-    let mut batches = Batches { dir: dir.to_path_buf(), file: None, in_file: 0, files: 0 };
+    let mut batches =
+        Batches { dir: dir.to_path_buf(), file: None, in_file: 0, files: 0, indices: keep_indices.then(Vec::new) };
     let mut seen: HashMap<u128, u64, BuildHasherDefault<PassThrough>> = HashMap::default();
     let (mut valid, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
 
@@ -193,7 +273,7 @@ pub fn run(file: &Path, format: Option<Format>, judge: Judge, dir: &Path, json: 
                     None => {
                         seen.insert(key, index);
                         valid += 1;
-                        batches.push(&consent)?;
+                        batches.push(index, &consent)?;
                     }
                 },
                 Outcome::Rejected(line) => {
@@ -208,38 +288,12 @@ pub fn run(file: &Path, format: Option<Format>, judge: Judge, dir: &Path, json: 
     batches.close()?;
     rejects.flush().map_err(|e| reject_err(&e))?;
     progress.finish(valid + rejected);
-
-    let records = valid + rejected;
-    let out_name = dir.display().to_string();
-    let mut out = std::io::stdout().lock();
-    let text = if json {
-        let mut buf = Vec::new();
-        let summary = Summary { records, valid, rejected, duplicates, batches: batches.files, out: &out_name };
-        report::json_line(&mut buf, &SummaryLine { summary });
-        buf
-    } else {
-        match lang {
-            Lang::En => format!(
-                "{} records: {} consents in {} batch files, {} rejected ({} duplicates) → {}\n",
-                group(records),
-                group(valid),
-                batches.files,
-                group(rejected),
-                group(duplicates),
-                rejects_path.display()
-            ),
-            Lang::Tr => format!(
-                "{} kayıt: {} izin {} toplu dosyada, {} reddedildi ({} tekrar) → {}\n",
-                group(records),
-                group(valid),
-                batches.files,
-                group(rejected),
-                group(duplicates),
-                rejects_path.display()
-            ),
-        }
-        .into_bytes()
-    };
-    out.write_all(&text).and_then(|()| out.flush()).map_err(|e| CliError::output(&e))?;
-    Ok(Tally { valid, invalid: rejected })
+    Ok(Written {
+        records: valid + rejected,
+        valid,
+        rejected,
+        duplicates,
+        files: batches.files,
+        indices: batches.indices.take().unwrap_or_default(),
+    })
 }

@@ -4,11 +4,14 @@
 mod batch;
 mod check;
 mod error;
+mod http;
 mod input;
+mod ledger;
 mod pipeline;
 mod progress;
 mod recipient;
 mod report;
+mod upload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,9 +25,9 @@ use iys_core::time::{BusinessDays, LocalDateTime};
 use crate::error::CliError;
 use crate::input::Format;
 
-/// Validate, normalise and batch IYS (İleti Yönetim Sistemi) consents.
+/// Validate, normalise, batch and upload IYS (İleti Yönetim Sistemi) consents.
 ///
-/// Exit codes: 0 all valid, 1 some invalid, 2 usage or I/O error.
+/// Exit codes: 0 all valid (accepted), 1 some invalid (refused), 2 usage, I/O or network error.
 #[derive(Debug, Parser)]
 #[command(name = "iys", version, about, long_about = None)]
 struct Cli {
@@ -43,6 +46,74 @@ enum Command {
     Check(CheckArgs),
     /// Write IYS-ready batch files (≤1000 valid, normalised, de-duplicated consents each) and a rejects file.
     Batch(BatchArgs),
+    /// Send consents through the relay (validated and batched as `batch` does), wait for the
+    /// outcomes, write a report of every record; a rerun resumes without sending anything twice.
+    Upload(UploadArgs),
+    /// Check a ledger exported by the relay.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Verify the hash chain of an export (`GET /admin/ledger/export`, JSON lines).
+    Verify(LedgerVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct LedgerVerifyArgs {
+    /// Print the verdict as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// The head hash the relay reports (`/admin/ledger/verify`): also catches rows cut from the end.
+    #[arg(long, value_name = "HASH")]
+    head: Option<String>,
+    /// The exported ledger (JSON lines).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct UploadArgs {
+    /// The relay's base URL (https://…; http:// for a local simulator).
+    #[arg(long, value_name = "URL")]
+    relay: String,
+    /// Username for the relay's token.
+    #[arg(long, value_name = "USER")]
+    user: String,
+    /// Password (default: the IYS_PASSWORD environment variable, which keeps it out of `ps`).
+    #[arg(long, value_name = "PASSWORD")]
+    password: Option<String>,
+    /// The service provider's IYS code (the `/sps/{iysCode}` of the path).
+    #[arg(long, value_name = "CODE")]
+    iys_code: u64,
+    /// The brand code (the `/brands/{brandCode}` of the path).
+    #[arg(long, value_name = "CODE")]
+    brand_code: u64,
+    /// Directory for plan.json, batches/, upload.journal and report.ndjson; rerun with the same
+    /// input and DIR to resume.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the summary as a JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Timeout of one HTTP call, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    timeout: u64,
+    /// Send at most N new batches in this run (a rerun sends the next ones).
+    #[arg(long, value_name = "N")]
+    max_batches: Option<u64>,
+    /// Send and stop without waiting for the outcomes (a rerun collects them).
+    #[arg(long)]
+    no_wait: bool,
+    /// Seconds to wait after a POST that got no answer (or a 5xx) before its items are looked up.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    reconcile_after: u64,
+    /// Give up waiting for outcomes after this many seconds (a rerun continues).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    wait_max: u64,
+    #[command(flatten)]
+    consent: ConsentArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -166,6 +237,33 @@ fn run(cli: Cli) -> Result<Tally, CliError> {
             let judge = judge(&a.consent, lang)?;
             batch::run(&a.consent.file, a.consent.format, judge, &a.out, a.json)
         }
+        Command::Upload(a) => {
+            let judge = judge(&a.consent, lang)?;
+            let password = match a.password {
+                Some(p) => p,
+                None => {
+                    std::env::var("IYS_PASSWORD").map_err(|_| CliError::usage("give --password or set IYS_PASSWORD"))?
+                }
+            };
+            let settings = upload::Settings {
+                relay: a.relay,
+                user: a.user,
+                password: upload::Secret(password),
+                iys_code: a.iys_code,
+                brand_code: a.brand_code,
+                out: a.out,
+                input: a.consent.file,
+                format: a.consent.format,
+                timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+                max_batches: a.max_batches,
+                no_wait: a.no_wait,
+                reconcile_after: std::time::Duration::from_secs(a.reconcile_after),
+                wait_max: std::time::Duration::from_secs(a.wait_max),
+                json: a.json,
+            };
+            upload::run(&settings, judge)
+        }
+        Command::Ledger(LedgerCommand::Verify(a)) => ledger::run(&a.file, a.head.as_deref(), a.json),
     }
 }
 
