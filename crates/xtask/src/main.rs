@@ -5,6 +5,7 @@
 //! - `cargo xtask codegen [--check]`: regenerates (or checks) generated files.
 //! - `cargo xtask bench`: benchmarks (not tests).
 
+mod bench;
 mod codegen;
 mod errors_doc;
 mod npm;
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
         Some("dev") => dev(&root),
         Some("codegen") => codegen_cmd(&root, args.iter().any(|a| a == "--check")),
         Some("setup") => setup::ensure(&root, setup::Needs::all()),
-        Some("bench") => bench(&root),
+        Some("bench") => bench::run(&root),
         Some("npm") => npm::build(&root),
         _ => {
             eprintln!("usage: cargo xtask <test|dev|codegen [--check]|npm|setup|bench>");
@@ -129,9 +130,4 @@ fn codegen_cmd(root: &Path, check: bool) -> Result<(), String> {
     } else {
         Err(format!("generated files are stale (run `cargo xtask codegen`): {}", stale.join(", ")))
     }
-}
-
-fn bench(root: &Path) -> Result<(), String> {
-    let _ = root;
-    Err("bench: not wired yet".to_owned())
 }
