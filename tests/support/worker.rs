@@ -70,8 +70,14 @@ fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     newest
 }
 
-/// Builds the worker with worker-build when the build is missing or older than the sources.
+/// Builds the worker with worker-build when the build is missing or older than the sources, once per
+/// test process (a rebuild under a running `wrangler dev` would reload it mid-test).
 pub fn ensure_worker_built() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(build_if_stale);
+}
+
+fn build_if_stale() {
     let crate_dir = root().join("crates/iys-worker");
     let wasm = crate_dir.join("build/index_bg.wasm");
     let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
@@ -118,7 +124,7 @@ impl Group {
         let pgid = child.id();
         let me = std::process::id();
         let script = format!(
-            "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; kill -TERM -- -{pgid} 2>/dev/null; sleep 2; kill -KILL -- -{pgid} 2>/dev/null"
+            "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; kill -TERM -{pgid} 2>/dev/null; sleep 2; kill -KILL -{pgid} 2>/dev/null"
         );
         let _ = Command::new("sh")
             .args(["-c", &script])
@@ -189,7 +195,7 @@ impl Relay {
         let root = root();
         // The sim.
         let mut cmd = Command::new(sim_binary());
-        cmd.args(["--port", "0", "--quiet"]).args(&opts.sim_args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(["--port", "0", "--quiet"]).args(&opts.sim_args).stdout(Stdio::piped()).stderr(Stdio::null());
         let mut sim = Group::spawn(cmd);
         let mut line = String::new();
         let out = sim.child.stdout.take().expect("sim stdout");

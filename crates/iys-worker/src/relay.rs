@@ -395,8 +395,10 @@ async fn add(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> 
             // IYS, so the queue checks its status before sending it again.
             let may_have_arrived = !matches!(e, UpErr::NotSent { .. });
             let (code, retry_after) = match &e {
-                UpErr::Timeout => (Code::UpstreamTimeout, None),
-                UpErr::Network(_) => (Code::UpstreamUnavailable, None),
+                // Give the request that may still be in flight a moment to land before the
+                // status check.
+                UpErr::Timeout => (Code::UpstreamTimeout, Some(env_f64(ctx.env, "RETRY_BASE_S", 4.0) as u64)),
+                UpErr::Network(_) => (Code::UpstreamUnavailable, Some(env_f64(ctx.env, "RETRY_BASE_S", 4.0) as u64)),
                 UpErr::NotSent { code, retry_after, .. } => {
                     (code.parse().unwrap_or(Code::UpstreamUnavailable), Some(*retry_after))
                 }

@@ -1,0 +1,715 @@
+//! The relay Worker end to end: real workerd (`wrangler dev`, local D1, Queues and Durable
+//! Objects) with `iys-sim` as IYS. No fetch mocks. One shared relay + sim for most tests (each test
+//! has its own providers, brands and recipients); the token refresh/breaker/governor test gets its
+//! own pair because it changes the sim's limits.
+
+#[path = "support/worker.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{wait_for, Opts, Relay, Resp};
+
+fn relay() -> &'static Relay {
+    static R: OnceLock<Relay> = OnceLock::new();
+    R.get_or_init(|| Relay::start(Opts::default()))
+}
+
+/// Tests that send single adds hold this: sim faults apply to the next add of *any* caller.
+static ADD_LOCK: Mutex<()> = Mutex::new(());
+
+fn add_lock() -> std::sync::MutexGuard<'static, ()> {
+    ADD_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh Turkish mobile number per call.
+fn phone() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("+90532{:07}", 1_000_000 + N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Turkey's wall clock a minute ago, as IYS writes consentDate.
+fn consent_date() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0) + 3 * 3600 - 60;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn consent(recipient: &str, status: &str) -> Value {
+    json!({"recipient": recipient, "recipientType": "BIREYSEL", "type": "MESAJ", "status": status,
+           "source": "HS_WEB", "consentDate": consent_date()})
+}
+
+/// A provider with credentials and a relay access token.
+struct Provider {
+    id: String,
+    username: String,
+    password: String,
+    token: String,
+    refresh: String,
+}
+
+fn provider(r: &Relay, scopes: Value, extra: Value) -> Provider {
+    let mut body = json!({"name": "test provider", "scopes": scopes});
+    if let Some(o) = extra.as_object() {
+        for (k, v) in o {
+            body[k] = v.clone();
+        }
+    }
+    let c = r.admin("POST", "/admin/providers", Some(&body));
+    assert_eq!(c.status, 201, "{}", c.body);
+    let c = c.json();
+    let (username, password) = (c["username"].as_str().unwrap_or_default(), c["password"].as_str().unwrap_or_default());
+    let t = token(r, json!({"username": username, "password": password, "grant_type": "password"}));
+    assert_eq!(t.status, 200, "{}", t.body);
+    let t = t.json();
+    Provider {
+        id: c["id"].as_str().unwrap_or_default().into(),
+        username: username.into(),
+        password: password.into(),
+        token: t["access_token"].as_str().unwrap_or_default().into(),
+        refresh: t["refresh_token"].as_str().unwrap_or_default().into(),
+    }
+}
+
+fn token(r: &Relay, body: Value) -> Resp {
+    r.req("POST", "/oauth2/token", &[("Content-Type", "application/json")], Some(&body.to_string()))
+}
+
+fn call(r: &Relay, p: &Provider, method: &str, path: &str, body: Option<&Value>) -> Resp {
+    let auth = format!("Bearer {}", p.token);
+    let b = body.map(Value::to_string);
+    r.req(method, path, &[("Authorization", &auth), ("Content-Type", "application/json")], b.as_deref())
+}
+
+fn scope(iys: u64, brand: u64, types: &[&str]) -> Value {
+    json!([{"iysCode": iys, "brands": [brand], "types": types}])
+}
+
+/// The sim's request log entries whose path starts with `prefix`.
+fn sim_requests(r: &Relay, prefix: &str) -> Vec<Value> {
+    let v = r.sim("GET", "/__sim/requests", None).json();
+    v.as_array()
+        .map(|a| a.iter().filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with(prefix))).cloned().collect())
+        .unwrap_or_default()
+}
+
+fn first_error(resp: &Resp) -> Value {
+    resp.json()["errors"][0].clone()
+}
+
+#[test]
+fn health_and_static_assets() {
+    let r = relay();
+    let h = r.req("GET", "/health", &[], None);
+    assert_eq!((h.status, h.json()["ok"].clone()), (200, json!(true)));
+    let page = r.req("GET", "/", &[], None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<html") || page.body.contains("<!doctype"), "{}", page.body);
+    let none = r.req("GET", "/no/such/route", &[], None);
+    assert_eq!((none.status, first_error(&none)["iysEdgeCode"].clone()), (404, json!("request/not-found")));
+}
+
+#[test]
+fn admin_routes_need_the_secret_and_manage_providers() {
+    let r = relay();
+    let no = r.req("GET", "/admin/providers", &[], None);
+    assert_eq!(no.status, 401);
+    assert_eq!(first_error(&no)["iysEdgeCode"], "auth/admin-required");
+    let wrong = r.req("GET", "/admin/providers", &[("Authorization", "Bearer not-the-admin-secret-at-all")], None);
+    assert_eq!(wrong.status, 401);
+
+    let bad =
+        r.admin("POST", "/admin/providers", Some(&json!({"name": "x", "scopes": scope(600001, 600001, &["FAKS"])})));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({"rate": 2, "burst": 4}));
+    let list = r.admin("GET", "/admin/providers", None).json();
+    let mine = list["providers"].as_array().and_then(|a| a.iter().find(|x| x["id"] == p.id.as_str()).cloned());
+    let mine = mine.expect("the new provider is listed");
+    assert_eq!(
+        (mine["rate"].clone(), mine["burst"].clone(), mine["revokedAt"].clone()),
+        (json!(2.0), json!(4.0), Value::Null)
+    );
+    assert!(!list.to_string().contains(&p.password), "list must not show passwords");
+    assert!(!list.to_string().contains("pbkdf2"), "list must not show hashes");
+
+    let l = r.admin("PUT", &format!("/admin/providers/{}/limits", p.id), Some(&json!({"rate": 5, "burst": 9})));
+    assert_eq!((l.status, l.json()["burst"].clone()), (200, json!(9.0)));
+    let missing = r.admin("PUT", "/admin/providers/prv_nope/limits", Some(&json!({"rate": 5, "burst": 9})));
+    assert_eq!(missing.status, 404);
+
+    // Usage shows what the provider did.
+    let _ = call(r, &p, "POST", "/sps/600001/brands/600001/consents/status", Some(&json!({"recipient": "bad"})));
+    let u = r.admin("GET", &format!("/admin/providers/{}/usage", p.id), None).json();
+    assert_eq!(u["ledger"]["inbound:token"]["200"], 1, "{u}");
+    assert_eq!(u["ledger"]["inbound:status"]["422"], 1, "{u}");
+    assert_eq!(u["limiter"]["allowedTotal"], 1, "{u}");
+
+    // Revocation: tokens die at once, and the password no longer works.
+    let rv = r.admin("POST", &format!("/admin/providers/{}/revoke", p.id), None);
+    assert_eq!(rv.status, 200);
+    assert!(rv.json()["revokedAt"].is_string());
+    let after = call(r, &p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(&phone(), "ONAY")));
+    assert_eq!((after.status, first_error(&after)["code"].clone()), (401, json!("H351")));
+    let login = token(r, json!({"username": p.username, "password": p.password, "grant_type": "password"}));
+    assert_eq!((login.status, first_error(&login)["iysEdgeCode"].clone()), (401, json!("auth/revoked")));
+}
+
+#[test]
+fn token_grants_use_iys_shapes() {
+    let r = relay();
+    let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
+    let t = token(r, json!({"username": p.username, "password": p.password, "grant_type": "password"})).json();
+    for k in ["access_token", "refresh_token", "expires_in", "refresh_expires_in", "token_type"] {
+        assert!(!t[k].is_null(), "{k} missing in {t}");
+    }
+    assert_eq!(
+        (t["expires_in"].clone(), t["refresh_expires_in"].clone(), t["token_type"].clone()),
+        (json!(7200), json!(14400), json!("bearer"))
+    );
+
+    let wrong = token(r, json!({"username": p.username, "password": "nope", "grant_type": "password"}));
+    assert_eq!((wrong.status, first_error(&wrong)["code"].clone()), (401, json!("H251")));
+    let nobody = token(r, json!({"username": "nobody", "password": "nope", "grant_type": "password"}));
+    assert_eq!(nobody.status, 401);
+    let no_grant = token(r, json!({"username": p.username, "password": p.password}));
+    assert_eq!((no_grant.status, first_error(&no_grant)["code"].clone()), (400, json!("H250")));
+
+    // Refresh: a new pair; the used refresh token is spent.
+    let rt = token(r, json!({"refresh_token": p.refresh, "grant_type": "refresh_token"}));
+    assert_eq!(rt.status, 200, "{}", rt.body);
+    assert_ne!(rt.json()["access_token"], json!(p.token));
+    let again = token(r, json!({"refresh_token": p.refresh, "grant_type": "refresh_token"}));
+    assert_eq!((again.status, first_error(&again)["iysEdgeCode"].clone()), (401, json!("auth/invalid-token")));
+    let fresh = Provider { token: rt.json()["access_token"].as_str().unwrap_or_default().into(), ..p };
+    let ok = call(r, &fresh, "POST", "/sps/600001/brands/600001/consents/status", Some(&json!({})));
+    assert_eq!(ok.status, 422, "the refreshed token authenticates: {}", ok.body);
+
+    let none = r.req("POST", "/sps/600001/brands/600001/consents", &[], Some("{}"));
+    assert_eq!((none.status, first_error(&none)["iysEdgeCode"].clone()), (401, json!("auth/missing-token")));
+    let junk = r.req("POST", "/sps/600001/brands/600001/consents", &[("Authorization", "Bearer junk")], Some("{}"));
+    assert_eq!(
+        (junk.status, first_error(&junk)["iysEdgeCode"].clone(), first_error(&junk)["code"].clone()),
+        (401, json!("auth/invalid-token"), json!("H351"))
+    );
+}
+
+#[test]
+fn scopes_are_enforced_and_nothing_out_of_scope_is_relayed() {
+    let r = relay();
+    let p = provider(r, scope(600100, 600101, &["MESAJ"]), json!({}));
+    let cases = [
+        ("/sps/600001/brands/600101/consents", consent(&phone(), "ONAY"), "iysCode 600001"),
+        ("/sps/600100/brands/600199/consents", consent(&phone(), "ONAY"), "brandCode 600199"),
+        (
+            "/sps/600100/brands/600101/consents",
+            json!({"recipient": "ali@example.com", "recipientType": "BIREYSEL", "type": "EPOSTA", "status": "ONAY", "source": "HS_WEB", "consentDate": consent_date()}),
+            "type EPOSTA",
+        ),
+    ];
+    for (path, body, what) in cases {
+        let a = call(r, &p, "POST", path, Some(&body));
+        assert_eq!(a.status, 403, "{path}: {}", a.body);
+        let e = first_error(&a);
+        assert_eq!(
+            (e["code"].clone(), e["iysEdgeCode"].clone()),
+            (json!("H353"), json!("auth/out-of-scope")),
+            "{path}"
+        );
+        assert!(e["message"].as_str().unwrap_or_default().contains(what), "{e}");
+    }
+    let b = call(
+        r,
+        &p,
+        "POST",
+        "/sps/600100/brands/600101/consents/request",
+        Some(
+            &json!([{"recipient": "ali@example.com", "recipientType": "BIREYSEL", "type": "EPOSTA", "status": "ONAY", "source": "HS_WEB", "consentDate": consent_date()}]),
+        ),
+    );
+    assert_eq!(b.status, 403, "{}", b.body);
+    let s = call(
+        r,
+        &p,
+        "POST",
+        "/sps/600100/brands/600101/consents/BIREYSEL/status/ARAMA",
+        Some(&json!({"recipients": [phone()]})),
+    );
+    assert_eq!(s.status, 403, "{}", s.body);
+    assert!(sim_requests(r, "/sps/600100/brands/600101").is_empty(), "nothing out of scope reaches IYS");
+    assert!(sim_requests(r, "/sps/600100/brands/600199").is_empty());
+    assert!(sim_requests(r, "/sps/600001/brands/600101").is_empty());
+}
+
+#[test]
+fn invalid_payloads_get_iys_shaped_errors_and_are_never_relayed() {
+    let r = relay();
+    let strict = provider(r, scope(600100, 600100, &["MESAJ", "ARAMA", "EPOSTA"]), json!({}));
+    let path = "/sps/600100/brands/600100/consents";
+    let mut c = consent("0532 123 45 67", "ONAY");
+    let a = call(r, &strict, "POST", path, Some(&c));
+    assert_eq!(a.status, 422, "{}", a.body);
+    let e = first_error(&a);
+    assert_eq!(e["code"], "H121");
+    assert_eq!(e["iysEdgeCode"], "recipient/phone-not-wire-form");
+    assert_eq!(e["wire"], "+905321234567");
+    assert_eq!(e["location"], json!(["recipient"]));
+    assert_eq!(e["value"], "0532 123 45 67");
+
+    c["recipient"] = json!(phone());
+    c["status"] = json!("RED");
+    c["extra"] = json!(1);
+    let a = call(r, &strict, "POST", path, Some(&c));
+    assert_eq!(a.status, 422);
+    let codes: Vec<Value> =
+        a.json()["errors"].as_array().map(|v| v.iter().map(|e| e["code"].clone()).collect()).unwrap_or_default();
+    assert!(codes.contains(&json!("H115")) && codes.contains(&json!("H118")), "{codes:?}");
+
+    let a = r.req("POST", path, &[("Authorization", &format!("Bearer {}", strict.token))], Some("{\"recipient\": "));
+    assert_eq!(
+        (a.status, first_error(&a)["code"].clone(), first_error(&a)["iysEdgeCode"].clone()),
+        (400, json!("H014"), json!("request/invalid-json"))
+    );
+
+    let en = r.req(
+        "POST",
+        path,
+        &[("Authorization", &format!("Bearer {}", strict.token)), ("Accept-Language", "en")],
+        Some("{\"recipient\": "),
+    );
+    assert!(
+        first_error(&en)["message"].as_str().unwrap_or_default().starts_with("The body is not valid JSON"),
+        "{}",
+        en.body
+    );
+
+    let bad_path = call(r, &strict, "POST", "/sps/600100/brands/abc/consents", Some(&consent(&phone(), "ONAY")));
+    assert_eq!((bad_path.status, first_error(&bad_path)["code"].clone()), (422, json!("H191")));
+
+    // A batch: every problem with its index; nothing is queued.
+    let batch = json!([consent(&phone(), "ONAY"), consent("05321234567", "ONAY"), consent(&phone(), "ONAY")]);
+    let b = call(r, &strict, "POST", &format!("{path}/request"), Some(&batch));
+    assert_eq!(b.status, 422, "{}", b.body);
+    assert_eq!(first_error(&b)["index"], 1);
+    assert_eq!(first_error(&b)["location"], json!([1, "recipient"]));
+    let empty = call(r, &strict, "POST", &format!("{path}/request"), Some(&json!([])));
+    assert_eq!((empty.status, first_error(&empty)["code"].clone()), (422, json!("H092")));
+
+    let st = call(
+        r,
+        &strict,
+        "POST",
+        &format!("{path}/status"),
+        Some(&json!({"recipient": "+90 532 123 45 67", "recipientType": "BIREYSEL", "type": "MESAJ"})),
+    );
+    assert_eq!((st.status, first_error(&st)["code"].clone()), (422, json!("H121")));
+    // (The cron may pull this brand's changes meanwhile; only writes and status queries count here.)
+    let relayed: Vec<Value> =
+        sim_requests(r, "/sps/600100/brands/600100").into_iter().filter(|e| e["route"] != "changes").collect();
+    assert!(relayed.is_empty(), "invalid payloads never reach IYS: {relayed:?}");
+
+    // A provider that opted in to normalisation: the same human-written number is relayed in wire form.
+    let _g = add_lock();
+    let norm = provider(r, scope(600100, 600100, &["MESAJ"]), json!({"mode": "normalize"}));
+    let written = "0532 765 43 21";
+    let ok = call(r, &norm, "POST", path, Some(&consent(written, "ONAY")));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.json()["transactionId"].is_string());
+    assert_eq!(ok.json()["iysEdgeWarnings"][0]["iysEdgeCode"], "recipient/normalized");
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600100&brandCode=600100", None).json();
+    assert!(stored.to_string().contains("+905327654321"), "{stored}");
+}
+
+#[test]
+fn single_add_is_relayed_synchronously_with_one_cached_iys_token() {
+    let r = relay();
+    let _g = add_lock();
+    let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({"burst": 20}));
+    let phones: Vec<String> = (0..5).map(|_| phone()).collect();
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let hs: Vec<_> = phones
+            .iter()
+            .map(|ph| {
+                let p = &p;
+                s.spawn(move || call(r, p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(ph, "ONAY"))))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(a.json()["transactionId"].as_str().is_some_and(|t| !t.is_empty()), "{}", a.body);
+        assert!(a.json()["creationDate"].is_string());
+    }
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600001&brandCode=600001", None).json().to_string();
+    for ph in &phones {
+        assert!(stored.contains(ph.as_str()), "{ph} stored by IYS");
+    }
+    // A duplicate is answered with IYS's own error, verbatim.
+    let dup = call(r, &p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(&phones[0], "ONAY")));
+    assert_eq!(
+        (dup.status, first_error(&dup)["code"].clone(), dup.header("x-iys-edge-code")),
+        (400, json!("H174"), Some("upstream/rejected"))
+    );
+    // One IYS token for everything this relay did (single flight, cached).
+    let tokens = sim_requests(r, "/oauth2/token");
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    let holder = r.admin("GET", "/admin/iys-token", None).json();
+    assert_eq!((holder["passwordGrants"].clone(), holder["refreshGrants"].clone()), (json!(1), json!(0)), "{holder}");
+    // The status route relays too.
+    let st = call(
+        r,
+        &p,
+        "POST",
+        "/sps/600001/brands/600001/consents/status",
+        Some(&json!({"recipient": phones[1], "recipientType": "BIREYSEL", "type": "MESAJ"})),
+    );
+    assert_eq!((st.status, st.json()["status"].clone()), (200, json!("ONAY")), "{}", st.body);
+    let ms = call(
+        r,
+        &p,
+        "POST",
+        "/sps/600001/brands/600001/consents/BIREYSEL/status/MESAJ",
+        Some(&json!({"recipients": [phones[2], phone()]})),
+    );
+    assert_eq!(ms.status, 200, "{}", ms.body);
+    assert_eq!(ms.json()["list"], json!([phones[2]]), "{}", ms.body);
+}
+
+#[test]
+fn the_per_provider_limiter_counts_exactly() {
+    let r = relay();
+    let p = provider(r, scope(600100, 600100, &["MESAJ"]), json!({"rate": 0.001, "burst": 3}));
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                let p = &p;
+                s.spawn(move || {
+                    call(r, p, "POST", "/sps/600100/brands/600100/consents/status", Some(&json!({"recipient": "x"})))
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let limited: Vec<&Resp> = answers.iter().filter(|a| a.status == 429).collect();
+    assert_eq!(limited.len(), 5, "exactly burst (3) pass: {:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    for a in &limited {
+        let e = first_error(a);
+        assert_eq!((e["code"].clone(), e["iysEdgeCode"].clone()), (json!("H124"), json!("request/rate-limited")));
+        let ra: u64 = a.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(0);
+        assert!(ra >= 1, "Retry-After {ra}");
+    }
+    let u = r.admin("GET", &format!("/admin/providers/{}/usage", p.id), None).json();
+    assert_eq!(
+        (u["limiter"]["allowedTotal"].clone(), u["limiter"]["deniedTotal"].clone()),
+        (json!(3), json!(5)),
+        "{u}"
+    );
+    assert_eq!(
+        (u["ledger"]["inbound:status"]["422"].clone(), u["ledger"]["inbound:status"]["429"].clone()),
+        (json!(3), json!(5)),
+        "{u}"
+    );
+    // New limits apply to the next request.
+    let l = r.admin("PUT", &format!("/admin/providers/{}/limits", p.id), Some(&json!({"rate": 1000, "burst": 5})));
+    assert_eq!(l.status, 200);
+    std::thread::sleep(Duration::from_millis(20));
+    let a = call(r, &p, "POST", "/sps/600100/brands/600100/consents/status", Some(&json!({"recipient": "x"})));
+    assert_eq!(a.status, 422, "{}", a.body);
+}
+
+fn d1_rows(r: &Relay, sql: &str) -> Vec<Value> {
+    r.d1(sql)[0]["results"].as_array().cloned().unwrap_or_default()
+}
+
+fn sql_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+        Value::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn ledger_verify_detects_an_edited_and_a_deleted_row() {
+    let r = relay();
+    let p = provider(r, scope(600100, 600100, &["MESAJ"]), json!({}));
+    for _ in 0..3 {
+        let _ = call(r, &p, "POST", "/sps/600100/brands/600100/consents/status", Some(&json!({"recipient": "x"})));
+    }
+    let v = r.admin("GET", "/admin/ledger/verify", None).json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["rows"].as_u64().unwrap_or(0) >= 4);
+
+    // No recipient or token is in the ledger.
+    let all = d1_rows(r, "SELECT * FROM ledger");
+    let text = Value::Array(all).to_string();
+    assert!(
+        !text.contains(&p.token) && !text.contains(&p.password) && !text.contains("+90532"),
+        "ledger leaks secrets"
+    );
+
+    // Edit row 2.
+    let row = d1_rows(r, "SELECT * FROM ledger WHERE seq = 2").remove(0);
+    r.d1("UPDATE ledger SET outcome = '200' || outcome WHERE seq = 2");
+    let v = r.admin("GET", "/admin/ledger/verify", None).json();
+    assert_eq!(
+        (v["ok"].clone(), v["firstBroken"].clone(), v["reason"].clone()),
+        (json!(false), json!(2), json!("hash")),
+        "{v}"
+    );
+    r.d1(&format!("UPDATE ledger SET outcome = {} WHERE seq = 2", sql_str(&row["outcome"])));
+    assert_eq!(r.admin("GET", "/admin/ledger/verify", None).json()["ok"], true);
+
+    // Delete row 3.
+    let row = d1_rows(r, "SELECT * FROM ledger WHERE seq = 3").remove(0);
+    r.d1("DELETE FROM ledger WHERE seq = 3");
+    let v = r.admin("GET", "/admin/ledger/verify", None).json();
+    assert_eq!(
+        (v["ok"].clone(), v["firstBroken"].clone(), v["reason"].clone()),
+        (json!(false), json!(3), json!("seq-gap")),
+        "{v}"
+    );
+    let cols =
+        ["seq", "at", "provider", "request_id", "kind", "payload_sha256", "outcome", "iys_ids", "prev_hash", "hash"];
+    let vals: Vec<String> = cols.iter().map(|c| sql_str(&row[*c])).collect();
+    r.d1(&format!("INSERT INTO ledger ({}) VALUES ({})", cols.join(", "), vals.join(", ")));
+    let v = r.admin("GET", "/admin/ledger/verify", None).json();
+    assert_eq!(v["ok"], true, "{v}");
+
+    // The export is one row per line, in order, for `iys ledger verify`.
+    let ex = r.admin("GET", "/admin/ledger/export?after=0&limit=5000", None);
+    assert_eq!(ex.status, 200);
+    let lines: Vec<Value> = ex.body.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
+    assert!(lines.len() as u64 >= v["rows"].as_u64().unwrap_or(0));
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+}
+
+fn poll_final(r: &Relay, p: &Provider, path: &str, secs: u64) -> Vec<Value> {
+    wait_for(secs, "final outcomes", || {
+        let a = call(r, p, "GET", path, None);
+        assert_eq!(a.status, 200, "{}", a.body);
+        let items = a.json().as_array().cloned().unwrap_or_default();
+        (!items.is_empty() && items.iter().all(|i| i["status"] != "enqueue")).then_some(items)
+    })
+}
+
+#[test]
+fn batches_go_through_the_queue_with_retries_and_final_outcomes() {
+    let r = relay();
+    let p = provider(r, scope(600001, 600002, &["MESAJ"]), json!({}));
+    // The first batch IYS sees is refused with 503/H192 (worth resending).
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "503", "route": "batch", "count": 1})));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let phones: Vec<String> = (0..3).map(|_| phone()).collect();
+    let never = phone();
+    let mut items: Vec<Value> = phones.iter().map(|ph| consent(ph, "ONAY")).collect();
+    items.push(consent(&never, "RET")); // a first-ever RET: H175, permanent
+    let a = call(r, &p, "POST", "/sps/600001/brands/600002/consents/request", Some(&Value::Array(items)));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let body = a.json();
+    let rid = body["requestId"].as_str().unwrap_or_default().to_string();
+    let subs = body["subRequests"].as_array().cloned().unwrap_or_default();
+    assert_eq!(subs.len(), 4);
+    assert!(subs.iter().all(|s| s["subrequestId"].is_string()));
+
+    let out = poll_final(r, &p, &format!("/sps/600001/brands/600002/consents/request/{rid}"), 60);
+    assert_eq!(out.len(), 4);
+    for (i, item) in out.iter().enumerate() {
+        assert_eq!(item["index"], i);
+        assert_eq!(item["subrequestId"], subs[i]["subrequestId"]);
+        if i < 3 {
+            assert_eq!(item["status"], "success", "{item}");
+            assert!(item["transactionId"].is_string(), "{item}");
+        } else {
+            assert_eq!(
+                (item["status"].clone(), item["error"]["code"].clone()),
+                (json!("failure"), json!("H175")),
+                "{item}"
+            );
+        }
+    }
+    // Exactly two batches reached IYS: the refused one and its resend; H175 was not resent.
+    let batches: Vec<Value> = sim_requests(r, "/sps/600001/brands/600002/consents/request")
+        .into_iter()
+        .filter(|e| e["route"] == "batch")
+        .collect();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert_eq!((batches[0]["status"].clone(), batches[1]["status"].clone()), (json!(503), json!(200)));
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600001&brandCode=600002", None).json().to_string();
+    assert!(phones.iter().all(|ph| stored.contains(ph.as_str())) && !stored.contains(&never));
+    // Another provider cannot read this request.
+    let other = provider(r, scope(600001, 600002, &["MESAJ"]), json!({}));
+    let o = call(r, &other, "GET", &format!("/sps/600001/brands/600002/consents/request/{rid}"), None);
+    assert_eq!((o.status, first_error(&o)["code"].clone()), (422, json!("H093")));
+}
+
+#[test]
+fn a_timed_out_add_is_queued_and_lands_exactly_once() {
+    let r = relay();
+    let _g = add_lock();
+    let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
+    // IYS holds the next add for 3 s; the relay waits 1.5 s (SYNC_TIMEOUT_MS).
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "hold", "route": "add", "count": 1, "holdMs": 3000})));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let ph = phone();
+    let a = call(r, &p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(&ph, "ONAY")));
+    assert_eq!(a.status, 202, "{}", a.body);
+    let body = a.json();
+    assert_eq!(
+        (body["queued"].clone(), first_error(&a)["code"].clone(), first_error(&a)["iysEdgeCode"].clone()),
+        (json!(true), json!("H192"), json!("upstream/timeout"))
+    );
+    let rid = body["requestId"].as_str().unwrap_or_default().to_string();
+    let out = poll_final(r, &p, &format!("/sps/600001/brands/600001/consents/request/{rid}"), 60);
+    assert_eq!(out[0]["status"], "success", "{out:?}");
+    assert!(out[0]["transactionId"].is_string());
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600001&brandCode=600001", None).json();
+    let mine: Vec<&Value> =
+        stored.as_array().map(|a| a.iter().filter(|c| c.to_string().contains(&ph)).collect()).unwrap_or_default();
+    assert_eq!(mine.len(), 1, "one record: {mine:?}");
+}
+
+#[test]
+fn the_cron_pulls_iys_side_changes_for_providers() {
+    let r = relay();
+    let p = provider(r, scope(600100, 600100, &["MESAJ", "ARAMA"]), json!({}));
+    let lim = r.sim("POST", "/__sim/limits", Some(&json!({"pullExcludeRecentSecs": 0})));
+    assert_eq!(lim.status, 200, "{}", lim.body);
+    let ph = phone();
+    let c = r.sim(
+        "POST",
+        "/__sim/citizen",
+        Some(&json!({"iysCode": 600100, "brandCode": 600100, "recipient": ph, "recipientType": "BIREYSEL", "type": "MESAJ", "status": "ONAY", "source": "IYS_MOBIL"})),
+    );
+    assert_eq!(c.status, 200, "{}", c.body);
+    // The cron trigger, as wrangler dev --test-scheduled exposes it.
+    let s = r.req("GET", "/__scheduled?cron=*/30+*+*+*+*", &[], None);
+    assert!(s.status < 300, "{} {}", s.status, s.body);
+    let first = wait_for(30, "the pulled change", || {
+        let a = call(r, &p, "GET", "/sps/600100/brands/600100/consents/changes?source=IYS", None);
+        assert_eq!(a.status, 200, "{}", a.body);
+        let v = a.json();
+        v["list"].to_string().contains(&ph).then_some(v)
+    });
+    let item = first["list"]
+        .as_array()
+        .and_then(|l| l.iter().find(|i| i["recipient"] == ph.as_str()).cloned())
+        .unwrap_or_default();
+    assert_eq!((item["source"].clone(), item["status"].clone()), (json!("IYS_MOBIL"), json!("ONAY")), "{item}");
+    let cursor = first["after"].as_str().unwrap_or_default().to_string();
+    let next =
+        call(r, &p, "GET", &format!("/sps/600100/brands/600100/consents/changes?source=IYS&after={cursor}"), None)
+            .json();
+    assert_eq!(next["list"], json!([]), "{next}");
+    // A second pull keeps IYS's cursor: nothing is stored twice.
+    let again = r.admin("POST", "/admin/pull", None).json();
+    let brand = again["brands"]
+        .as_array()
+        .and_then(|b| b.iter().find(|x| x["brandCode"] == 600100).cloned())
+        .unwrap_or_default();
+    assert_eq!(brand["stored"], 0, "{again}");
+    let cur = d1_rows(r, "SELECT after FROM pull_cursors WHERE iys_code = '600100' AND brand_code = '600100'");
+    assert!(cur[0]["after"].is_string(), "{cur:?}");
+    // Out of scope for another provider.
+    let other = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
+    let o = call(r, &other, "GET", "/sps/600100/brands/600100/consents/changes?source=IYS", None);
+    assert_eq!(o.status, 403);
+}
+
+#[test]
+fn iys_token_refresh_breaker_and_upstream_governor() {
+    // Its own relay and sim: this test changes the sim's token lifetime, hourly cap and rate limit.
+    let mut opts = Opts::default();
+    opts.vars.retain(|(k, _)| *k != "IYS_MAX_RPS");
+    opts.vars.push(("IYS_MAX_RPS", "3".into()));
+    let r = Relay::start(opts);
+    let lim = r.sim("POST", "/__sim/limits", Some(&json!({"accessTokenTtl": 6, "requestsPerSecond": 4})));
+    assert_eq!(lim.status, 200, "{}", lim.body);
+    let p = provider(&r, scope(600001, 600001, &["MESAJ"]), json!({"burst": 50, "rate": 50}));
+    let add = |ph: &str| call(&r, &p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(ph, "ONAY")));
+    assert_eq!(add(&phone()).status, 200);
+    assert_eq!(sim_requests(&r, "/oauth2/token").len(), 1);
+
+    // Governor: 12 concurrent relayed calls; IYS (4/s) never answers H124 because the relay sends ≤ 3/s.
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..12)
+            .map(|_| {
+                let (r, p) = (&r, &p);
+                s.spawn(move || {
+                    call(
+                        r,
+                        p,
+                        "POST",
+                        "/sps/600001/brands/600001/consents/status",
+                        Some(&json!({"recipient": phone(), "recipientType": "BIREYSEL", "type": "MESAJ"})),
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    assert!(answers.iter().all(|a| a.status != 429), "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    let limited: Vec<Value> = sim_requests(&r, "/sps/").into_iter().filter(|e| e["status"] == 429).collect();
+    assert!(limited.is_empty(), "IYS rate-limited the relay: {limited:?}");
+    let g = r.admin("GET", "/admin/governor", None).json();
+    assert!(g["grantedTotal"].as_u64().unwrap_or(0) >= 13, "{g}");
+
+    // Refresh before expiry: 6 s tokens are refreshed min(300 s, 6/4 s) ahead.
+    let holder = r.admin("GET", "/admin/iys-token", None).json();
+    let exp = holder["accessExpiresAtMs"].as_f64().unwrap_or(0.0) as u64;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(exp.saturating_sub(now).saturating_sub(1000).max(1)));
+    assert_eq!(add(&phone()).status, 200);
+    let holder = r.admin("GET", "/admin/iys-token", None).json();
+    assert_eq!((holder["passwordGrants"].clone(), holder["refreshGrants"].clone()), (json!(1), json!(1)), "{holder}");
+    let grants = sim_requests(&r, "/oauth2/token");
+    assert_eq!(grants.len(), 2, "{grants:?}");
+
+    // Breaker: IYS answers H084 to the next token request; the relay stops asking for an hour.
+    let used = grants.len() as u64;
+    let lim = r.sim("POST", "/__sim/limits", Some(&json!({"tokensPerHour": used})));
+    assert_eq!(lim.status, 200, "{}", lim.body);
+    assert_eq!(r.admin("POST", "/admin/iys-token/reset", None).status, 200);
+    let a = add(&phone());
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(
+        (first_error(&a)["code"].clone(), first_error(&a)["iysEdgeCode"].clone()),
+        (json!("H084"), json!("auth/token-rate-limited"))
+    );
+    assert_eq!(a.json()["queued"], true);
+    let b = add(&phone());
+    assert_eq!(b.status, 202, "{}", b.body);
+    let st = call(
+        &r,
+        &p,
+        "POST",
+        "/sps/600001/brands/600001/consents/status",
+        Some(&json!({"recipient": phone(), "recipientType": "BIREYSEL", "type": "MESAJ"})),
+    );
+    assert_eq!((st.status, first_error(&st)["code"].clone()), (503, json!("H084")), "{}", st.body);
+    assert!(st.header("retry-after").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 3000);
+    let tokens = sim_requests(&r, "/oauth2/token");
+    assert_eq!(tokens.len(), 3, "one H084, then no more token requests: {tokens:?}");
+    assert_eq!(tokens[2]["codes"], json!(["H084"]));
+    let holder = r.admin("GET", "/admin/iys-token", None).json();
+    assert_eq!(holder["breakerOpen"], true, "{holder}");
+    eprintln!("second relay: wrangler dev answered after {:.2} s", r.startup.as_secs_f64());
+}
