@@ -23,11 +23,14 @@
 //! assert_eq!(r.items[1].diagnostics[0].param("first"), Some("0"));
 //! ```
 
-use std::collections::btree_map::{BTreeMap, Entry};
+use alloc::collections::BinaryHeap;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use crate::consent::{examine, Clock, ConsentKey, Options, ValidConsent};
 use crate::diagnostic::{Code, Diagnostic, Report};
-use crate::json::Value;
+use crate::json::{write_u64, Value};
 
 /// Most consents IYS takes in one request (H125).
 pub const MAX_BATCH: usize = 1000;
@@ -65,28 +68,42 @@ pub fn validate_batch_value(value: &Value, opts: &Options) -> BatchReport {
     if list.is_empty() {
         diagnostics.push(Diagnostic::new(Code::BatchEmpty, ""));
     } else if list.len() > MAX_BATCH {
-        diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with("count", list.len().to_string()));
+        diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with_number("count", list.len() as u64));
     }
     let clock = Clock::new(opts);
-    let mut first_seen: BTreeMap<ConsentKey, usize> = BTreeMap::new();
-    let mut items = Vec::with_capacity(list.len());
+    let mut keys: Vec<(ConsentKey, usize)> = Vec::new();
+    let mut parts = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let examined = examine(item, opts, &clock);
-        let prefix = format!("/{i}");
-        let mut diags: Vec<Diagnostic> = examined.report.diagnostics.into_iter().map(|d| d.under(&prefix)).collect();
+        let prefix = item_path(i);
+        let diags: Vec<Diagnostic> = examined.report.diagnostics.into_iter().map(|d| d.under(&prefix)).collect();
         if let Some(key) = examined.key {
-            match first_seen.entry(key) {
-                Entry::Occupied(first) => {
-                    diags.push(Diagnostic::new(Code::BatchDuplicate, prefix).with("first", first.get().to_string()));
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(i);
+            keys.push((key, i));
+        }
+        parts.push((examined.report.value, diags));
+    }
+    // Sorted by (key, index), each key's first occurrence leads its run. (A heapsort through
+    // `BinaryHeap` is O(n log n) like a `BTreeMap`, for a small part of its wasm size; so is
+    // `sort_unstable`, but it brings several kB of code.)
+    let keys = BinaryHeap::from(keys).into_sorted_vec();
+    for run in keys.chunk_by(|a, b| a.0 == b.0) {
+        if let Some(((_, first), later)) = run.split_first() {
+            for &(_, i) in later {
+                if let Some((_, diags)) = parts.get_mut(i) {
+                    diags.push(Diagnostic::new(Code::BatchDuplicate, item_path(i)).with_number("first", *first as u64));
                 }
             }
         }
-        items.push(Report::from_parts(examined.report.value, diags));
     }
+    let items = parts.into_iter().map(|(value, diags)| Report::from_parts(value, diags)).collect();
     BatchReport { diagnostics, items }
+}
+
+/// The JSON Pointer of item `i`: `/{i}`.
+fn item_path(i: usize) -> String {
+    let mut path = String::from("/");
+    write_u64(&mut path, i as u64);
+    path
 }
 
 #[cfg(test)]

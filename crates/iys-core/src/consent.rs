@@ -50,10 +50,14 @@
 //! assert!(r.value.is_none());
 //! ```
 
-use std::collections::BTreeSet;
+use alloc::borrow::ToOwned;
+use alloc::collections::BinaryHeap;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
-use crate::diagnostic::{pointer_token, Code, Diagnostic, Report};
-use crate::json::{plain_u64, Value};
+use crate::diagnostic::{push_pointer_token, Code, Diagnostic, Report};
+use crate::json::{plain_u64, write_u64, Value};
 use crate::recipient::{validate_recipient, Mode, PhoneType, Recipient};
 use crate::time::{business_day_cutoff, BusinessDays, DateError, LocalDateTime};
 
@@ -293,7 +297,7 @@ impl Consent {
         }
         if let Some(code) = self.retailer_code {
             out.push_str(",\"retailerCode\":");
-            out.push_str(&code.to_string());
+            write_u64(&mut out, code);
         }
         if let Some(access) = &self.retailer_access {
             out.push_str(",\"retailerAccess\":[");
@@ -301,7 +305,7 @@ impl Consent {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&code.to_string());
+                write_u64(&mut out, *code);
             }
             out.push(']');
         }
@@ -441,17 +445,17 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock) -> Examined 
     // Keys, in input order. The first occurrence of an allowed key is the one validated.
     let mut slots: [Option<&Value>; 8] = [None; 8];
     for (key, v) in entries {
-        match slot_of(key).and_then(|i| slots.get_mut(i)) {
-            None => found.keys.push(
-                Diagnostic::new(Code::ConsentUnknownField, format!("/{}", pointer_token(key)))
-                    .with("field", key.as_str()),
-            ),
-            Some(slot @ None) => *slot = Some(v),
-            Some(Some(_)) => found.keys.push(
-                Diagnostic::new(Code::ConsentDuplicateField, format!("/{}", pointer_token(key)))
-                    .with("field", key.as_str()),
-            ),
-        }
+        let code = match slot_of(key).and_then(|i| slots.get_mut(i)) {
+            None => Code::ConsentUnknownField,
+            Some(slot @ None) => {
+                *slot = Some(v);
+                continue;
+            }
+            Some(Some(_)) => Code::ConsentDuplicateField,
+        };
+        let mut path = String::from("/");
+        push_pointer_token(&mut path, key);
+        found.keys.push(Diagnostic::new(code, path).with("field", key.as_str()));
     }
     let [v_recipient, v_recipient_type, v_type, v_status, v_source, v_date, v_retailer_code, v_retailer_access] = slots;
 
@@ -534,21 +538,38 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock) -> Examined 
             None
         }
         Some(Value::Array(items)) => {
-            let mut codes = Vec::with_capacity(items.len());
-            let mut seen = BTreeSet::new();
-            for (i, item) in items.iter().enumerate() {
-                match positive_integer(item) {
-                    None => found.push(
-                        RETAILER_ACCESS,
-                        Diagnostic::new(Code::RetailerAccessInvalid, format!("/retailerAccess/{i}")),
-                    ),
-                    Some(n) if !seen.insert(n) => found.push(
-                        RETAILER_ACCESS,
-                        Diagnostic::new(Code::RetailerAccessDuplicate, format!("/retailerAccess/{i}"))
-                            .with("value", n.to_string()),
-                    ),
-                    Some(n) => codes.push(n),
+            let numbers: Vec<Option<u64>> = items.iter().map(positive_integer).collect();
+            // Which items repeat an earlier one: sorted (value, index) pairs, where each value's first
+            // occurrence leads its run (heapsort, as in `batch`: O(n log n) however long the list is).
+            let order: Vec<(u64, usize)> = numbers.iter().enumerate().filter_map(|(i, n)| n.map(|n| (n, i))).collect();
+            let order = BinaryHeap::from(order).into_sorted_vec();
+            let mut repeated = vec![false; items.len()];
+            for pair in order.windows(2) {
+                if let [(a, _), (b, i)] = pair {
+                    if a == b {
+                        if let Some(r) = repeated.get_mut(*i) {
+                            *r = true;
+                        }
+                    }
                 }
+            }
+            let mut codes = Vec::with_capacity(items.len());
+            for (i, (n, repeat)) in numbers.into_iter().zip(repeated).enumerate() {
+                let code = match n {
+                    Some(n) if !repeat => {
+                        codes.push(n);
+                        continue;
+                    }
+                    Some(_) => Code::RetailerAccessDuplicate,
+                    None => Code::RetailerAccessInvalid,
+                };
+                let mut path = String::from("/retailerAccess/");
+                write_u64(&mut path, i as u64);
+                let mut d = Diagnostic::new(code, path);
+                if let Some(n) = n {
+                    d = d.with_number("value", n);
+                }
+                found.push(RETAILER_ACCESS, d);
             }
             Some(codes)
         }
@@ -612,12 +633,14 @@ fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options
         None => date > now,
     };
     if future {
-        found.add(CONSENT_DATE, Code::DateInFuture, &[("value", s), ("now", &now.to_string())]);
+        found.add(CONSENT_DATE, Code::DateInFuture, &[("value", s), ("now", &now.to_wire())]);
         return false;
     }
     if let Some(rule) = opts.window {
         if let Some(cutoff) = clock.cutoff_for(date, rule) {
-            let (days, cutoff) = (rule.days.to_string(), cutoff.to_string());
+            let mut days = String::new();
+            write_u64(&mut days, u64::from(rule.days));
+            let cutoff = cutoff.to_wire();
             found.add(CONSENT_DATE, Code::DateTooOld, &[("value", s), ("days", &days), ("cutoff", &cutoff)]);
             return false;
         }

@@ -4,6 +4,8 @@
 //! (`area/reason`) is permanent: codes are never renamed or reused; new ones are added.
 //! Messages are built from the code and its params, never the other way round.
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 use core::str::FromStr;
 
@@ -461,6 +463,14 @@ impl Diagnostic {
         self
     }
 
+    /// Adds a param that is a whole number, written in decimal (builder style).
+    #[must_use]
+    pub fn with_number(self, name: &'static str, value: u64) -> Self {
+        let mut text = String::new();
+        crate::json::write_u64(&mut text, value);
+        self.with(name, text)
+    }
+
     /// The value of a param, if set.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
@@ -481,27 +491,22 @@ impl Diagnostic {
         let template = self.code.template(lang);
         let mut out = String::with_capacity(template.len() + 16);
         let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            match after.find('}') {
-                Some(close) => {
-                    let name = &after[..close];
-                    match self.param(name) {
-                        Some(v) => out.push_str(v),
-                        None => {
-                            out.push('{');
-                            out.push_str(name);
-                            out.push('}');
-                        }
-                    }
-                    rest = &after[close + 1..];
-                }
+        while let Some((before, after)) = crate::split_once_byte(rest, b'{') {
+            out.push_str(before);
+            let Some((name, tail)) = crate::split_once_byte(after, b'}') else {
+                out.push('{');
+                rest = after;
+                break;
+            };
+            match self.param(name) {
+                Some(v) => out.push_str(v),
                 None => {
-                    out.push_str(&rest[open..]);
-                    rest = "";
+                    out.push('{');
+                    out.push_str(name);
+                    out.push('}');
                 }
             }
+            rest = tail;
         }
         out.push_str(rest);
         out
@@ -546,7 +551,20 @@ impl<T> Report<T> {
 
 /// Escapes one JSON Pointer reference token (`~` → `~0`, `/` → `~1`).
 pub fn pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    let mut out = String::with_capacity(token.len());
+    push_pointer_token(&mut out, token);
+    out
+}
+
+/// Appends `token` to `out`, escaped as by [`pointer_token`].
+pub(crate) fn push_pointer_token(out: &mut String, token: &str) {
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@
 //! assert_eq!(e.param("offset"), Some("3"));
 //! ```
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use crate::diagnostic::{Code, Diagnostic};
 
 /// Deepest nesting accepted: `[[…]]` with 64 brackets is fine, 65 is `request/json-too-deep`.
@@ -87,11 +91,11 @@ pub fn plain_u64(raw: &str) -> Option<u64> {
 }
 
 fn invalid(reason: &str, offset: usize) -> Diagnostic {
-    Diagnostic::new(Code::InvalidJson, "").with("reason", reason).with("offset", offset.to_string())
+    Diagnostic::new(Code::InvalidJson, "").with("reason", reason).with_number("offset", offset as u64)
 }
 
 fn too_deep() -> Diagnostic {
-    Diagnostic::new(Code::JsonTooDeep, "").with("limit", MAX_DEPTH.to_string())
+    Diagnostic::new(Code::JsonTooDeep, "").with_number("limit", MAX_DEPTH as u64)
 }
 
 /// An open container while reading.
@@ -385,6 +389,25 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Value, Diagnostic> {
     }
 }
 
+/// Appends `n` to `out` in decimal, as JSON writes a non-negative integer.
+///
+/// (Used instead of `to_string`, which would put `core::fmt` into the wasm build.)
+pub fn write_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in buf.get(start..).unwrap_or_default() {
+        out.push(char::from(b));
+    }
+}
+
 /// Appends `s` to `out` as a JSON string literal (quotes included).
 pub fn write_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -590,6 +613,15 @@ mod tests {
         assert_eq!(ok(&out), s("a\"\\\n\r\t\u{1}\u{1f}ç😀/"));
         for text in [r#"{"a":[1,-2.5e3,"x",null,true,false,{}],"a":{"b":[]}}"#, "[]", "\"\"", "0"] {
             assert_eq!(ok(text).to_json(), text);
+        }
+    }
+
+    #[test]
+    fn write_u64_is_decimal() {
+        for n in [0, 7, 10, 99, 1_000, 4_294_967_296, u64::MAX] {
+            let mut out = String::from("x");
+            write_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
         }
     }
 

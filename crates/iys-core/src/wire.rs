@@ -17,7 +17,9 @@
 //! assert_eq!(e.errors[0].code, "H114");
 //! ```
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
 

@@ -5,9 +5,12 @@
 //! camelCase on the JS side. Optional fields are omitted, never `null` (except `iysCode`, which is
 //! always present so that a missing H-code is visible).
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use iys_core::consent::Consent;
 use iys_core::diagnostic::Lang;
-use iys_core::json::write_str;
+use iys_core::json::{write_str, write_u64};
 use iys_core::recipient::Recipient;
 
 /// Appends the JSON form of a value.
@@ -68,22 +71,6 @@ impl<T: WriteJson> WriteJson for [T] {
 impl<T: WriteJson> WriteJson for Vec<T> {
     fn write_json(&self, out: &mut String) {
         self.as_slice().write_json(out);
-    }
-}
-
-fn write_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &b in &buf[i..] {
-        out.push(b as char);
     }
 }
 

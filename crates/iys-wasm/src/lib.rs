@@ -11,10 +11,22 @@
 //! objects, and throws only for misuse.
 //!
 //! **Invariant:** this crate validates nothing itself; every rule lives in `iys-core`.
+//!
+//! The wasm build is `no_std` (iys-core needs only `alloc`), with a panic handler that just traps:
+//! std's handler formats every panic message, which keeps `core::fmt`, `Debug` and Unicode tables in
+//! the module. A panic is a bug, never an input; it traps either way. Build this crate on its own
+//! (`-p iys-wasm`, as `cargo xtask npm` does): a dependency that brings std along, such as iys-core's
+//! default `serde` feature, would clash with this panic handler.
+
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
 
 pub mod api;
 #[cfg(test)]
 mod dts;
+
+use alloc::string::String;
 
 use api::{BatchItem, BatchOutcome, ConsentPayload, Outcome, RecipientValue, WriteJson};
 use iys_core::consent::Options;
@@ -28,6 +40,12 @@ use wasm_bindgen::prelude::wasm_bindgen;
 #[global_allocator]
 static ALLOC: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
+#[cfg(target_arch = "wasm32")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 /// `flags` bit: normalise human-written recipients (otherwise strict wire form, as IYS judges).
 pub const FLAG_NORMALIZE: u32 = 1;

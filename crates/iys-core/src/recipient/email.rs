@@ -45,8 +45,12 @@
 //! assert_eq!(r.diagnostics[0].code.as_str(), "recipient/normalized");
 //! ```
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use super::phone::is_invisible;
-use super::{Mode, Recipient};
+use super::{shown, Mode, Recipient};
 use crate::diagnostic::{Code, Diagnostic, Report};
 
 /// Longest local part (RFC 5321).
@@ -102,11 +106,7 @@ fn is_local_char(c: char) -> bool {
 
 /// How a character is named in a param: itself when visible, `U+XXXX` for controls and invisibles.
 fn char_name(c: char) -> String {
-    if c.is_control() || is_blank(c) {
-        format!("U+{:04X}", u32::from(c))
-    } else {
-        c.to_string()
-    }
+    shown(c, c.is_control() || is_blank(c))
 }
 
 /// The diagnostics found so far, at most one per code.
@@ -148,7 +148,7 @@ pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
             }
             trimmed.to_owned()
         }
-        Mode::Normalize => trimmed.replace('＠', "@"),
+        Mode::Normalize => trimmed.chars().map(|c| if c == '＠' { '@' } else { c }).collect(),
     };
     check(&wire, &mut found);
     let mut diagnostics = found.0;
@@ -172,11 +172,17 @@ fn check(s: &str, found: &mut Found) {
         }
     }
     if !non_ascii.is_empty() {
-        let mut names: Vec<String> = non_ascii.iter().take(NAMED_CHARS_MAX).map(|&c| char_name(c)).collect();
-        if non_ascii.len() > NAMED_CHARS_MAX {
-            names.push("…".to_owned());
+        let mut names = String::new();
+        for (i, &c) in non_ascii.iter().take(NAMED_CHARS_MAX).enumerate() {
+            if i > 0 {
+                names.push_str(", ");
+            }
+            names.push_str(&char_name(c));
         }
-        found.add(Code::EmailNonAscii, &[("char", names.join(", "))]);
+        if non_ascii.len() > NAMED_CHARS_MAX {
+            names.push_str(", …");
+        }
+        found.add(Code::EmailNonAscii, &[("char", names)]);
     }
     if has_blank {
         found.add(Code::EmailWhitespace, &[]);
@@ -189,7 +195,7 @@ fn check(s: &str, found: &mut Found) {
         {
             found.add(Code::EmailInvalidChar, &[("char", char_name(c))]);
         }
-        if s.contains("..") {
+        if has_two_dots(s) {
             found.add(Code::EmailConsecutiveDots, &[]);
         }
         check_total_length(s, found);
@@ -207,17 +213,23 @@ fn check(s: &str, found: &mut Found) {
     if local.is_empty() || local.starts_with('.') || local.ends_with('.') {
         found.add(Code::EmailLocalInvalid, &[]);
     }
-    if s.contains("..") {
+    if has_two_dots(s) {
         found.add(Code::EmailConsecutiveDots, &[]);
     }
-    let local_len = local.chars().count();
+    let local_len = char_len(local);
     if local_len > LOCAL_MAX {
-        found.add(Code::EmailLocalTooLong, &[("length", local_len.to_string())]);
+        found.add(Code::EmailLocalTooLong, &[("length", decimal(local_len))]);
     }
     check_total_length(s, found);
 
     // Domain.
-    let labels: Vec<&str> = domain.split('.').collect();
+    let mut labels: Vec<&str> = Vec::new();
+    let mut rest = domain;
+    while let Some((label, tail)) = crate::split_once_byte(rest, b'.') {
+        labels.push(label);
+        rest = tail;
+    }
+    labels.push(rest);
     let last = labels.len().saturating_sub(1);
     for (i, &label) in labels.iter().enumerate() {
         if label.is_empty() {
@@ -243,7 +255,7 @@ fn check(s: &str, found: &mut Found) {
     }
     // IYS's minimum shape x@yy.zz: `yy` has 2+ characters.
     if let [first, _] = labels.as_slice() {
-        if first.chars().count() == 1 && is_valid_label(first) {
+        if char_len(first) == 1 && is_valid_label(first) {
             found.add(Code::EmailDomainLabel, &[("label", (*first).to_owned())]);
         }
     }
@@ -251,8 +263,8 @@ fn check(s: &str, found: &mut Found) {
 
 /// `(local, domain)` when `s` has exactly one `@`.
 fn split_once_at(s: &str) -> Option<(&str, &str)> {
-    let (local, domain) = s.split_once('@')?;
-    if domain.contains('@') {
+    let (local, domain) = crate::split_once_byte(s, b'@')?;
+    if domain.bytes().any(|b| b == b'@') {
         None
     } else {
         Some((local, domain))
@@ -260,17 +272,34 @@ fn split_once_at(s: &str) -> Option<(&str, &str)> {
 }
 
 fn check_total_length(s: &str, found: &mut Found) {
-    let len = s.chars().count();
+    let len = char_len(s);
     if len > TOTAL_MAX {
-        found.add(Code::EmailTooLong, &[("length", len.to_string())]);
+        found.add(Code::EmailTooLong, &[("length", decimal(len))]);
     }
+}
+
+/// `..` anywhere (a byte scan: a `&str` pattern would bring in a substring-search engine).
+fn has_two_dots(s: &str) -> bool {
+    s.as_bytes().windows(2).any(|w| w == b"..")
+}
+
+/// How many characters `s` has. (`chars().count()` is a bulk counter of about 1 kB of wasm; a plain
+/// loop is enough for an e-mail address.)
+fn char_len(s: &str) -> usize {
+    s.chars().fold(0, |n, _| n + 1)
+}
+
+fn decimal(n: usize) -> String {
+    let mut out = String::new();
+    crate::json::write_u64(&mut out, n as u64);
+    out
 }
 
 /// A domain label: `A–Z a–z 0–9 -`, 1..=63 characters, no hyphen at either end. Characters that are
 /// not ASCII or forbidden everywhere are reported on their own and do not make the label wrong here.
 fn is_valid_label(label: &str) -> bool {
     !label.is_empty()
-        && label.chars().count() <= LABEL_MAX
+        && char_len(label) <= LABEL_MAX
         && !label.starts_with('-')
         && !label.ends_with('-')
         && !label.chars().any(|c| matches!(c, '_' | '+'))

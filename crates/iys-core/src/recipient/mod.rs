@@ -13,6 +13,9 @@ pub mod phone;
 #[rustfmt::skip]
 mod phone_tables;
 
+use alloc::string::String;
+use alloc::vec;
+
 use crate::diagnostic::{Code, Diagnostic, Report};
 pub use email::Email;
 pub use phone::{Phone, PhoneType};
@@ -75,7 +78,7 @@ impl Recipient {
 
 /// Which kind an input looks like: anything with an `@` is read as an e-mail address.
 pub fn guess_kind(input: &str) -> RecipientKind {
-    if input.contains('@') || input.contains('＠') {
+    if input.chars().any(|c| c == '@' || c == '＠') {
         RecipientKind::Email
     } else {
         RecipientKind::Phone
@@ -101,7 +104,40 @@ pub fn validate_recipient(input: &str, mode: Mode) -> Report<Recipient> {
     }
 }
 
+/// A character as a message names it: itself, or `U+XXXX` (at least four upper-case hex digits)
+/// when `hidden` says it would not be visible.
+fn shown(c: char, hidden: bool) -> String {
+    if !hidden {
+        return String::from(c);
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let code = u32::from(c);
+    let mut out = String::from("U+");
+    let mut digits = 4;
+    while code >> (4 * digits) != 0 {
+        digits += 1;
+    }
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((code >> (4 * i)) & 0xF) as usize]));
+    }
+    out
+}
+
 /// Human input → wire form: [`validate_recipient`] in [`Mode::Normalize`].
 pub fn normalize_recipient(input: &str) -> Report<Recipient> {
     validate_recipient(input, Mode::Normalize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_names_hidden_characters_by_code_point() {
+        assert_eq!(shown('x', false), "x");
+        assert_eq!(shown('ş', false), "ş");
+        for c in ['\u{7}', '\u{a0}', '\u{200b}', '\u{feff}', '\u{1f600}', '\u{10ffff}'] {
+            assert_eq!(shown(c, true), format!("U+{:04X}", u32::from(c)));
+        }
+    }
 }

@@ -45,8 +45,13 @@
 //! assert!(phone::validate("+905321234567", Mode::Strict).is_ok());
 //! ```
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
 use super::phone_tables as tables;
-use super::{Mode, Recipient};
+use super::{shown, Mode, Recipient};
 use crate::diagnostic::{Code, Diagnostic, Report};
 
 /// The number type, as libphonenumber's Turkish metadata assigns it.
@@ -170,7 +175,9 @@ const MAX_NSN: usize = 17;
 fn parse(input: &str) -> Result<Parsed, Diagnostic> {
     let written = read(input)?;
     let national = national_number(&written.digits, written.plus)?;
-    let e164 = format!("+90{national}");
+    let mut e164 = String::with_capacity(3 + national.len());
+    e164.push_str("+90");
+    e164.push_str(&national);
     match number_type(national.as_bytes()) {
         Some(number_type) => Ok(Parsed { phone: Phone { e164, number_type }, extension: written.extension }),
         None => Err(why_not(national.as_bytes(), &e164)),
@@ -227,7 +234,7 @@ fn is_plus(c: char) -> bool {
 
 /// Does `chars` end with `word` (ASCII, case-insensitive)?
 fn ends_with_word(chars: &[char], word: &str) -> bool {
-    let n = word.chars().count();
+    let n = word.len();
     match chars.len().checked_sub(n).and_then(|start| chars.get(start..)) {
         Some(tail) => tail.iter().zip(word.chars()).all(|(a, b)| a.to_ascii_lowercase() == b),
         None => false,
@@ -265,7 +272,8 @@ fn split_extension(chars: &[char]) -> (&[char], Option<String>) {
     let head = before.get(..at).unwrap_or_default();
     for marker in ["extension", "extn", "ext", "dahili", "x", "#"] {
         if ends_with_word(head, marker) {
-            let rest = head.get(..head.len() - marker.chars().count()).unwrap_or_default();
+            // (Markers are ASCII: their byte length is their length in chars.)
+            let rest = head.get(..head.len() - marker.len()).unwrap_or_default();
             // The marker must be a word of its own: not glued to letters before it.
             if rest.last().is_some_and(|c| c.is_alphabetic()) {
                 return (chars, None);
@@ -310,19 +318,11 @@ fn read(input: &str) -> Result<Written, Diagnostic> {
         } else if is_plus(c) && !plus && digits.is_empty() {
             plus = true;
         } else if !is_separator(c) {
-            return Err(Diagnostic::new(Code::PhoneInvalidChar, "").with("char", shown(c)));
+            let hidden = c.is_control() || c.is_whitespace();
+            return Err(Diagnostic::new(Code::PhoneInvalidChar, "").with("char", shown(c, hidden)));
         }
     }
     Ok(Written { plus, digits, extension })
-}
-
-/// A character as shown in a message: itself, or `U+XXXX` when it would not be visible.
-fn shown(c: char) -> String {
-    if c.is_control() || c.is_whitespace() {
-        format!("U+{:04X}", u32::from(c))
-    } else {
-        c.to_string()
-    }
 }
 
 /// Whether `digits` fully matches the general pattern (no length check, as libphonenumber's
@@ -354,7 +354,7 @@ fn max_length() -> usize {
 
 /// Country code and national prefix: the national (significant) number, or why there is none.
 fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
-    let too_short = |n: usize| Diagnostic::new(Code::PhoneTooShort, "").with("digits", n.to_string());
+    let too_short = |n: usize| Diagnostic::new(Code::PhoneTooShort, "").with_number("digits", n as u64);
     // International: `+` or the international prefix 00 (only when no 0 follows it).
     // `+00 90…` counts as `+90…` (libphonenumber accepts it too).
     let after_idd = digits.strip_prefix("00").filter(|rest| !rest.is_empty() && !rest.starts_with('0'));
@@ -369,7 +369,11 @@ fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
                 Some("90") => full.get(2..).unwrap_or_default().to_owned(),
                 Some(code) => return Err(Diagnostic::new(Code::PhoneNotTurkish, "").with("country", code)),
                 // No country calling code starts the number (`+0…`, `+999…`).
-                None => return Err(Diagnostic::new(Code::PhoneNotAssigned, "").with("number", format!("+{full}"))),
+                None => {
+                    let mut number = String::from("+");
+                    number.push_str(full);
+                    return Err(Diagnostic::new(Code::PhoneNotAssigned, "").with("number", number));
+                }
             }
         }
         None => match digits.strip_prefix("90") {
@@ -389,16 +393,18 @@ fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
         return Err(too_short(national.len()));
     }
     if national.len() > MAX_NSN {
-        return Err(Diagnostic::new(Code::PhoneTooLong, "").with("digits", national.len().to_string()));
+        return Err(Diagnostic::new(Code::PhoneTooLong, "").with_number("digits", national.len() as u64));
     }
     Ok(national.to_owned())
 }
 
+/// Whether `code` (1 to 3 ASCII digits) is a country calling code.
 fn is_country_code(code: &str) -> bool {
-    match code.parse::<usize>() {
-        Ok(c) if !code.starts_with('0') => tables::COUNTRY_CODES.get(c / 8).is_some_and(|b| b & (1 << (c % 8)) != 0),
-        _ => false,
+    if code.starts_with('0') {
+        return false;
     }
+    let c = code.bytes().fold(0usize, |n, d| n * 10 + usize::from(d.wrapping_sub(b'0')));
+    tables::COUNTRY_CODES.get(c / 8).is_some_and(|b| b & (1 << (c % 8)) != 0)
 }
 
 /// The automaton state after `digits` (state 0: nothing can match any more).
@@ -455,14 +461,17 @@ fn number_type(national: &[u8]) -> Option<PhoneType> {
 
 /// Why `national` is not a Turkish number: too short, too long or not assigned.
 fn why_not(national: &[u8], e164: &str) -> Diagnostic {
-    let digits = national.len().to_string();
+    let digits = national.len() as u64;
     let valid_prefix = (1..national.len()).any(|n| national.get(..n).is_some_and(|p| number_type(p).is_some()));
     let state = walk(national);
     let could_grow = accept(state) & tables::TYPE_LIVE != 0 && national.len() < max_length();
+    // A national prefix `0` is kept only when the digits after it are fewer than any Turkish number
+    // has ("0532 123"): that number is too short, not unassigned.
+    let prefix_kept = national.first() == Some(&b'0') && national.len() <= min_length();
     if national.len() > MAX_NSN || (!could_grow && valid_prefix) {
-        Diagnostic::new(Code::PhoneTooLong, "").with("digits", digits)
-    } else if could_grow || national.len() < min_length() {
-        Diagnostic::new(Code::PhoneTooShort, "").with("digits", digits)
+        Diagnostic::new(Code::PhoneTooLong, "").with_number("digits", digits)
+    } else if could_grow || prefix_kept || national.len() < min_length() {
+        Diagnostic::new(Code::PhoneTooShort, "").with_number("digits", digits)
     } else {
         Diagnostic::new(Code::PhoneNotAssigned, "").with("number", e164)
     }
@@ -603,6 +612,9 @@ mod tests {
         check(m, "+0044 20 7946 0958", "phone-not-turkish country=44");
         check(m, "+90 532 123 45 6", "phone-too-short digits=9");
         check(m, "0532", "phone-too-short digits=4");
+        check(m, "0532 123", "phone-too-short digits=7");
+        check(m, "+90 0532 123", "phone-too-short digits=7");
+        check(m, "0444 123", "phone-too-short digits=7");
         check(m, "+90", "phone-too-short digits=2");
         check(m, "+", "phone-too-short digits=0");
         check(m, "()", "phone-too-short digits=0");

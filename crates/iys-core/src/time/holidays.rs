@@ -95,6 +95,8 @@ const KURBAN_DAYS: i64 = 4;
 /// assert_eq!(holiday_name(2016, 7, 15), None); // 15 July is a holiday from 2017
 /// assert_eq!(holiday_name(2017, 7, 15), Some("Demokrasi ve Millî Birlik Günü"));
 /// ```
+// Inlined into `is_public_holiday`, which then needs none of the names (the wasm build never names one).
+#[inline]
 pub fn holiday_name(year: i32, month: u8, day: u8) -> Option<&'static str> {
     if !is_valid_date(year, month, day) {
         return None;

@@ -58,6 +58,7 @@
 //!
 //! The cutoff is a wall-clock value and is compared as one (`LocalDateTime` orders by its fields).
 
+use alloc::string::String;
 use core::fmt;
 
 pub mod holidays;
@@ -97,11 +98,7 @@ pub struct LocalDateTime {
 
 impl fmt::Display for LocalDateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
+        f.write_str(&self.to_wire())
     }
 }
 
@@ -123,7 +120,7 @@ impl fmt::Display for DateError {
     }
 }
 
-impl std::error::Error for DateError {}
+impl core::error::Error for DateError {}
 
 impl LocalDateTime {
     /// Parses exactly `YYYY-MM-DD HH:mm:ss` (ASCII digits) and checks it is a real time in Turkey.
@@ -170,6 +167,43 @@ impl LocalDateTime {
             Some(_) => Ok(t),
             None => Err(DateError::Invalid),
         }
+    }
+
+    /// `YYYY-MM-DD HH:mm:ss`, as IYS writes it: the same text as `Display` (a year outside 0..=9999
+    /// as `{:04}` writes it: `-001`, `12345`), made without `core::fmt` to keep the wasm build small.
+    ///
+    /// ```
+    /// use iys_core::time::LocalDateTime;
+    /// let t = LocalDateTime { year: 2024, month: 6, day: 4, hour: 9, minute: 5, second: 0 };
+    /// assert_eq!(t.to_wire(), "2024-06-04 09:05:00");
+    /// ```
+    pub fn to_wire(self) -> String {
+        fn push(out: &mut String, n: u32, width: usize) {
+            let mut digits = [b'0'; 10];
+            let mut rest = n;
+            let mut len = 0;
+            for slot in digits.iter_mut().rev() {
+                *slot = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                len += 1;
+                if rest == 0 && len >= width {
+                    break;
+                }
+            }
+            for &d in digits.get(digits.len() - len..).unwrap_or_default() {
+                out.push(char::from(d));
+            }
+        }
+        let mut out = String::with_capacity(19);
+        if self.year < 0 {
+            out.push('-');
+        }
+        push(&mut out, self.year.unsigned_abs(), if self.year < 0 { 3 } else { 4 });
+        for (sep, n) in [('-', self.month), ('-', self.day), (' ', self.hour), (':', self.minute), (':', self.second)] {
+            out.push(sep);
+            push(&mut out, u32::from(n), 2);
+        }
+        out
     }
 
     /// Whether the fields name a real calendar date and a time of day (`23:59:59` at most). Says
@@ -396,6 +430,18 @@ mod tests {
 
     fn t(s: &str) -> LocalDateTime {
         LocalDateTime::parse(s).expect(s)
+    }
+
+    #[test]
+    fn to_wire_writes_what_the_format_string_would() {
+        for year in [i32::MIN, -12_345, -100, -5, 0, 7, 99, 2024, 9_999, 10_000, 273_000, i32::MAX] {
+            for (month, day, hour, minute, second) in [(1, 2, 3, 4, 5), (12, 31, 23, 59, 59), (10, 10, 0, 0, 0)] {
+                let t = LocalDateTime { year, month, day, hour, minute, second };
+                let want = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+                assert_eq!(t.to_wire(), want);
+                assert_eq!(t.to_string(), want);
+            }
+        }
     }
 
     #[test]
