@@ -185,7 +185,7 @@ pub fn build(root: &Path) -> Result<(), String> {
         gz_total += gz;
         report.push_str(&format!("  {f:<28} {raw:>8} raw {gz:>7} gzip -9\n"));
     }
-    report.push_str(&format!("  {:<28} {raw_total:>8} raw {gz_total:>7} gzip -9 (budget {GZIP_BUDGET})\n", "total"));
+    report.push_str(&format!("  {:<28} {raw_total:>8} raw {gz_total:>7} gzip -9 (goal {GZIP_BUDGET})\n", "total"));
     let mut stderr = std::io::stderr();
     let _ = stderr.write_all(report.as_bytes());
     eprintln!("built {}", pkg.display());
