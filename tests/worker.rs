@@ -19,6 +19,8 @@ fn relay() -> &'static Relay {
 
 /// Tests that send single adds hold this: sim faults apply to the next add of *any* caller.
 static ADD_LOCK: Mutex<()> = Mutex::new(());
+/// The same for batches.
+static BATCH_LOCK: Mutex<()> = Mutex::new(());
 
 fn add_lock() -> std::sync::MutexGuard<'static, ()> {
     ADD_LOCK.lock().unwrap_or_else(|e| e.into_inner())
@@ -212,12 +214,12 @@ fn token_grants_use_iys_shapes() {
 #[test]
 fn scopes_are_enforced_and_nothing_out_of_scope_is_relayed() {
     let r = relay();
-    let p = provider(r, scope(600100, 600101, &["MESAJ"]), json!({}));
+    let p = provider(r, scope(600001, 600003, &["MESAJ"]), json!({}));
     let cases = [
-        ("/sps/600001/brands/600101/consents", consent(&phone(), "ONAY"), "iysCode 600001"),
-        ("/sps/600100/brands/600199/consents", consent(&phone(), "ONAY"), "brandCode 600199"),
+        ("/sps/600999/brands/600003/consents", consent(&phone(), "ONAY"), "iysCode 600999"),
+        ("/sps/600001/brands/600199/consents", consent(&phone(), "ONAY"), "brandCode 600199"),
         (
-            "/sps/600100/brands/600101/consents",
+            "/sps/600001/brands/600003/consents",
             json!({"recipient": "ali@example.com", "recipientType": "BIREYSEL", "type": "EPOSTA", "status": "ONAY", "source": "HS_WEB", "consentDate": consent_date()}),
             "type EPOSTA",
         ),
@@ -237,7 +239,7 @@ fn scopes_are_enforced_and_nothing_out_of_scope_is_relayed() {
         r,
         &p,
         "POST",
-        "/sps/600100/brands/600101/consents/request",
+        "/sps/600001/brands/600003/consents/request",
         Some(
             &json!([{"recipient": "ali@example.com", "recipientType": "BIREYSEL", "type": "EPOSTA", "status": "ONAY", "source": "HS_WEB", "consentDate": consent_date()}]),
         ),
@@ -247,13 +249,17 @@ fn scopes_are_enforced_and_nothing_out_of_scope_is_relayed() {
         r,
         &p,
         "POST",
-        "/sps/600100/brands/600101/consents/BIREYSEL/status/ARAMA",
+        "/sps/600001/brands/600003/consents/BIREYSEL/status/ARAMA",
         Some(&json!({"recipients": [phone()]})),
     );
     assert_eq!(s.status, 403, "{}", s.body);
-    assert!(sim_requests(r, "/sps/600100/brands/600101").is_empty(), "nothing out of scope reaches IYS");
-    assert!(sim_requests(r, "/sps/600100/brands/600199").is_empty());
-    assert!(sim_requests(r, "/sps/600001/brands/600101").is_empty());
+    // (The cron may pull the in-scope brand's changes; nothing else may reach IYS.)
+    let relayed: Vec<Value> = ["/sps/600001/brands/600003", "/sps/600001/brands/600199", "/sps/600999"]
+        .iter()
+        .flat_map(|p| sim_requests(r, p))
+        .filter(|e| e["route"] != "changes")
+        .collect();
+    assert!(relayed.is_empty(), "nothing out of scope reaches IYS: {relayed:?}");
 }
 
 #[test]
@@ -500,6 +506,39 @@ fn ledger_verify_detects_an_edited_and_a_deleted_row() {
     assert_eq!(lines[0]["seq"], 1);
     assert_eq!(lines[0]["prev_hash"], "0".repeat(64));
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+
+    // `iys ledger verify` reads the same export: intact, edited, and cut at the end.
+    let dir = r.state.join("export");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let head = lines.last().map(|l| l["hash"].as_str().unwrap_or_default().to_string()).unwrap_or_default();
+    let cli = support::cli_binary();
+    let verify = |name: &str, text: &str| -> Value {
+        let f = dir.join(name);
+        std::fs::write(&f, text).expect("write export");
+        let out = std::process::Command::new(&cli)
+            .args(["ledger", "verify", "--json", "--head", &head])
+            .arg(&f)
+            .output()
+            .expect("iys runs");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("iys said {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let v = verify("intact.jsonl", &ex.body);
+    assert_eq!(v["ok"], true, "{v}");
+    let mut rows: Vec<String> = ex.body.lines().map(str::to_string).collect();
+    let original = rows[1].clone();
+    rows[1] = rows[1].replacen("\"outcome\":\"", "\"outcome\":\"9", 1);
+    assert_ne!(rows[1], original);
+    let v = verify("edited.jsonl", &(rows.join("\n") + "\n"));
+    assert_eq!(
+        (v["ok"].clone(), v["firstBroken"].clone(), v["reason"].clone()),
+        (json!(false), json!(2), json!("hash")),
+        "{v}"
+    );
+    rows[1] = original;
+    rows.pop();
+    let v = verify("cut.jsonl", &(rows.join("\n") + "\n"));
+    assert_eq!((v["ok"].clone(), v["reason"].clone()), (json!(false), json!("head")), "{v}");
 }
 
 fn poll_final(r: &Relay, p: &Provider, path: &str, secs: u64) -> Vec<Value> {
@@ -514,6 +553,7 @@ fn poll_final(r: &Relay, p: &Provider, path: &str, secs: u64) -> Vec<Value> {
 #[test]
 fn batches_go_through_the_queue_with_retries_and_final_outcomes() {
     let r = relay();
+    let _g = BATCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let p = provider(r, scope(600001, 600002, &["MESAJ"]), json!({}));
     // The first batch IYS sees is refused with 503/H192 (worth resending).
     let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "503", "route": "batch", "count": 1})));
@@ -712,4 +752,35 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     let holder = r.admin("GET", "/admin/iys-token", None).json();
     assert_eq!(holder["breakerOpen"], true, "{holder}");
     eprintln!("second relay: wrangler dev answered after {:.2} s", r.startup.as_secs_f64());
+}
+
+#[test]
+fn a_batch_cut_off_by_a_connection_reset_is_status_checked_then_resent() {
+    let r = relay();
+    let _g = BATCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let p = provider(r, scope(600100, 600101, &["ARAMA"]), json!({}));
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "reset", "route": "batch", "count": 1})));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let phones: Vec<String> = (0..2).map(|_| phone()).collect();
+    let items: Vec<Value> = phones
+        .iter()
+        .map(|ph| json!({"recipient": ph, "recipientType": "BIREYSEL", "type": "ARAMA", "status": "ONAY", "source": "HS_CAGRI_MERKEZI", "consentDate": consent_date()}))
+        .collect();
+    let a = call(r, &p, "POST", "/sps/600100/brands/600101/consents/request", Some(&Value::Array(items)));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let rid = a.json()["requestId"].as_str().unwrap_or_default().to_string();
+    let out = poll_final(r, &p, &format!("/sps/600100/brands/600101/consents/request/{rid}"), 60);
+    assert!(out.iter().all(|i| i["status"] == "success" && i["transactionId"].is_string()), "{out:?}");
+    let log = sim_requests(r, "/sps/600100/brands/600101/consents");
+    let routes: Vec<(String, u64)> = log
+        .iter()
+        .map(|e| (e["route"].as_str().unwrap_or_default().to_string(), e["status"].as_u64().unwrap_or(0)))
+        .collect();
+    // The reset batch (status 0), a status check per item (IYS does not hold them: 404 or similar),
+    // then one resend.
+    assert_eq!(routes.iter().filter(|(r, _)| r == "batch").count(), 2, "{routes:?}");
+    assert_eq!(routes.iter().find(|(r, _)| r == "batch").map(|x| x.1), Some(0), "{routes:?}");
+    assert_eq!(routes.iter().filter(|(r, _)| r == "status").count(), 2, "{routes:?}");
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600100&brandCode=600101", None).json().to_string();
+    assert!(phones.iter().all(|ph| stored.contains(ph.as_str())));
 }
