@@ -23,6 +23,8 @@
 extern crate alloc;
 
 pub mod api;
+#[cfg(target_arch = "wasm32")]
+mod arena;
 #[cfg(test)]
 mod dts;
 
@@ -35,11 +37,10 @@ use iys_core::recipient::Mode;
 use iys_core::time::{BusinessDays, LocalDateTime};
 use wasm_bindgen::prelude::wasm_bindgen;
 
-// Every call frees what it allocated before it returns, so a small free list is enough.
+// Nothing outlives a call, so a bump arena that empties between calls is enough (see arena.rs).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOC: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
-    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+static ALLOC: arena::Arena = arena::Arena::new();
 
 #[cfg(target_arch = "wasm32")]
 #[panic_handler]
