@@ -453,7 +453,9 @@ fn sql_str(v: &Value) -> String {
 
 #[test]
 fn ledger_verify_detects_an_edited_and_a_deleted_row() {
-    let r = relay();
+    // Its own relay: `wrangler d1 execute` from outside locks the local SQLite file, which would
+    // make concurrent writes of other tests fail with SQLITE_BUSY (a local-only artefact).
+    let r = &Relay::start(Opts::default());
     let p = provider(r, scope(600100, 600100, &["MESAJ"]), json!({}));
     for _ in 0..3 {
         let _ = call(r, &p, "POST", "/sps/600100/brands/600100/consents/status", Some(&json!({"recipient": "x"})));
@@ -606,8 +608,8 @@ fn a_timed_out_add_is_queued_and_lands_exactly_once() {
     let r = relay();
     let _g = add_lock();
     let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
-    // IYS holds the next add for 3 s; the relay waits 1.5 s (SYNC_TIMEOUT_MS).
-    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "hold", "route": "add", "count": 1, "holdMs": 3000})));
+    // IYS holds the next add for 8 s; the relay waits 3 s (SYNC_TIMEOUT_MS).
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "hold", "route": "add", "count": 1, "holdMs": 8000})));
     assert_eq!(f.status, 200, "{}", f.body);
     let ph = phone();
     let a = call(r, &p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(&ph, "ONAY")));
@@ -679,7 +681,7 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     // Its own relay and sim: this test changes the sim's token lifetime, hourly cap and rate limit.
     let mut opts = Opts::default();
     opts.vars.retain(|(k, _)| *k != "IYS_MAX_RPS");
-    opts.vars.push(("IYS_MAX_RPS", "3".into()));
+    opts.vars.push(("IYS_MAX_RPS", "2".into()));
     let r = Relay::start(opts);
     let lim = r.sim("POST", "/__sim/limits", Some(&json!({"accessTokenTtl": 6, "requestsPerSecond": 4})));
     assert_eq!(lim.status, 200, "{}", lim.body);
@@ -688,9 +690,9 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     assert_eq!(add(&phone()).status, 200);
     assert_eq!(sim_requests(&r, "/oauth2/token").len(), 1);
 
-    // Governor: 12 concurrent relayed calls; IYS (4/s) never answers H124 because the relay sends ≤ 3/s.
+    // Governor: 8 concurrent relayed calls; IYS (4/s) never answers H124 because the relay sends ≤ 2/s.
     let answers: Vec<Resp> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..12)
+        let hs: Vec<_> = (0..8)
             .map(|_| {
                 let (r, p) = (&r, &p);
                 s.spawn(move || {
@@ -710,18 +712,23 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     let limited: Vec<Value> = sim_requests(&r, "/sps/").into_iter().filter(|e| e["status"] == 429).collect();
     assert!(limited.is_empty(), "IYS rate-limited the relay: {limited:?}");
     let g = r.admin("GET", "/admin/governor", None).json();
-    assert!(g["grantedTotal"].as_u64().unwrap_or(0) >= 13, "{g}");
+    assert!(g["grantedTotal"].as_u64().unwrap_or(0) >= 9, "{g}");
 
-    // Refresh before expiry: 6 s tokens are refreshed min(300 s, 6/4 s) ahead.
+    // Refresh before expiry: 6 s tokens are refreshed min(300 s, 6/4 s) ahead, with the refresh grant.
     let holder = r.admin("GET", "/admin/iys-token", None).json();
+    let refreshed_before = holder["refreshGrants"].as_u64().unwrap_or(0);
     let exp = holder["accessExpiresAtMs"].as_f64().unwrap_or(0.0) as u64;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     std::thread::sleep(Duration::from_millis(exp.saturating_sub(now).saturating_sub(1000).max(1)));
     assert_eq!(add(&phone()).status, 200);
     let holder = r.admin("GET", "/admin/iys-token", None).json();
-    assert_eq!((holder["passwordGrants"].clone(), holder["refreshGrants"].clone()), (json!(1), json!(1)), "{holder}");
+    assert_eq!(
+        (holder["passwordGrants"].clone(), holder["refreshGrants"].clone()),
+        (json!(1), json!(refreshed_before + 1)),
+        "{holder}"
+    );
     let grants = sim_requests(&r, "/oauth2/token");
-    assert_eq!(grants.len(), 2, "{grants:?}");
+    assert_eq!(grants.len() as u64, 2 + refreshed_before, "{grants:?}");
 
     // Breaker: IYS answers H084 to the next token request; the relay stops asking for an hour.
     let used = grants.len() as u64;
@@ -747,8 +754,8 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     assert_eq!((st.status, first_error(&st)["code"].clone()), (503, json!("H084")), "{}", st.body);
     assert!(st.header("retry-after").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 3000);
     let tokens = sim_requests(&r, "/oauth2/token");
-    assert_eq!(tokens.len(), 3, "one H084, then no more token requests: {tokens:?}");
-    assert_eq!(tokens[2]["codes"], json!(["H084"]));
+    assert_eq!(tokens.len() as u64, used + 1, "one H084, then no more token requests: {tokens:?}");
+    assert_eq!(tokens[used as usize]["codes"], json!(["H084"]));
     let holder = r.admin("GET", "/admin/iys-token", None).json();
     assert_eq!(holder["breakerOpen"], true, "{holder}");
     eprintln!("second relay: wrangler dev answered after {:.2} s", r.startup.as_secs_f64());

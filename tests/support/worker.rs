@@ -131,13 +131,16 @@ pub struct Group {
 }
 
 impl Group {
-    fn spawn(mut cmd: Command) -> Group {
+    /// Spawns `cmd` in a new process group; when this test process exits, a reaper kills the group
+    /// and removes `cleanup` (the state dir), if given.
+    fn spawn(mut cmd: Command, cleanup: Option<&Path>) -> Group {
         cmd.process_group(0);
         let child = cmd.spawn().expect("spawn");
         let pgid = child.id();
         let me = std::process::id();
+        let rm = cleanup.map(|d| format!("; rm -rf '{}'", d.display())).unwrap_or_default();
         let script = format!(
-            "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; kill -TERM -{pgid} 2>/dev/null; sleep 2; kill -KILL -{pgid} 2>/dev/null"
+            "while kill -0 {me} 2>/dev/null; do sleep 0.3; done; kill -TERM -{pgid} 2>/dev/null; sleep 2; kill -KILL -{pgid} 2>/dev/null{rm}"
         );
         let _ = Command::new("sh")
             .args(["-c", &script])
@@ -174,7 +177,7 @@ impl Default for Opts {
     fn default() -> Self {
         Opts {
             vars: vec![
-                ("SYNC_TIMEOUT_MS", "1500".into()),
+                ("SYNC_TIMEOUT_MS", "3000".into()),
                 ("POLL_DELAY_S", "1".into()),
                 ("RETRY_BASE_S", "1".into()),
                 ("MAX_ATTEMPTS", "4".into()),
@@ -209,7 +212,7 @@ impl Relay {
         // The sim.
         let mut cmd = Command::new(sim_binary());
         cmd.args(["--port", "0", "--quiet"]).args(&opts.sim_args).stdout(Stdio::piped()).stderr(Stdio::null());
-        let mut sim = Group::spawn(cmd);
+        let mut sim = Group::spawn(cmd, None);
         let mut line = String::new();
         let out = sim.child.stdout.take().expect("sim stdout");
         BufReader::new(out).read_line(&mut line).expect("sim prints its address");
@@ -252,7 +255,7 @@ impl Relay {
         }
         cmd.current_dir(&root).stdin(Stdio::null()).stdout(logf.try_clone().expect("log")).stderr(logf);
         let started = Instant::now();
-        let wrangler = Group::spawn(cmd);
+        let wrangler = Group::spawn(cmd, Some(&state));
         let base = format!("http://127.0.0.1:{port}");
         loop {
             if let Ok(r) = try_request("GET", &format!("{base}/health"), &[], None) {
