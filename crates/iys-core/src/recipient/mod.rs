@@ -78,7 +78,9 @@ impl Recipient {
 
 /// Which kind an input looks like: anything with an `@` is read as an e-mail address.
 pub fn guess_kind(input: &str) -> RecipientKind {
-    if input.chars().any(|c| c == '@' || c == '＠') {
+    // A byte scan first: `＠` (U+FF20) is not ASCII, so ASCII input needs no char decoding.
+    let at = input.bytes().any(|b| b == b'@') || (!input.is_ascii() && input.chars().any(|c| c == '＠'));
+    if at {
         RecipientKind::Email
     } else {
         RecipientKind::Phone

@@ -45,7 +45,6 @@
 //! assert!(phone::validate("+905321234567", Mode::Strict).is_ok());
 //! ```
 
-use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -139,12 +138,13 @@ pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
         Ok(p) => p,
         Err(d) => return Report::from_parts(None, vec![d]),
     };
-    let wire = parsed.phone.e164.clone();
+    let wire = &parsed.phone.e164;
+    // An input already in wire form allocates nothing here: no diagnostic, no copy of the wire form.
     let mut diagnostics = Vec::new();
     match mode {
         Mode::Strict => {
             if input != wire {
-                diagnostics.push(Diagnostic::new(Code::PhoneNotWireForm, "").with("wire", wire));
+                diagnostics.push(Diagnostic::new(Code::PhoneNotWireForm, "").with("wire", wire.as_str()));
             }
         }
         Mode::Normalize => {
@@ -154,8 +154,9 @@ pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
                 );
             }
             if let Some(ext) = parsed.extension {
-                diagnostics
-                    .push(Diagnostic::new(Code::PhoneExtensionDropped, "").with("extension", ext).with("wire", wire));
+                diagnostics.push(
+                    Diagnostic::new(Code::PhoneExtensionDropped, "").with("extension", ext).with("wire", wire.as_str()),
+                );
             }
         }
     }
@@ -171,17 +172,54 @@ struct Parsed {
 /// The longest national number libphonenumber reads (`MAX_LENGTH_FOR_NSN`).
 const MAX_NSN: usize = 17;
 
+/// Room for the digits [`read_plain`] collects on the stack: more than any number needs (a longer
+/// input takes the general path, which reports it).
+const PLAIN_DIGITS: usize = 24;
+
 /// `+90` and the national digits of `input`, or the one diagnostic that explains why not.
 fn parse(input: &str) -> Result<Parsed, Diagnostic> {
-    let written = read(input)?;
-    let national = national_number(&written.digits, written.plus)?;
+    let mut buf = [0u8; PLAIN_DIGITS];
+    match read_plain(input, &mut buf) {
+        Some((plus, digits)) => number(digits, plus, None),
+        None => {
+            let written = read(input)?;
+            number(&written.digits, written.plus, written.extension)
+        }
+    }
+}
+
+/// The phone number of the `digits` that were written (after a `+` when `plus`).
+fn number(digits: &str, plus: bool, extension: Option<String>) -> Result<Parsed, Diagnostic> {
+    let national = national_number(digits, plus)?;
     let mut e164 = String::with_capacity(3 + national.len());
     e164.push_str("+90");
-    e164.push_str(&national);
+    e164.push_str(national);
     match number_type(national.as_bytes()) {
-        Some(number_type) => Ok(Parsed { phone: Phone { e164, number_type }, extension: written.extension }),
+        Some(number_type) => Ok(Parsed { phone: Phone { e164, number_type }, extension }),
         None => Err(why_not(national.as_bytes(), &e164)),
     }
+}
+
+/// The fast path of [`read`] for the common shape of input: ASCII digits, at most one leading
+/// `+`, and the separators ` -./()[]`, at most [`PLAIN_DIGITS`] digits. For such input `read`
+/// gives the same digits (it has no letters, so no extension or `tel:`), without its `Vec<char>`
+/// and `String`s. `None` for anything else, which `read` then handles (and explains).
+fn read_plain<'b>(input: &str, buf: &'b mut [u8; PLAIN_DIGITS]) -> Option<(bool, &'b str)> {
+    let mut plus = false;
+    let mut n = 0;
+    for &b in input.as_bytes() {
+        match b {
+            b'0'..=b'9' => {
+                *buf.get_mut(n)? = b;
+                n += 1;
+            }
+            b'+' if !plus && n == 0 => plus = true,
+            b' ' | b'-' | b'.' | b'/' | b'(' | b')' | b'[' | b']' => {}
+            _ => return None,
+        }
+    }
+    let digits = core::str::from_utf8(buf.get(..n)?).ok()?;
+    Some((plus, digits))
 }
 
 /// What was written: the digits (ASCII), whether a `+` came first, and an extension.
@@ -353,7 +391,7 @@ fn max_length() -> usize {
 }
 
 /// Country code and national prefix: the national (significant) number, or why there is none.
-fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
+fn national_number(digits: &str, plus: bool) -> Result<&str, Diagnostic> {
     let too_short = |n: usize| Diagnostic::new(Code::PhoneTooShort, "").with_number("digits", n as u64);
     // International: `+` or the international prefix 00 (only when no 0 follows it).
     // `+00 90…` counts as `+90…` (libphonenumber accepts it too).
@@ -366,7 +404,7 @@ fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
             }
             let code = (1..=3).filter_map(|n| full.get(..n)).find(|c| is_country_code(c));
             match code {
-                Some("90") => full.get(2..).unwrap_or_default().to_owned(),
+                Some("90") => full.get(2..).unwrap_or_default(),
                 Some(code) => return Err(Diagnostic::new(Code::PhoneNotTurkish, "").with("country", code)),
                 // No country calling code starts the number (`+0…`, `+999…`).
                 None => {
@@ -382,20 +420,20 @@ fn national_number(digits: &str, plus: bool) -> Result<String, Diagnostic> {
                 if (!general_pattern(digits) && general_pattern(strip_national_prefix(rest)))
                     || digits.len() > max_length() =>
             {
-                strip_national_prefix(rest).to_owned()
+                strip_national_prefix(rest)
             }
-            _ => digits.to_owned(),
+            _ => digits,
         },
     };
-    let stripped = strip_national_prefix(&national);
-    let national = if stripped.len() >= min_length() { stripped } else { national.as_str() };
+    let stripped = strip_national_prefix(national);
+    let national = if stripped.len() >= min_length() { stripped } else { national };
     if national.len() < 2 {
         return Err(too_short(national.len()));
     }
     if national.len() > MAX_NSN {
         return Err(Diagnostic::new(Code::PhoneTooLong, "").with_number("digits", national.len() as u64));
     }
-    Ok(national.to_owned())
+    Ok(national)
 }
 
 /// Whether `code` (1 to 3 ASCII digits) is a country calling code.
@@ -510,6 +548,61 @@ mod tests {
     }
 
     const W: &str = "normalized wire=+905321234567";
+
+    #[test]
+    fn read_plain_reads_what_read_reads() {
+        // Every string over the fast path's alphabet, up to length 4, and longer pseudo-random ones.
+        const ALPHABET: &[u8] = b"0123456789+ -./()[]";
+        let mut inputs: Vec<String> = vec![String::new()];
+        for _ in 0..4 {
+            let last: Vec<String> =
+                inputs.iter().filter(|s| s.len() == inputs.last().map_or(0, String::len)).cloned().collect();
+            for s in last {
+                for &b in ALPHABET {
+                    inputs.push(format!("{s}{}", char::from(b)));
+                }
+            }
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            let len = (x % 30) as usize;
+            let mut s = String::new();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let b = if x.is_multiple_of(3) {
+                    ALPHABET[(x / 3 % ALPHABET.len() as u64) as usize]
+                } else {
+                    b'0' + (x % 10) as u8
+                };
+                s.push(char::from(b));
+            }
+            inputs.push(s);
+        }
+        for input in &inputs {
+            let mut buf = [0u8; PLAIN_DIGITS];
+            let slow = read(input);
+            match read_plain(input, &mut buf) {
+                Some((plus, digits)) => {
+                    let slow = slow.unwrap_or_else(|d| panic!("{input:?}: read refused it: {d:?}"));
+                    assert_eq!((plus, digits, None), (slow.plus, slow.digits.as_str(), slow.extension), "{input:?}");
+                }
+                // Declined: a second `+`, a `+` after digits, or too many digits.
+                None => assert!(
+                    input.matches('+').count() > 0 || input.bytes().filter(u8::is_ascii_digit).count() > PLAIN_DIGITS,
+                    "{input:?}"
+                ),
+            }
+            assert_eq!(parse(input).map(|p| p.phone), parse_general(input).map(|p| p.phone), "{input:?}");
+        }
+    }
+
+    /// [`parse`] without its fast path.
+    fn parse_general(input: &str) -> Result<Parsed, Diagnostic> {
+        let written = read(input)?;
+        number(&written.digits, written.plus, written.extension)
+    }
 
     #[test]
     fn normalize_written_forms() {
