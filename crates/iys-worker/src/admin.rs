@@ -22,7 +22,7 @@ use crate::{do_get, env_f64};
 use iys_core::consent::ConsentType;
 use iys_core::{Code, Lang};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 #[derive(Deserialize)]
@@ -230,7 +230,3 @@ async fn record(
     .await
     .map(|_| ())
 }
-
-/// Unused-value guard for `Value` imports in some cfgs.
-#[allow(dead_code)]
-fn _v(_: Value) {}

@@ -28,6 +28,9 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use worker::{D1Database, Env, MessageBuilder, MessageExt, Method, Response};
 
+/// Polls of one IYS request before its open items are status-checked and resent instead.
+pub const MAX_POLLS: u32 = 120;
+
 /// A queue message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "camelCase")]
@@ -56,6 +59,7 @@ pub enum Job {
 
 /// An outbound row.
 #[derive(Debug, Clone, Deserialize)]
+#[allow(dead_code)] // every column is read, not every one is used
 pub struct Row {
     id: String,
     request_id: String,
@@ -477,6 +481,13 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
     if rows.is_empty() {
         return Ok(());
     }
+    if polls >= MAX_POLLS {
+        // IYS never gave a final answer for these: check each one's status, and resend if absent.
+        for row in &rows {
+            requeue(env, &db, row, true, "H192", "no final result from IYS").await?;
+        }
+        return send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, 1).await;
+    }
     let ledger_rows = RefCell::new(Vec::new());
     let who = ("queue", claim);
     let path = format!("/sps/{iys}/brands/{brand}/consents/request/{iys_rid}");
@@ -550,6 +561,9 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
                         None => finalize(&db, &row.id, false, txid, created, &code, &msg).await?,
                     }
                 } else {
+                    let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
+                    let who = crate::util::mask_recipient(consent["recipient"].as_str().unwrap_or(""));
+                    worker::console_log!("iys refused {who} with {code} (relay request {})", row.request_id);
                     finalize(&db, &row.id, false, txid, created, &code, &msg).await?;
                 }
             }
@@ -564,9 +578,4 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d as u32).await?;
     }
     Ok(())
-}
-
-#[allow(dead_code)]
-fn _unused(r: &Row) -> (&str, &str, &Option<String>, &Option<String>) {
-    (&r.provider_id, &r.state, &r.error_code, &r.error_message)
 }

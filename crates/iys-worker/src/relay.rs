@@ -20,6 +20,9 @@ use std::cell::RefCell;
 use std::time::Duration;
 use worker::{D1Database, Delay, Env, Method, Request, Response};
 
+/// Largest body accepted (a 1000-item batch of long e-mail consents is well under 1 MB).
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
 /// Per-request state: who, which request, and the upstream exchanges to record.
 pub struct Ctx<'a> {
     /// Bindings.
@@ -131,7 +134,11 @@ pub async fn sps(mut req: Request, env: &Env, lang: Lang) -> Result<Response, Ap
     let segs: Vec<String> = path.trim_start_matches("/sps/").split('/').map(str::to_string).collect();
     let kind = route_kind(&method, &segs);
     let payload_sha = sha256_hex(if body.is_empty() { path.as_bytes() } else { &body });
-    let r = sps_inner(&req, &mut ctx, &method, &segs, &body).await;
+    let r = if body.len() > MAX_BODY {
+        Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
+    } else {
+        sps_inner(&req, &mut ctx, &method, &segs, &body).await
+    };
     finish(&ctx, kind, payload_sha, r).await
 }
 

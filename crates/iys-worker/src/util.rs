@@ -81,3 +81,18 @@ pub fn mask_recipient(r: &str) -> String {
     let tail: String = chars[chars.len() - 2..].iter().collect();
     format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_what_a_log_needs() {
+        assert_eq!(mask_recipient("+905321234567"), "+90532*****67");
+        assert_eq!(mask_recipient("ali.veli@example.com"), "a***@example.com");
+        assert_eq!(mask_recipient("12345"), "*****");
+        assert_eq!(hex(&[0, 255, 16]), "00ff10");
+        assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd") && !ct_eq(b"abc", b"ab"));
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}
