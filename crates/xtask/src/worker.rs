@@ -18,6 +18,7 @@ fn cargo_bin() -> PathBuf {
 }
 
 /// Variables every worker-build / wrangler call needs (build, `wrangler dev`, d1 migrations, tests).
+/// `PATH` puts `node_modules/.bin` (Node 22, wrangler) and `~/.cargo/bin` first.
 pub fn env(root: &Path) -> Vec<(String, String)> {
     let bin = cargo_bin();
     let mut path = root.join("node_modules").join(".bin").into_os_string();
@@ -33,11 +34,20 @@ pub fn env(root: &Path) -> Vec<(String, String)> {
         ("WRANGLER_SEND_METRICS".into(), "false".into()),
         ("WRANGLER_SEND_ERROR_REPORTS".into(), "false".into()),
         ("CLOUDFLARE_CF_FETCH_ENABLED".into(), "false".into()),
-        // No accidental remote calls: wrangler stays local without an account.
-        ("CLOUDFLARE_ACCOUNT_ID".into(), String::new()),
-        ("CLOUDFLARE_API_TOKEN".into(), String::new()),
-        ("CLOUDFLARE_API_KEY".into(), String::new()),
     ]
+}
+
+/// Variables to remove for every wrangler call (no accidental remote calls with an account).
+pub const UNSET: [&str; 3] = ["CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_API_KEY"];
+
+/// A `Command` for `program` with [`env`] set and [`UNSET`] removed.
+pub fn command(root: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.envs(env(root));
+    for k in UNSET {
+        cmd.env_remove(k);
+    }
+    cmd
 }
 
 /// `worker-build --release` in `crates/iys-worker` → `crates/iys-worker/build/{index.js, index_bg.wasm}`.
@@ -46,16 +56,11 @@ pub fn build(root: &Path) -> Result<(), String> {
     let dir = root.join("crates").join("iys-worker");
     let program = cargo_bin().join("worker-build");
     eprintln!("$ worker-build --release   (in crates/iys-worker)");
-    let mut cmd = Command::new(&program);
+    let mut cmd = command(root, &program);
     cmd.arg("--release").current_dir(&dir);
-    for (k, v) in env(root) {
-        if v.is_empty() {
-            cmd.env_remove(&k);
-        } else {
-            cmd.env(&k, &v);
-        }
-    }
-    let status = cmd.status().map_err(|e| format!("cannot start {}: {e} (cargo install --locked worker-build --version 0.8.7)", program.display()))?;
+    let status = cmd.status().map_err(|e| {
+        format!("cannot start {}: {e} (cargo install --locked worker-build --version 0.8.7)", program.display())
+    })?;
     eprintln!("  ({:.1} s)", started.elapsed().as_secs_f64());
     if !status.success() {
         return Err(format!("worker-build failed ({status})"));
