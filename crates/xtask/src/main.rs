@@ -8,6 +8,7 @@
 mod bench;
 mod codegen;
 mod errors_doc;
+mod fuzz;
 mod npm;
 mod setup;
 mod www;
@@ -26,8 +27,12 @@ fn main() -> ExitCode {
         Some("setup") => setup::ensure(&root, setup::Needs::all()),
         Some("bench") => bench::run(&root),
         Some("npm") => npm::build(&root),
+        Some("fuzz") => match seconds_arg(&args) {
+            Ok(n) => fuzz::run(&root, n).map(|_| ()),
+            Err(e) => Err(e),
+        },
         _ => {
-            eprintln!("usage: cargo xtask <test|dev|codegen [--check]|npm|setup|bench>");
+            eprintln!("usage: cargo xtask <test|dev|codegen [--check]|npm|fuzz [--seconds N]|setup|bench>");
             return ExitCode::from(2);
         }
     };
@@ -37,6 +42,17 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--seconds N` (default 60).
+fn seconds_arg(args: &[String]) -> Result<u64, String> {
+    match args.iter().position(|a| a == "--seconds") {
+        None => Ok(60),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| "--seconds takes a whole number of seconds".to_owned()),
     }
 }
 
@@ -83,6 +99,7 @@ fn test(root: &Path) -> Result<(), String> {
     run(root, &cargo, &["test", "--workspace"])?;
     npm::test(root)?;
     www::test(root)?;
+    fuzz::short(root)?;
     eprintln!("xtask test: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
