@@ -74,9 +74,12 @@ pub fn validate_batch_value(value: &Value, opts: &Options) -> BatchReport {
     let mut keys: Vec<(ConsentKey, usize)> = Vec::new();
     let mut parts = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
-        let examined = examine(item, opts, &clock);
-        let prefix = item_path(i);
-        let diags: Vec<Diagnostic> = examined.report.diagnostics.into_iter().map(|d| d.under(&prefix)).collect();
+        let examined = examine(item, opts, &clock, true);
+        let mut diags = examined.report.diagnostics;
+        if !diags.is_empty() {
+            let prefix = item_path(i);
+            diags = diags.into_iter().map(|d| d.under(&prefix)).collect();
+        }
         if let Some(key) = examined.key {
             keys.push((key, i));
         }

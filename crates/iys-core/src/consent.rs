@@ -232,7 +232,7 @@ pub fn validate_consent(json: &str, opts: &Options) -> Report<ValidConsent> {
 
 /// Validates one consent given as a parsed JSON value. Paths are relative to the consent (`/recipient`).
 pub fn validate_consent_value(value: &Value, opts: &Options) -> Report<ValidConsent> {
-    examine(value, opts, &Clock::new(opts)).report
+    examine(value, opts, &Clock::new(opts), false).report
 }
 
 /// What `now` means for consentDate, worked out once per call (a batch shares it across items).
@@ -433,7 +433,8 @@ fn positive_integer(v: &Value) -> Option<u64> {
     }
 }
 
-pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock) -> Examined {
+/// Judges one consent; its batch key too when `want_key` (a single consent needs none).
+pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
     let Value::Object(entries) = value else {
         return Examined {
             report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, "")]),
@@ -539,20 +540,7 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock) -> Examined 
         }
         Some(Value::Array(items)) => {
             let numbers: Vec<Option<u64>> = items.iter().map(positive_integer).collect();
-            // Which items repeat an earlier one: sorted (value, index) pairs, where each value's first
-            // occurrence leads its run (heapsort, as in `batch`: O(n log n) however long the list is).
-            let order: Vec<(u64, usize)> = numbers.iter().enumerate().filter_map(|(i, n)| n.map(|n| (n, i))).collect();
-            let order = BinaryHeap::from(order).into_sorted_vec();
-            let mut repeated = vec![false; items.len()];
-            for pair in order.windows(2) {
-                if let [(a, _), (b, i)] = pair {
-                    if a == b {
-                        if let Some(r) = repeated.get_mut(*i) {
-                            *r = true;
-                        }
-                    }
-                }
-            }
+            let repeated = repeats(&numbers);
             let mut codes = Vec::with_capacity(items.len());
             for (i, (n, repeat)) in numbers.into_iter().zip(repeated).enumerate() {
                 let code = match n {
@@ -580,7 +568,7 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock) -> Examined 
     };
 
     let key = match (recipient_type, kind, &recipient) {
-        (Some(rt), Some(k), Some(r)) => Some((rt, k, r.wire().to_owned())),
+        (Some(rt), Some(k), Some(r)) if want_key => Some((rt, k, r.wire().to_owned())),
         _ => None,
     };
     let valid = match (found.has_error(), recipient, recipient_type, kind, status) {
@@ -600,6 +588,25 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock) -> Examined 
         _ => None,
     };
     Examined { report: Report::from_parts(valid, found.into_vec()), key }
+}
+
+/// Which items repeat an earlier one (`None`s never do).
+fn repeats(numbers: &[Option<u64>]) -> Vec<bool> {
+    // Sorted (value, index) pairs, where each value's first occurrence leads its run (heapsort, as
+    // in `batch`: O(n log n) however long the list is).
+    let order: Vec<(u64, usize)> = numbers.iter().enumerate().filter_map(|(i, n)| n.map(|n| (n, i))).collect();
+    let order = BinaryHeap::from(order).into_sorted_vec();
+    let mut repeated = vec![false; numbers.len()];
+    for pair in order.windows(2) {
+        if let [(a, _), (b, i)] = pair {
+            if a == b {
+                if let Some(r) = repeated.get_mut(*i) {
+                    *r = true;
+                }
+            }
+        }
+    }
+    repeated
 }
 
 /// Checks a consentDate string; true when it passed.
