@@ -1,16 +1,18 @@
 //! `cargo xtask` — the project's only entry point for building, testing and running.
 //!
 //! - `cargo xtask test`: installs what is missing, then every check CI runs.
-//! - `cargo xtask dev`: the local run.
+//! - `cargo xtask dev`: the local relay, IYS stand-in and demo pages.
 //! - `cargo xtask codegen [--check]`: regenerates (or checks) generated files.
 //! - `cargo xtask bench`: benchmarks (not tests).
 
 mod bench;
 mod codegen;
+mod dev;
 mod errors_doc;
 mod fuzz;
 mod npm;
 mod setup;
+mod worker;
 mod www;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
     let root = project_root();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&root),
-        Some("dev") => dev(&root),
+        Some("dev") => dev::run(&root),
         Some("codegen") => codegen_cmd(&root, args.iter().any(|a| a == "--check")),
         Some("setup") => setup::ensure(&root, setup::Needs::all()),
         Some("bench") => bench::run(&root),
@@ -96,32 +98,15 @@ fn test(root: &Path) -> Result<(), String> {
     run(root, &cargo, &["fmt", "--all", "--check"])?;
     codegen_cmd(root, true)?;
     run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(root, &cargo, &["clippy", "-p", "iys-worker", "--target", "wasm32-unknown-unknown", "--", "-D", "warnings"])?;
+    // The end-to-end suites (tests/worker.rs …) run the freshly built Worker on wrangler dev.
+    worker::build(root)?;
     run(root, &cargo, &["test", "--workspace"])?;
     npm::test(root)?;
     www::test(root)?;
     fuzz::short(root)?;
     eprintln!("xtask test: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn dev(root: &Path) -> Result<(), String> {
-    let cargo = cargo();
-    let sample = root.join("crates/iys-cli/samples/consents.csv");
-    let sample = sample.to_string_lossy();
-    eprintln!("Validating the bundled sample with the iys CLI (the local relay comes with the Worker):");
-    // `iys check` exits 1 when some records are invalid, which the sample has on purpose.
-    let status = Command::new(&cargo)
-        .args(["run", "--quiet", "--release", "-p", "iys-cli", "--bin", "iys", "--", "check", "--lang", "en"])
-        // The sample's dates are written for this "now" (the 3-business-day window would refuse them later).
-        .args(["--now", "2025-11-19 12:00:00"])
-        .arg(sample.as_ref())
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot start cargo: {e}"))?;
-    match status.code() {
-        Some(0 | 1) => Ok(()),
-        _ => Err(format!("iys check failed ({status})")),
-    }
 }
 
 fn codegen_cmd(root: &Path, check: bool) -> Result<(), String> {

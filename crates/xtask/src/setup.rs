@@ -28,7 +28,7 @@ pub struct Needs {
 impl Needs {
     /// Everything `cargo xtask test` uses.
     pub fn all() -> Self {
-        Needs { wasm: true, worker: false, browser: true, npm: true }
+        Needs { wasm: true, worker: true, browser: true, npm: true }
     }
 }
 
@@ -89,8 +89,11 @@ fn cargo_tool(bin: &str, krate: &str, version: &str) -> Result<(), String> {
 }
 
 fn apt(pkgs: &[(&str, &str)]) -> Result<(), String> {
-    let missing: Vec<&str> =
-        pkgs.iter().filter(|(bin, _)| output("sh", &["-c", &format!("command -v {bin}")]).is_none()).map(|p| p.1).collect();
+    let missing: Vec<&str> = pkgs
+        .iter()
+        .filter(|(bin, _)| output("sh", &["-c", &format!("command -v {bin}")]).is_none())
+        .map(|p| p.1)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
