@@ -37,9 +37,9 @@ use sha2::{Digest, Sha256};
 use crate::error::CliError;
 use crate::http::{Answer, Failure, Http};
 use crate::input::Format;
-use crate::ledger::hex;
 use crate::progress::group;
 use crate::{batch, report, Judge, Tally};
+use iys_ledger::hex;
 
 /// A secret (password, token): never shown by `Debug`.
 #[derive(Clone)]

@@ -1,4 +1,5 @@
-//! The tamper-evident ledger in D1.
+//! The tamper-evident ledger in D1. The row format, hash chain and verifier are `iys-ledger`'s
+//! (shared with `iys ledger verify`); this module appends, walks and exports rows in D1.
 //!
 //! Each row is `(seq, at, provider, request_id, kind, payload_sha256, outcome, iys_ids, prev_hash,
 //! hash)` with `hash = SHA-256(prev_hash || canonical(row))`, where `canonical` is the JSON array of
@@ -14,14 +15,13 @@
 //!
 //! Rows hold no recipients or tokens: payloads are represented by their SHA-256 only.
 
-use crate::util::{iso_now, random_bytes, sha256_hex};
-use serde::{Deserialize, Serialize};
+use crate::util::{iso_now, random_bytes};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 use worker::{D1Database, Delay, Result};
 
-/// The previous hash of the first row.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use iys_ledger::{Row, Verdict, Verifier, GENESIS};
 
 /// What a caller records (the ledger adds seq, time and the chain).
 #[derive(Debug, Clone)]
@@ -38,136 +38,6 @@ pub struct Entry {
     pub outcome: String,
     /// IYS ids (transactionId, requestId, …), comma-separated.
     pub iys_ids: String,
-}
-
-/// A stored row (also the export format, one JSON object per line).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Row {
-    /// Position in the chain, from 1.
-    pub seq: i64,
-    /// ISO-8601 UTC time.
-    pub at: String,
-    /// Provider id.
-    pub provider: String,
-    /// Relay request id.
-    pub request_id: String,
-    /// Kind.
-    pub kind: String,
-    /// Payload hash.
-    pub payload_sha256: String,
-    /// Outcome.
-    pub outcome: String,
-    /// IYS ids.
-    pub iys_ids: String,
-    /// The previous row's hash.
-    pub prev_hash: String,
-    /// This row's hash.
-    pub hash: String,
-}
-
-/// The canonical text of a row's content (everything but the hashes).
-pub fn canonical(r: &Row) -> String {
-    json!([r.seq.to_string(), r.at, r.provider, r.request_id, r.kind, r.payload_sha256, r.outcome, r.iys_ids])
-        .to_string()
-}
-
-/// `SHA-256(prev_hash || canonical(row))`.
-pub fn row_hash(r: &Row) -> String {
-    let mut s = r.prev_hash.clone();
-    s.push_str(&canonical(r));
-    sha256_hex(s.as_bytes())
-}
-
-/// The result of walking a chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Verdict {
-    /// True when every row checks.
-    pub ok: bool,
-    /// Rows read.
-    pub rows: u64,
-    /// Last seq read.
-    pub head_seq: i64,
-    /// Last hash read.
-    pub head_hash: String,
-    /// The first row that does not check.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_broken: Option<i64>,
-    /// Why (`seq-gap`, `prev-hash`, `hash`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// Incremental verifier: feed rows in seq order.
-#[derive(Debug, Clone)]
-pub struct Verifier {
-    expect_seq: i64,
-    prev_hash: String,
-    v: Verdict,
-}
-
-impl Default for Verifier {
-    fn default() -> Self {
-        Verifier { expect_seq: 1, prev_hash: GENESIS.to_string(), v: Verdict { ok: true, ..Verdict::default() } }
-    }
-}
-
-impl Verifier {
-    /// Checks the next row; returns false once the chain is broken.
-    pub fn push(&mut self, r: &Row) -> bool {
-        if !self.v.ok {
-            return false;
-        }
-        self.v.rows += 1;
-        let reason = if r.seq != self.expect_seq {
-            Some("seq-gap")
-        } else if r.prev_hash != self.prev_hash {
-            Some("prev-hash")
-        } else if row_hash(r) != r.hash {
-            Some("hash")
-        } else {
-            None
-        };
-        if let Some(why) = reason {
-            self.v.ok = false;
-            // For a gap the first missing seq is what broke.
-            self.v.first_broken = Some(if why == "seq-gap" { self.expect_seq.min(r.seq) } else { r.seq });
-            self.v.reason = Some(why.to_string());
-            return false;
-        }
-        self.expect_seq = r.seq + 1;
-        self.prev_hash = r.hash.clone();
-        self.v.head_seq = r.seq;
-        self.v.head_hash = r.hash.clone();
-        true
-    }
-
-    /// The verdict so far.
-    pub fn finish(self) -> Verdict {
-        self.v
-    }
-}
-
-/// Verifies an export (JSON lines, one [`Row`] per line), e.g. for `iys ledger verify`.
-pub fn verify_export(text: &str) -> Verdict {
-    let mut v = Verifier::default();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Row>(line) {
-            Ok(r) => {
-                if !v.push(&r) {
-                    break;
-                }
-            }
-            Err(_) => {
-                let mut out = v.finish();
-                out.ok = false;
-                out.reason = Some("unreadable-row".into());
-                out.first_broken = Some(out.head_seq + 1);
-                return out;
-            }
-        }
-    }
-    v.finish()
 }
 
 #[derive(Deserialize)]
@@ -203,7 +73,7 @@ pub async fn append(db: &D1Database, entries: &[Entry]) -> Result<i64> {
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };
-            r.hash = row_hash(&r);
+            r.hash = r.compute_hash();
             prev = r.hash.clone();
             stmts.push(
                 db.prepare(
@@ -255,13 +125,13 @@ pub async fn verify(db: &D1Database) -> Result<Verdict> {
             break;
         }
         for r in &rows {
-            if !v.push(r) {
-                return Ok(v.finish());
+            if !v.push(r, None) {
+                return Ok(v.finish(None));
             }
         }
         after = rows.last().map(|r| r.seq).unwrap_or(after);
     }
-    Ok(v.finish())
+    Ok(v.finish(None))
 }
 
 /// The chain as JSON lines (for `iys ledger verify`), rows with `seq > after`, at most `limit`.
@@ -304,50 +174,4 @@ pub async fn usage(db: &D1Database, provider: &str) -> Result<Value> {
         }
     }
     Ok(Value::Object(m))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chain(n: i64) -> Vec<Row> {
-        let mut prev = GENESIS.to_string();
-        (1..=n)
-            .map(|seq| {
-                let mut r = Row {
-                    seq,
-                    at: "2026-11-28T00:00:00.000Z".into(),
-                    provider: "p".into(),
-                    request_id: format!("r{seq}"),
-                    kind: "inbound:add".into(),
-                    payload_sha256: "00".into(),
-                    outcome: "200".into(),
-                    iys_ids: String::new(),
-                    prev_hash: prev.clone(),
-                    hash: String::new(),
-                };
-                r.hash = row_hash(&r);
-                prev = r.hash.clone();
-                r
-            })
-            .collect()
-    }
-
-    fn export_of(rows: &[Row]) -> String {
-        rows.iter().map(|r| serde_json::to_string(r).unwrap_or_default() + "\n").collect()
-    }
-
-    #[test]
-    fn intact_edited_and_deleted() {
-        let rows = chain(5);
-        assert!(verify_export(&export_of(&rows)).ok);
-        let mut edited = rows.clone();
-        edited[2].outcome = "500".into();
-        let v = verify_export(&export_of(&edited));
-        assert_eq!((v.ok, v.first_broken, v.reason.as_deref()), (false, Some(3), Some("hash")));
-        let mut deleted = rows.clone();
-        deleted.remove(1);
-        let v = verify_export(&export_of(&deleted));
-        assert_eq!((v.ok, v.first_broken, v.reason.as_deref()), (false, Some(2), Some("seq-gap")));
-    }
 }

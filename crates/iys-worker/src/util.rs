@@ -1,6 +1,6 @@
 //! Small helpers: clock, ids, hashing, constant-time comparison, masking.
 
-use sha2::{Digest, Sha256};
+pub use iys_ledger::{hex, sha256_hex};
 
 /// Milliseconds since the Unix epoch (the Workers clock).
 pub fn now_ms() -> u64 {
@@ -23,22 +23,6 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
     let mut v = vec![0u8; n];
     getrandom::getrandom(&mut v).map_err(|e| format!("random: {e}"))?;
     Ok(v)
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(H[(b >> 4) as usize] as char);
-        s.push(H[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// SHA-256 as lower-case hex.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
 }
 
 /// A random opaque token (`prefix` + 32 random bytes, hex).
