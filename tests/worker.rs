@@ -127,6 +127,17 @@ fn health_and_static_assets() {
 }
 
 #[test]
+fn the_demo_route_does_not_exist_without_its_vars() {
+    // DEMO_PROVIDER / DEMO_IYS_CODE / DEMO_BRAND_CODE are unset here (production): 404, nothing relayed.
+    let r = relay();
+    let body = json!({"consents": [consent("+905329999999", "ONAY")]}).to_string();
+    let d = r.req("POST", "/demo/consents", &[("Content-Type", "application/json")], Some(&body));
+    assert_eq!((d.status, first_error(&d)["iysEdgeCode"].clone()), (404, json!("request/not-found")), "{}", d.body);
+    let v = r.sim("GET", "/__sim/consents", None).body;
+    assert!(!v.contains("+905329999999"), "{v}");
+}
+
+#[test]
 fn admin_routes_need_the_secret_and_manage_providers() {
     let r = relay();
     let no = r.req("GET", "/admin/providers", &[], None);

@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /admin/providers` `{name, scopes, mode?, rate?, burst?}` | create; answers the username and password once |
+//! | `POST /admin/providers` `{id?, name, scopes, mode?, rate?, burst?}` | create; answers the username and password once |
 //! | `GET /admin/providers` | list (no secrets) |
 //! | `GET /admin/providers/{id}` | one |
 //! | `POST /admin/providers/{id}/revoke` | revoke credentials and every token |
@@ -28,6 +28,10 @@ use worker::{Env, Method, Request, Response};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NewProvider {
+    /// A chosen id (`prv_` + 1..48 of `[a-z0-9_-]`), e.g. one a var such as `DEMO_PROVIDER` names
+    /// before the provider exists; generated when absent.
+    #[serde(default)]
+    id: Option<String>,
     name: String,
     scopes: Vec<Scope>,
     #[serde(default)]
@@ -82,7 +86,23 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
             if mode != "strict" && mode != "normalize" {
                 return Err(bad("mode must be strict or normalize"));
             }
-            let id = format!("prv_{}", hex(&random_bytes(8).map_err(|e| ApiError::internal(&e))?));
+            let id = match np.id {
+                Some(id) => {
+                    let rest = id.strip_prefix("prv_").unwrap_or("");
+                    let ok = (1..=48).contains(&rest.len())
+                        && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+                    if !ok {
+                        return Err(bad("id must be prv_ followed by 1 to 48 of a-z, 0-9, _ and -"));
+                    }
+                    if provider_by_id(&db, &id).await?.is_some() {
+                        let mut e = bad("a provider with this id exists");
+                        e.status = 409;
+                        return Err(e);
+                    }
+                    id
+                }
+                None => format!("prv_{}", hex(&random_bytes(8).map_err(|e| ApiError::internal(&e))?)),
+            };
             let username = format!("relay_{}", hex(&random_bytes(6).map_err(|e| ApiError::internal(&e))?));
             let password = hex(&random_bytes(24).map_err(|e| ApiError::internal(&e))?);
             let hash = hash_password(&password).map_err(|e| ApiError::internal(&e))?;

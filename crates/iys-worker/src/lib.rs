@@ -5,7 +5,7 @@
 //! rate limit, validates every consent with `iys-core` at the edge, relays to IYS with the
 //! integrator's own token, and records every step in a hash-chained ledger in D1.
 //!
-//! Modules: [`auth`] (credentials, tokens, scopes), [`limit`] (per-provider limiter and upstream
+//! Modules: [`auth`] (credentials, tokens, scopes), [`demo`] (the sign-up page's route), [`limit`] (per-provider limiter and upstream
 //! governor Durable Objects), [`token`] (the IYS token holder Durable Object), [`relay`] (the IYS
 //! paths), [`queue`] (batches, retries, outcomes), [`ledger`] (the chain), [`admin`], [`pull`]
 //! (the cron), [`http_error`] (the one error shape and status map).
@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod demo;
 pub mod http_error;
 pub mod ledger;
 pub mod limit;
@@ -68,6 +69,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             return Response::from_json(&serde_json::json!({"ok": true, "service": "iys-worker"}));
         }
         (Method::Post, "/oauth2/token") => relay::token(req, &env, lang).await,
+        (Method::Post, "/demo/consents") => demo::consents(req, &env, lang).await,
         (_, p) if p.starts_with("/admin/") => {
             if !auth::is_admin(&env, &req) {
                 Err(ApiError::code(Code::AdminRequired, &[], lang))

@@ -66,7 +66,7 @@ fn ids_of(r: &Result<Response, ApiError>) -> String {
 }
 
 /// Records the inbound row (and the upstream rows) for a finished request.
-async fn finish(
+pub(crate) async fn finish(
     ctx: &Ctx<'_>,
     kind: &str,
     payload_sha: String,
@@ -218,7 +218,8 @@ fn options(p: &Provider) -> Options {
     Options { mode: p.mode(), now: now_s(), window: Some(BusinessDays::default()) }
 }
 
-fn parse_body(body: &[u8], lang: Lang) -> Result<JValue, ApiError> {
+/// Parses a request body with iys-core's JSON reader (400 on bad JSON).
+pub(crate) fn parse_body(body: &[u8], lang: Lang) -> Result<JValue, ApiError> {
     iys_core::json::parse_bytes(body).map_err(|d| {
         let mut e = ApiError::diagnostics([&d], None, lang, false);
         e.status = status_for(d.code);
@@ -362,11 +363,23 @@ fn warnings(diags: &[Diagnostic], lang: Lang) -> Vec<Value> {
 
 /// `POST …/consents`: one consent, relayed synchronously; on timeout it is queued (202).
 async fn add(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> Result<Response, ApiError> {
+    let v = parse_body(body, ctx.lang)?;
+    add_value(ctx, p, iys, brand, &v).await
+}
+
+/// One parsed consent: validated (the provider's mode), type-scoped, relayed synchronously, queued
+/// on timeout. The single-add path, shared by `POST …/consents` and `POST /demo/consents`.
+pub(crate) async fn add_value(
+    ctx: &Ctx<'_>,
+    p: &Provider,
+    iys: u64,
+    brand: u64,
+    v: &JValue,
+) -> Result<Response, ApiError> {
     let lang = ctx.lang;
-    let v = parse_body(body, lang)?;
-    let rep = iys_core::consent::validate_consent_value(&v, &options(p));
+    let rep = iys_core::consent::validate_consent_value(v, &options(p));
     if rep.errors().next().is_some() {
-        return Err(ApiError::diagnostics(&rep.diagnostics, Some(&v), lang, false));
+        return Err(ApiError::diagnostics(&rep.diagnostics, Some(v), lang, false));
     }
     let Some(valid) = rep.value else { return Err(ApiError::internal("validator gave neither value nor error")) };
     p.check_scope(iys, brand, &[valid.consent().kind], lang)?;

@@ -11,9 +11,14 @@
 //!    so the progress bar is drawn) and the Node peer script (`check-csv.mjs`), alternating, under
 //!    `/usr/bin/time -v` for peak RSS.
 //! 5. Writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! 6. The Worker section (`bench_worker.rs`): relay requests/s next to a pass-through proxy Worker
+//!    on workerd, and the CPU time of validating a 1000-item batch. `cargo xtask bench worker` runs
+//!    only this and replaces only its section of `docs/benchmarks.md`.
 
 #[path = "gen.rs"]
 mod gen;
+#[path = "bench_worker.rs"]
+mod worker_bench;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -243,6 +248,9 @@ fn node_check(root: &Path, csv: &Path, dir: &Path) -> Result<(Timed, String), St
 
 /// Builds, measures, and writes docs/benchmarks.md and docs/benchmarks.svg.
 pub fn run(root: &Path) -> Result<(), String> {
+    if std::env::args().nth(2).as_deref() == Some("worker") {
+        return worker_bench::run(root);
+    }
     let started = Instant::now();
     let dir = root.join("target").join("bench");
     fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
@@ -315,7 +323,7 @@ pub fn run(root: &Path) -> Result<(), String> {
     write(&docs.join("benchmarks.svg"), &svg(&rows))?;
     println!("{md}");
     eprintln!("wrote docs/benchmarks.md and docs/benchmarks.svg in {:.0} s", started.elapsed().as_secs_f64());
-    Ok(())
+    worker_bench::run(root)
 }
 
 struct Context {

@@ -64,21 +64,3 @@ pub fn test(root: &Path) -> Result<(), String> {
         Err(format!("www browser suite failed ({status})"))
     }
 }
-
-/// The end-to-end pass of the form: `www/tests/submit.mjs` against a running relay (`wrangler dev`,
-/// which serves `www/` as its static assets) whose IYS is the iys-sim at `sim_url`. Copies the
-/// package into `www/pkg/` first; starts nothing itself.
-#[allow(dead_code)] // called by the Worker end-to-end harness, which is being wired
-pub fn test_submit(root: &Path, relay_url: &str, sim_url: &str) -> Result<(), String> {
-    copy_to_www(root)?;
-    let suite = root.join("www").join("tests").join("submit.mjs");
-    let mut cmd = Command::new(node(root));
-    cmd.current_dir(root).arg(&suite).env("IYS_RELAY_URL", relay_url).env("IYS_SIM_URL", sim_url);
-    eprintln!("$ {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot start node: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("www submit suite failed ({status})"))
-    }
-}
