@@ -18,7 +18,7 @@ const RELAY_PORT: u16 = 8787;
 const IYS_USERNAME: &str = "integrator";
 const IYS_PASSWORD: &str = "integrator-pass";
 /// The demo provider's scope: service provider 600001, brands 600001 and 600002.
-const DEMO_SCOPE: &str = r#"{"name":"demo","scopes":[{"iysCode":600001,"brands":[600001,600002],"types":["ARAMA","MESAJ","EPOSTA"]}],"mode":"normalize","rate":20,"burst":40}"#;
+const DEMO_SCOPE: &str = r#""name":"demo","scopes":[{"iysCode":600001,"brands":[600001,600002],"types":["ARAMA","MESAJ","EPOSTA"]}],"mode":"normalize","rate":20,"burst":40"#;
 
 /// Kills its process when dropped, so every exit path stops the children.
 struct Guard(Child, &'static str);
@@ -73,12 +73,17 @@ pub fn run(root: &Path) -> Result<(), String> {
     }
 
     let admin_secret = random_hex(16)?;
+    // A fresh demo provider per run (its password is shown once); the sign-up page posts as it.
+    let demo_id = format!("demo-{}", random_hex(4)?);
     let port = RELAY_PORT.to_string();
     let vars = [
         format!("IYS_BASE_URL:http://{sim_addr}"),
         format!("IYS_USERNAME:{IYS_USERNAME}"),
         format!("IYS_PASSWORD:{IYS_PASSWORD}"),
         format!("ADMIN_SECRET:{admin_secret}"),
+        format!("DEMO_PROVIDER:{demo_id}"),
+        "DEMO_IYS_CODE:600001".to_owned(),
+        "DEMO_BRAND_CODE:600001".to_owned(),
     ];
     let mut cmd = worker::command(root, &wrangler);
     cmd.args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port, "--persist-to", &state_arg])
@@ -93,7 +98,8 @@ pub fn run(root: &Path) -> Result<(), String> {
         http("GET", RELAY_PORT, "/health", None, None).ok().filter(|(s, _)| *s == 200)
     })
     .ok_or("wrangler dev did not answer /health within 60 s")?;
-    let (status, body) = http("POST", RELAY_PORT, "/admin/providers", Some(&admin_secret), Some(DEMO_SCOPE))?;
+    let seed = format!(r#"{{"id":"{demo_id}",{DEMO_SCOPE}}}"#);
+    let (status, body) = http("POST", RELAY_PORT, "/admin/providers", Some(&admin_secret), Some(&seed))?;
     if status != 201 {
         return Err(format!("seeding the demo provider failed ({status}): {body}"));
     }
@@ -107,8 +113,8 @@ pub fn run(root: &Path) -> Result<(), String> {
     println!("  payload playground:     http://127.0.0.1:{RELAY_PORT}/playground.html");
     println!("  local IYS (iys-sim):    http://{sim_addr}/  (inspect: /__sim/consents, /__sim/requests)");
     println!("  admin secret:           {admin_secret}");
-    println!("  demo provider:          username {}  password {}", field("username"), field("password"));
-    println!("                          scope: iysCode 600001, brands 600001 and 600002");
+    println!("  demo provider:          {demo_id}: username {}  password {}", field("username"), field("password"));
+    println!("                          scope: iysCode 600001, brands 600001 and 600002; the sign-up form posts as it");
     println!(
         "  try: curl -s http://127.0.0.1:{RELAY_PORT}/oauth2/token -H 'content-type: application/json' \\\n         -d '{{\"grant_type\":\"password\",\"username\":\"{}\",\"password\":\"{}\"}}'",
         field("username"),
