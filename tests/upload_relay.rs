@@ -5,30 +5,14 @@
 #[path = "support/worker.rs"]
 mod support;
 
+use iys_tests::consent_date;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 use support::{cli_binary, Opts, Relay};
 
 const IYS: u64 = 600001;
 const BRAND: u64 = 600001;
-
-/// Turkey's wall clock a minute ago (`YYYY-MM-DD HH:MM:SS`).
-fn consent_date() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0) + 3 * 3600 - 60;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
-}
 
 #[test]
 fn iys_upload_sends_a_file_through_the_relay_and_each_consent_lands_once() {

@@ -6,6 +6,7 @@
 #[path = "support/worker.rs"]
 mod support;
 
+use iys_tests::consent_date;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -30,25 +31,6 @@ fn add_lock() -> std::sync::MutexGuard<'static, ()> {
 fn phone() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!("+90532{:07}", 1_000_000 + N.fetch_add(1, Ordering::SeqCst))
-}
-
-/// Turkey's wall clock a minute ago, as IYS writes consentDate.
-fn consent_date() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0) + 3 * 3600 - 60;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn consent(recipient: &str, status: &str) -> Value {
