@@ -2,7 +2,7 @@
 // the iys-validate package's; this file shows its answers, builds the payloads and posts them to
 // the relay's demo route (`POST /demo/consents`; `?relay=http://host:port` points elsewhere).
 import init, { normalizeRecipient, validateBatch } from './pkg/index.js';
-import { applyStrings, bindLangSwitch, formatPhone, h, initialLang, istanbulTime } from './common.js';
+import { applyStrings, bindLangSwitch, boot, formatPhone, h, initialLang, istanbulTime } from './common.js';
 
 const STRINGS = {
   tr: {
@@ -336,14 +336,12 @@ function renderOutcome(o) {
 
 bindLangSwitch(setLang);
 renderStatic();
-try {
-  await init();
-  ready = true;
-  document.body.dataset.ready = 'true';
-  renderStatic();
-  checkAll();
-} catch (e) {
-  $('loading').hidden = false;
-  $('loading').textContent = STRINGS[lang].loadFailed;
-  $('loading').dataset.error = String(e && e.message);
-}
+await boot(
+  init,
+  () => {
+    ready = true;
+    renderStatic();
+    checkAll();
+  },
+  () => STRINGS[lang].loadFailed,
+);

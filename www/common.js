@@ -73,3 +73,18 @@ export function h(tag, attrs = {}, ...children) {
   }
   return el;
 }
+
+// Loads the wasm package, marks the page ready (tests wait for body[data-ready]) and runs
+// `onReady`; if loading fails, the #loading element says so in the page's language.
+export async function boot(init, onReady, failedText) {
+  try {
+    await init();
+    document.body.dataset.ready = 'true';
+    onReady();
+  } catch (e) {
+    const box = document.getElementById('loading');
+    box.hidden = false;
+    box.textContent = failedText();
+    box.dataset.error = String(e && e.message);
+  }
+}

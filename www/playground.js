@@ -1,7 +1,7 @@
 // The playground: paste one consent or a batch as JSON and see every diagnostic the iys-validate
 // package finds (path, code, the H-code IYS would answer, message) in Turkish or English.
 import init, { validateBatchJson, validateConsentJson } from './pkg/index.js';
-import { applyStrings, bindLangSwitch, h, initialLang, istanbulTime } from './common.js';
+import { applyStrings, bindLangSwitch, boot, h, initialLang, istanbulTime } from './common.js';
 
 const STRINGS = {
   tr: {
@@ -165,14 +165,12 @@ for (const [id, make] of Object.entries(SAMPLES)) {
 }
 
 renderStatic();
-try {
-  await init();
-  ready = true;
-  document.body.dataset.ready = 'true';
-  renderStatic();
-  render();
-} catch (e) {
-  $('loading').hidden = false;
-  $('loading').textContent = STRINGS[lang].loadFailed;
-  $('loading').dataset.error = String(e && e.message);
-}
+await boot(
+  init,
+  () => {
+    ready = true;
+    renderStatic();
+    render();
+  },
+  () => STRINGS[lang].loadFailed,
+);
