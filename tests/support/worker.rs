@@ -200,6 +200,7 @@ pub struct Relay {
     pub startup: Duration,
     _sim: Group,
     _wrangler: Group,
+    vars: Vec<(&'static str, String)>,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -240,37 +241,50 @@ impl Relay {
         );
 
         // wrangler dev.
-        let port = free_port();
-        let log = state.join("wrangler.log");
-        let logf = std::fs::File::create(&log).expect("log file");
-        let mut cmd = command(&wrangler);
-        cmd.args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", "0"])
-            .args(["--show-interactive-dev-session=false", "--test-scheduled", "--log-level", "info", "--persist-to"])
-            .arg(&state)
-            .args(["--var", &format!("IYS_BASE_URL:{sim_addr}")])
-            .args(["--var", &format!("ADMIN_SECRET:{ADMIN}")])
-            .args(["--var", "IYS_USERNAME:integrator", "--var", "IYS_PASSWORD:integrator-pass"]);
-        for (k, v) in &opts.vars {
-            cmd.args(["--var", &format!("{k}:{v}")]);
-        }
-        cmd.current_dir(&root).stdin(Stdio::null()).stdout(logf.try_clone().expect("log")).stderr(logf);
-        let started = Instant::now();
-        let wrangler = Group::spawn(cmd, Some(&state));
-        let base = format!("http://127.0.0.1:{port}");
-        loop {
-            if let Ok(r) = try_request("GET", &format!("{base}/health"), &[], None) {
-                if r.status == 200 {
-                    break;
-                }
-            }
-            if started.elapsed() > Duration::from_secs(90) {
-                panic!("wrangler dev did not answer in 90 s:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-            }
+        let (base, wrangler, startup) = spawn_wrangler(&state, &sim_addr, &opts.vars);
+        Relay { base, sim: sim_addr, state, startup, _sim: sim, _wrangler: wrangler, vars: opts.vars }
+    }
+
+    /// Stops `wrangler dev` and starts it again on the same `--persist-to` dir (see
+    /// [`Relay::kill_wrangler`], [`Relay::start_wrangler`]). `base` changes to the new port.
+    pub fn restart(&mut self) {
+        self.kill_wrangler();
+        self.start_wrangler();
+    }
+
+    /// Kills `wrangler dev`'s whole process group with SIGKILL, as a crash would (in-flight requests
+    /// and queue consumers are cut off), and waits until every process of it is gone. D1 and Durable
+    /// Object state stay in the persist dir (local queue messages live in memory and are lost).
+    pub fn kill_wrangler(&mut self) {
+        let pgid = self._wrangler.pgid();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
+        let _ = self._wrangler.child.wait();
+        let gone = Instant::now();
+        let alive = || {
+            Command::new("kill")
+                .args(["-0", "--", &format!("-{pgid}")])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        while alive() {
+            assert!(gone.elapsed() < Duration::from_secs(20), "wrangler dev group {pgid} did not exit");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let startup = started.elapsed();
-        eprintln!("wrangler dev answered after {:.2} s ({base}, sim {sim_addr})", startup.as_secs_f64());
-        Relay { base, sim: sim_addr, state, startup, _sim: sim, _wrangler: wrangler }
+        let old = std::fs::read_to_string(self.state.join("wrangler.log")).unwrap_or_default();
+        let mut all = std::fs::read_to_string(self.state.join("wrangler.before-restart.log")).unwrap_or_default();
+        all.push_str(&old);
+        let _ = std::fs::write(self.state.join("wrangler.before-restart.log"), all);
+    }
+
+    /// Starts `wrangler dev` again over the same state (after [`Relay::kill_wrangler`]); `base`
+    /// changes to the new port.
+    pub fn start_wrangler(&mut self) {
+        let (base, wrangler, startup) = spawn_wrangler(&self.state, &self.sim, &self.vars);
+        // The old group is dead and reaped; dropping it sends a TERM to nobody.
+        self._wrangler = wrangler;
+        self.base = base;
+        self.startup = startup;
     }
 
     /// The wrangler dev log so far.
@@ -309,6 +323,44 @@ impl Relay {
         let b = body.map(Value::to_string);
         request(method, &format!("{}{path}", self.sim), &[("Content-Type", "application/json")], b.as_deref())
     }
+}
+
+/// Starts `wrangler dev` on a free port over `state` (migrated already), pointed at the sim;
+/// waits until `/health` answers.
+fn spawn_wrangler(state: &Path, sim_addr: &str, vars: &[(&'static str, String)]) -> (String, Group, Duration) {
+    let root = root();
+    let wrangler = root.join("node_modules/.bin/wrangler");
+    let port = free_port();
+    let log = state.join("wrangler.log");
+    let logf = std::fs::File::create(&log).expect("log file");
+    let mut cmd = command(&wrangler);
+    cmd.args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", "0"])
+        .args(["--show-interactive-dev-session=false", "--test-scheduled", "--log-level", "info", "--persist-to"])
+        .arg(state)
+        .args(["--var", &format!("IYS_BASE_URL:{sim_addr}")])
+        .args(["--var", &format!("ADMIN_SECRET:{ADMIN}")])
+        .args(["--var", "IYS_USERNAME:integrator", "--var", "IYS_PASSWORD:integrator-pass"]);
+    for (k, v) in vars {
+        cmd.args(["--var", &format!("{k}:{v}")]);
+    }
+    cmd.current_dir(&root).stdin(Stdio::null()).stdout(logf.try_clone().expect("log")).stderr(logf);
+    let started = Instant::now();
+    let wrangler = Group::spawn(cmd, Some(state));
+    let base = format!("http://127.0.0.1:{port}");
+    loop {
+        if let Ok(r) = try_request("GET", &format!("{base}/health"), &[], None) {
+            if r.status == 200 {
+                break;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            panic!("wrangler dev did not answer in 90 s:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let startup = started.elapsed();
+    eprintln!("wrangler dev answered after {:.2} s ({base}, sim {sim_addr})", startup.as_secs_f64());
+    (base, wrangler, startup)
 }
 
 /// An HTTP answer.

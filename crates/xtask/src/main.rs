@@ -10,6 +10,7 @@ mod codegen;
 mod dev;
 mod errors_doc;
 mod fuzz;
+mod load;
 mod npm;
 mod setup;
 mod worker;
@@ -29,12 +30,18 @@ fn main() -> ExitCode {
         Some("setup") => setup::ensure(&root, setup::Needs::all()),
         Some("bench") => bench::run(&root),
         Some("npm") => npm::build(&root),
+        Some("load") => match seconds_arg(&args) {
+            Ok(n) => load::run(&root, n),
+            Err(e) => Err(e),
+        },
         Some("fuzz") => match seconds_arg(&args) {
             Ok(n) => fuzz::run(&root, n).map(|_| ()),
             Err(e) => Err(e),
         },
         _ => {
-            eprintln!("usage: cargo xtask <test|dev|codegen [--check]|npm|fuzz [--seconds N]|setup|bench>");
+            eprintln!(
+                "usage: cargo xtask <test|dev|codegen [--check]|npm|fuzz [--seconds N]|load [--seconds N]|setup|bench>"
+            );
             return ExitCode::from(2);
         }
     };
