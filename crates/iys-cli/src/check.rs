@@ -1,10 +1,12 @@
 //! `iys check`: one result per record, then a summary.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use iys_core::consent::{validate_consent_value, Consent, Options, ValidConsent};
 use iys_core::diagnostic::{Code, Lang, Report};
+use iys_core::json::Value;
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -31,6 +33,15 @@ pub fn evaluate(raw: RawRecord, options: &Options) -> Evaluated {
         Err(d) => Report::from_parts(None, vec![d]),
     };
     Evaluated { index, line, report }
+}
+
+/// As [`evaluate`], with a CSV row's cells written into `scratch`, reused from record to record.
+pub fn evaluate_in(raw: &RawRecord, options: &Options, scratch: &mut Vec<(String, Value)>) -> Evaluated {
+    let report = raw.with_value(scratch, |value| match value {
+        Ok(value) => validate_consent_value(value, options),
+        Err(d) => Report::from_parts(None, vec![d]),
+    });
+    Evaluated { index: raw.index, line: raw.line, report }
 }
 
 /// Whether the core rewrote the record (a recipient brought into wire form, an extension dropped).
@@ -73,15 +84,18 @@ impl<'a> RecordJson<'a> {
 /// `record 3 (line 5): error … ` for every diagnostic of `e`.
 pub fn human_lines(out: &mut String, e: &Evaluated, lang: Lang) {
     for d in &e.report.diagnostics {
-        out.push_str(&format!("record {} (line {}): ", e.index, e.line));
+        let _ = write!(out, "record {} (line {}): ", e.index, e.line);
         report::human(out, d, lang);
         out.push('\n');
     }
 }
 
+/// The outcome of a slice of records: counts and their output, in order.
+#[derive(Default)]
 struct Checked {
-    ok: bool,
-    normalized: bool,
+    valid: u64,
+    invalid: u64,
+    normalized: u64,
     text: Vec<u8>,
 }
 
@@ -102,20 +116,30 @@ struct SummaryLine {
 pub fn run(file: &Path, format: Option<Format>, judge: Judge, json: bool) -> Result<Tally, CliError> {
     let (records, progress) = crate::open_records(file, format)?;
     let lang = judge.lang;
-    let work = |raw: RawRecord| {
-        let e = evaluate(raw, &judge.options);
-        let ok = e.report.is_ok();
-        let normalized = ok && was_normalized(&e.report);
-        let text = if json {
-            let mut buf = Vec::with_capacity(256);
-            report::json_line(&mut buf, &RecordJson::new(&e, lang));
-            buf
-        } else {
-            let mut s = String::new();
-            human_lines(&mut s, &e, lang);
-            s.into_bytes()
-        };
-        Checked { ok, normalized, text }
+    // One slice of records per call: the CSV cells, the output and the counts are one buffer each
+    // for the whole slice, not one per record.
+    let work = |slice: &[RawRecord]| {
+        let mut scratch = Vec::new();
+        let mut c = Checked::default();
+        let mut human = String::new();
+        for raw in slice {
+            let e = evaluate_in(raw, &judge.options, &mut scratch);
+            if e.report.is_ok() {
+                c.valid += 1;
+                c.normalized += u64::from(was_normalized(&e.report));
+            } else {
+                c.invalid += 1;
+            }
+            if json {
+                report::json_line(&mut c.text, &RecordJson::new(&e, lang));
+            } else {
+                human_lines(&mut human, &e, lang);
+            }
+        }
+        if !json {
+            c.text = human.into_bytes();
+        }
+        c
     };
 
     let stdout = std::io::stdout();
@@ -124,15 +148,12 @@ pub fn run(file: &Path, format: Option<Format>, judge: Judge, json: bool) -> Res
     let mut tally = Tally::default();
     let mut normalized = 0u64;
     let mut chunk_text = Vec::new();
-    pipeline::run(records, work, |results: Vec<Checked>| {
+    pipeline::run_slices(records, work, |results: Vec<Checked>| {
         chunk_text.clear();
         for r in results {
-            if r.ok {
-                tally.valid += 1;
-            } else {
-                tally.invalid += 1;
-            }
-            normalized += u64::from(r.normalized);
+            tally.valid += r.valid;
+            tally.invalid += r.invalid;
+            normalized += r.normalized;
             chunk_text.extend_from_slice(&r.text);
         }
         let write = |out: &mut std::io::BufWriter<_>| -> std::io::Result<()> {

@@ -65,10 +65,103 @@ impl RawRecord {
         match self.body {
             RawBody::Json(bytes) => json::parse_bytes(&bytes),
             RawBody::Csv(row, header) => csv_row_to_value(&row, &header),
-            RawBody::TooLarge => {
-                Err(Diagnostic::new(Code::BodyTooLarge, "").with("limit", MAX_RECORD_BYTES.to_string()))
-            }
+            RawBody::TooLarge => Err(too_large()),
         }
+    }
+
+    /// As [`RawRecord::into_value`], but a CSV row is written into `scratch`, whose strings are
+    /// reused from the previous record (no allocation per cell once they are long enough). The
+    /// value is handed to `judge`; `scratch` gets its entries back afterwards.
+    pub fn with_value<R>(
+        &self,
+        scratch: &mut Vec<(String, Value)>,
+        judge: impl FnOnce(Result<&Value, Diagnostic>) -> R,
+    ) -> R {
+        match &self.body {
+            RawBody::Json(bytes) => match json::parse_bytes(bytes) {
+                Ok(v) => judge(Ok(&v)),
+                Err(d) => judge(Err(d)),
+            },
+            RawBody::Csv(row, header) => match csv_row_into(row, header, scratch) {
+                Ok(()) => {
+                    let value = Value::Object(std::mem::take(scratch));
+                    let r = judge(Ok(&value));
+                    if let Value::Object(entries) = value {
+                        *scratch = entries;
+                    }
+                    r
+                }
+                Err(d) => judge(Err(d)),
+            },
+            RawBody::TooLarge => judge(Err(too_large())),
+        }
+    }
+}
+
+fn too_large() -> Diagnostic {
+    Diagnostic::new(Code::BodyTooLarge, "").with("limit", MAX_RECORD_BYTES.to_string())
+}
+
+/// [`csv_row_to_value`] into `fields`, reusing the entries (and their strings) already there.
+fn csv_row_into(
+    row: &csv::ByteRecord,
+    header: &Header,
+    fields: &mut Vec<(String, Value)>,
+) -> Result<(), Diagnostic> {
+    let mut n = 0;
+    let last = row.len().saturating_sub(1);
+    // One UTF-8 check for the row; a cell is then a slice of it on char boundaries (a cell that is
+    // not, or a row that fails, is checked on its own below, which finds the cell to report).
+    let whole = std::str::from_utf8(row.as_slice()).ok();
+    for (i, cell) in row.iter().enumerate() {
+        let cell = if i == last { cell.strip_suffix(b"\r").unwrap_or(cell) } else { cell };
+        if cell.is_empty() {
+            continue;
+        }
+        let in_whole = whole.zip(row.range(i)).and_then(|(w, r)| w.get(r.start..r.start + cell.len()));
+        let extra;
+        let name = match header.names.get(i) {
+            Some(n) => n.as_str(),
+            None => {
+                extra = format!("column{}", i + 1);
+                extra.as_str()
+            }
+        };
+        let Some(text) = in_whole.or_else(|| std::str::from_utf8(cell).ok()) else {
+            return Err(Diagnostic::new(Code::InvalidUtf8, format!("/{}", pointer_token(name))));
+        };
+        let plain = !matches!(name, "retailerCode" | "retailerAccess");
+        match fields.get_mut(n) {
+            Some((key, value)) => {
+                key.clear();
+                key.push_str(name);
+                match value {
+                    Value::String(s) if plain => {
+                        s.clear();
+                        s.push_str(text);
+                    }
+                    _ => *value = cell_value(name, text),
+                }
+            }
+            None => fields.push((name.to_owned(), cell_value(name, text))),
+        }
+        n += 1;
+    }
+    fields.truncate(n);
+    Ok(())
+}
+
+/// The value of one non-empty CSV cell of column `name`.
+fn cell_value(name: &str, text: &str) -> Value {
+    match name {
+        "retailerCode" => number_or_string(text),
+        "retailerAccess" => Value::Array(
+            text.split(|c: char| c == '|' || c == ',' || c == ';' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .map(number_or_string)
+                .collect(),
+        ),
+        _ => Value::String(text.to_owned()),
     }
 }
 
@@ -78,31 +171,7 @@ impl RawRecord {
 /// which the core reports as unknown fields.
 fn csv_row_to_value(row: &csv::ByteRecord, header: &Header) -> Result<Value, Diagnostic> {
     let mut fields = Vec::with_capacity(row.len());
-    let last = row.len().saturating_sub(1);
-    for (i, cell) in row.iter().enumerate() {
-        let cell = if i == last { cell.strip_suffix(b"\r").unwrap_or(cell) } else { cell };
-        if cell.is_empty() {
-            continue;
-        }
-        let name = match header.names.get(i) {
-            Some(n) => n.clone(),
-            None => format!("column{}", i + 1),
-        };
-        let Ok(text) = std::str::from_utf8(cell) else {
-            return Err(Diagnostic::new(Code::InvalidUtf8, format!("/{}", pointer_token(&name))));
-        };
-        let value = match name.as_str() {
-            "retailerCode" => number_or_string(text),
-            "retailerAccess" => Value::Array(
-                text.split(|c: char| c == '|' || c == ',' || c == ';' || c.is_whitespace())
-                    .filter(|p| !p.is_empty())
-                    .map(number_or_string)
-                    .collect(),
-            ),
-            _ => Value::String(text.to_owned()),
-        };
-        fields.push((name, value));
-    }
+    csv_row_into(row, header, &mut fields)?;
     Ok(Value::Object(fields))
 }
 
@@ -220,7 +289,14 @@ struct CsvRecords<R: Read> {
     name: String,
     index: u64,
     done: bool,
+    /// The longest row so far (bytes, fields), capped at [`ROW_CAPACITY_CAP`]: each row's buffer
+    /// starts this large.
+    row_bytes: usize,
+    row_fields: usize,
 }
+
+/// Largest buffer a CSV row starts with; longer rows grow theirs as they are read.
+const ROW_CAPACITY_CAP: usize = 4096;
 
 impl<R: BufRead> CsvRecords<R> {
     fn new(mut r: R, name: String) -> Result<Self, CliError> {
@@ -259,7 +335,15 @@ impl<R: BufRead> CsvRecords<R> {
             let s = s.trim_start_matches('\u{FEFF}').trim();
             names.push(if s.is_empty() { format!("column{}", i + 1) } else { s.to_owned() });
         }
-        Ok(CsvRecords { reader, header: Arc::new(Header { names }), name, index: 0, done: false })
+        Ok(CsvRecords {
+            reader,
+            header: Arc::new(Header { names }),
+            name,
+            index: 0,
+            done: false,
+            row_bytes: 64,
+            row_fields: 8,
+        })
     }
 }
 
@@ -277,7 +361,8 @@ impl<R: Read> Iterator for CsvRecords<R> {
         if self.done {
             return None;
         }
-        let mut row = csv::ByteRecord::new();
+        // Sized like the rows so far, so that reading one does not grow it piece by piece.
+        let mut row = csv::ByteRecord::with_capacity(self.row_bytes, self.row_fields);
         loop {
             match self.reader.read_byte_record(&mut row) {
                 Ok(false) => {
@@ -289,6 +374,8 @@ impl<R: Read> Iterator for CsvRecords<R> {
                     if row.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
                         continue;
                     }
+                    self.row_bytes = self.row_bytes.max(row.as_slice().len()).min(ROW_CAPACITY_CAP);
+                    self.row_fields = self.row_fields.max(row.len()).min(ROW_CAPACITY_CAP / 8);
                     let line = row.position().map_or(0, csv::Position::line);
                     let index = self.index;
                     self.index += 1;

@@ -19,12 +19,39 @@ pub const IN_FLIGHT: usize = 2;
 /// Runs `work` on every item of `source` in parallel and feeds the results to `sink`, chunk by
 /// chunk, in input order. An error from the source ends the run after the items before it were
 /// processed; an error from the sink stops the reader. The sink's error wins.
-pub fn run<T, O, I, F, S>(source: I, work: F, mut sink: S) -> Result<(), CliError>
+pub fn run<T, O, I, F, S>(source: I, work: F, sink: S) -> Result<(), CliError>
 where
     I: Iterator<Item = Result<T, CliError>> + Send,
     T: Send,
     O: Send,
     F: Fn(T) -> O + Sync,
+    S: FnMut(Vec<O>) -> Result<(), CliError>,
+{
+    run_chunks(source, |chunk: Vec<T>| chunk.into_par_iter().map(&work).collect(), sink)
+}
+
+/// Items per slice in [`run_slices`].
+pub const SLICE: usize = 256;
+
+/// As [`run`], but `work` takes up to [`SLICE`] items at a time and returns one result for them
+/// (so that it can reuse buffers across items and write one output buffer per slice); the sink
+/// gets each chunk's slice results, in input order.
+pub fn run_slices<T, O, I, F, S>(source: I, work: F, sink: S) -> Result<(), CliError>
+where
+    I: Iterator<Item = Result<T, CliError>> + Send,
+    T: Send + Sync,
+    O: Send,
+    F: Fn(&[T]) -> O + Sync,
+    S: FnMut(Vec<O>) -> Result<(), CliError>,
+{
+    run_chunks(source, |chunk: Vec<T>| chunk.par_chunks(SLICE).map(&work).collect(), sink)
+}
+
+fn run_chunks<T, O, I, P, S>(source: I, process: P, mut sink: S) -> Result<(), CliError>
+where
+    I: Iterator<Item = Result<T, CliError>> + Send,
+    T: Send,
+    P: Fn(Vec<T>) -> Vec<O>,
     S: FnMut(Vec<O>) -> Result<(), CliError>,
 {
     std::thread::scope(|scope| {
@@ -57,7 +84,7 @@ where
         });
         let mut written = Ok(());
         for chunk in &rx {
-            let results: Vec<O> = chunk.into_par_iter().map(&work).collect();
+            let results = process(chunk);
             if let Err(e) = sink(results) {
                 written = Err(e);
                 break;
@@ -101,5 +128,22 @@ mod tests {
         );
         assert!(r.is_err());
         assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn slices_keep_order_and_cover_every_item() {
+        let n = CHUNK * 2 + SLICE + 3;
+        let mut seen = Vec::new();
+        run_slices(
+            (0..n).map(Ok::<usize, CliError>),
+            |s: &[usize]| s.iter().map(|i| i * 2).collect::<Vec<_>>(),
+            |v| {
+                assert!(v.iter().all(|s| s.len() <= SLICE));
+                seen.extend(v.into_iter().flatten());
+                Ok(())
+            },
+        )
+        .expect("no error");
+        assert_eq!(seen, (0..n).map(|i| i * 2).collect::<Vec<_>>());
     }
 }

@@ -67,7 +67,8 @@ pub fn human(out: &mut String, d: &Diagnostic, lang: Lang) {
     if !d.path.is_empty() {
         let _ = write!(out, " at {}", d.path);
     }
-    let _ = write!(out, ": {}", d.message(lang));
+    out.push_str(": ");
+    out.push_str(&d.message(lang));
 }
 
 /// Appends `value` as one JSON line to `out`.

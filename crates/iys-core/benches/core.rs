@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use iys_core::consent::{Consent, Options};
-use iys_core::recipient::{normalize_recipient, Recipient};
+use iys_core::recipient::{normalize_recipient, Phone, Recipient};
 use phonenumber::country::Id;
 
 /// "Now" for the consent corpus and the window rule: 2025-11-19 12:00:00 Turkey time (UTC+3).
@@ -328,6 +328,11 @@ fn ours_phone(s: &str) -> Option<String> {
     }
 }
 
+/// The like-for-like call: human input → E.164 text, no diagnostics (what the peer does).
+fn lean_phone(s: &str) -> Option<usize> {
+    Phone::parse(s).ok().map(|p| black_box(p.e164()).len())
+}
+
 struct Out {
     table: String,
     tsv: String,
@@ -398,8 +403,9 @@ fn run(dir: &Path) -> Result<(), String> {
 
     let n = phones.len();
     let mut peer = || phones.iter().filter(|s| peer_phone(black_box(s)).is_some()).count();
+    let mut lean = || phones.iter().filter(|s| lean_phone(black_box(s)).is_some()).count();
     let mut ours = || phones.iter().filter(|s| ours_phone(black_box(s)).is_some()).count();
-    let phone = interleaved(&mut [&mut peer, &mut ours]);
+    let phone = interleaved(&mut [&mut peer, &mut lean, &mut ours]);
 
     let m = consents.len();
     let mut serde_peer = || consents.iter().filter(|s| serde_json::from_str::<Consent>(black_box(s)).is_ok()).count();
@@ -419,7 +425,8 @@ fn run(dir: &Path) -> Result<(), String> {
         "native, one thread (median of 7 passes)", "ops/s", "min", "max", "accepted", "ratio"
     );
     out.row("phonenumber 0.3.10: parse(TR) + is_valid + region TR + E.164", &phone[0], n, None);
-    out.row("iys-core normalize_recipient -> E.164", &phone[1], n, Some(&phone[0]));
+    out.row("iys-core Phone::parse -> E.164 (no diagnostics)", &phone[1], n, Some(&phone[0]));
+    out.row("iys-core normalize_recipient -> E.164 (+ diagnostics)", &phone[2], n, Some(&phone[0]));
     out.row("serde_json -> Consent (shape and enums only, no rules)", &consent[0], m, None);
     out.row("iys-core validate_consent, every rule (strict, window)", &consent[1], m, Some(&consent[0]));
     out.row("iys-core validate_batch, 1000 per batch, every rule", &consent[2], m, Some(&consent[0]));
@@ -439,7 +446,8 @@ fn run(dir: &Path) -> Result<(), String> {
     out.kv("rust.consents", m);
     out.kv("rust.passes", PASSES);
     out.series("rust.phone.peer", &phone[0], n);
-    out.series("rust.phone.iys", &phone[1], n);
+    out.series("rust.phone.iys_parse", &phone[1], n);
+    out.series("rust.phone.iys", &phone[2], n);
     out.series("rust.consent.serde", &consent[0], m);
     out.series("rust.consent.iys", &consent[1], m);
     out.series("rust.consent.iys_batch", &consent[2], m);

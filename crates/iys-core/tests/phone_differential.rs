@@ -34,7 +34,7 @@
 //! package has and the crate's 9.0.33 metadata does not.
 
 use iys_core::recipient::phone::{self, is_invisible};
-use iys_core::recipient::{Mode, Recipient};
+use iys_core::recipient::{Mode, Phone, Recipient};
 use phonenumber::country::Id;
 
 struct Rng(u64);
@@ -310,7 +310,19 @@ fn crate_e164(s: &str) -> Option<String> {
 }
 
 fn ours(s: &str) -> Option<String> {
-    match phone::validate(s, Mode::Normalize).value {
+    let report = phone::validate(s, Mode::Normalize);
+    // The lean `Phone::parse` is the same parser without diagnostics: same number and type, or the
+    // code of the error `validate` reports.
+    let lean = Phone::parse(s);
+    match (&report.value, &lean) {
+        (Some(Recipient::Phone(p)), Ok(q)) => assert_eq!(p, q, "{s:?}: Phone::parse differs from validate"),
+        (None, Err(code)) => {
+            let first = report.errors().next().map(|d| d.code);
+            assert_eq!(first, Some(*code), "{s:?}: Phone::parse error differs from validate's");
+        }
+        _ => panic!("{s:?}: validate {report:?}, Phone::parse {lean:?}"),
+    }
+    match report.value {
         Some(Recipient::Phone(p)) => Some(p.e164().to_owned()),
         _ => None,
     }

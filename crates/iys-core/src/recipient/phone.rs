@@ -113,6 +113,26 @@ impl Phone {
     pub fn number_type(&self) -> PhoneType {
         self.number_type
     }
+
+    /// Reads a phone number as a person writes it (`0532 123 45 67`, `+90 (532) 123-45-67`, …)
+    /// into E.164 and its type, without diagnostics: the lean call for code that only needs the
+    /// number (no message, no `recipient/normalized` warning, nothing allocated on the common
+    /// path but the E.164 string).
+    ///
+    /// The same parser as [`validate`]: `Ok` exactly when `validate(input, Mode::Normalize)` has
+    /// a value, with the same [`Phone`]; `Err` carries the code of the error `validate` reports
+    /// (`recipient/phone-too-short`, `recipient/phone-letters`, …).
+    ///
+    /// ```
+    /// use iys_core::diagnostic::Code;
+    /// use iys_core::recipient::{Phone, PhoneType};
+    /// let p = Phone::parse("0532 123 45 67").unwrap();
+    /// assert_eq!((p.e164(), p.number_type()), ("+905321234567", PhoneType::Mobile));
+    /// assert_eq!(Phone::parse("0532 123"), Err(Code::PhoneTooShort));
+    /// ```
+    pub fn parse(input: &str) -> Result<Phone, Code> {
+        parse(input).map(|parsed| parsed.phone).map_err(|d| d.code)
+    }
 }
 
 /// Characters that are dropped silently: zero-width and bidi marks.
