@@ -4,7 +4,10 @@
 //! - `cargo xtask dev`: the local relay, IYS stand-in and demo pages.
 //! - `cargo xtask codegen [--check]`: regenerates (or checks) generated files.
 //! - `cargo xtask bench`: benchmarks (not tests).
+//! - `cargo xtask backup [--out FILE] [--persist-to DIR]`, `cargo xtask restore FILE [--persist-to DIR]
+//!   [--force]`: export the local D1 database to SQL, and load such an export into a fresh one.
 
+mod backup;
 mod bench;
 mod codegen;
 mod dev;
@@ -30,6 +33,19 @@ fn main() -> ExitCode {
         Some("setup") => setup::ensure(&root, setup::Needs::all()),
         Some("bench") => bench::run(&root),
         Some("npm") => npm::build(&root),
+        Some("backup") => {
+            let out = flag_arg(&args, "--out").map(PathBuf::from).unwrap_or_else(|| backup::default_out(&root));
+            backup::backup(&root, &out, flag_arg(&args, "--persist-to").as_deref().map(Path::new))
+        }
+        Some("restore") => match args.get(1).filter(|a| !a.starts_with("--")) {
+            Some(file) => backup::restore(
+                &root,
+                Path::new(file),
+                flag_arg(&args, "--persist-to").as_deref().map(Path::new),
+                args.iter().any(|a| a == "--force"),
+            ),
+            None => Err("usage: cargo xtask restore FILE [--persist-to DIR] [--force]".to_owned()),
+        },
         Some("load") => match seconds_arg(&args) {
             Ok(n) => load::run(&root, n),
             Err(e) => Err(e),
@@ -52,6 +68,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The value after `flag`, if given.
+fn flag_arg(args: &[String], flag: &str) -> Option<String> {
+    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
 }
 
 /// `--seconds N` (default 60).
