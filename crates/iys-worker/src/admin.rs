@@ -130,7 +130,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
             .run()
             .await?;
             let p = provider_by_id(&db, &id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
-            record(&db, &request_id, "admin:create-provider", &id, "201").await?;
+            record(env, &request_id, "admin:create-provider", &id, "201").await?;
             let mut v = p.public();
             v["password"] = json!(password);
             Ok(Response::from_json(&v)?.with_status(201))
@@ -154,7 +154,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
                 db.prepare("DELETE FROM tokens WHERE provider_id = ?1").bind(&[(*id).into()])?,
             ])
             .await?;
-            record(&db, &request_id, "admin:revoke-provider", id, "200").await?;
+            record(env, &request_id, "admin:revoke-provider", id, "200").await?;
             let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
             Ok(Response::from_json(&p.public())?)
         }
@@ -172,7 +172,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
             if r.meta()?.and_then(|m| m.changes).unwrap_or(0) == 0 {
                 return Err(ApiError::code(Code::NotFound, &[], lang));
             }
-            record(&db, &request_id, "admin:set-limits", id, "200").await?;
+            record(env, &request_id, "admin:set-limits", id, "200").await?;
             let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
             Ok(Response::from_json(&p.public())?)
         }
@@ -180,6 +180,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
             if provider_by_id(&db, id).await?.is_none() {
                 return Err(ApiError::code(Code::NotFound, &[], lang));
             }
+            ledger::flush(env).await?;
             let usage = ledger::usage(&db, id).await?;
             let limiter = do_get(env, "LIMITER", id, "/stats").await?;
             #[derive(Deserialize)]
@@ -197,10 +198,14 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
                 &json!({"provider": id, "ledger": usage, "limiter": limiter, "outboundItems": queued}),
             )?)
         }
-        (Method::Get, ["ledger", "verify"]) => Ok(Response::from_json(&ledger::verify(&db).await?)?),
+        (Method::Get, ["ledger", "verify"]) => {
+            ledger::flush(env).await?;
+            Ok(Response::from_json(&ledger::verify(&db).await?)?)
+        }
         (Method::Get, ["ledger", "export"]) => {
             let url = req.url()?;
             let q = |k: &str| url.query_pairs().find(|(kk, _)| kk == k).and_then(|(_, v)| v.parse::<i64>().ok());
+            ledger::flush(env).await?;
             let text =
                 ledger::export(&db, q("after").unwrap_or(0), q("limit").unwrap_or(1000).clamp(1, 5000) as u32).await?;
             let mut r = Response::ok(text)?;
@@ -214,7 +219,8 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
         (Method::Post, ["iys-token", "reset"]) => {
             let user = env.secret("IYS_USERNAME")?.to_string();
             do_get(env, "IYS_TOKEN", &user, "/reset").await.ok();
-            record(&db, &request_id, "admin:reset-iys-token", "-", "200").await?;
+            crate::relay::forget_iys_token();
+            record(env, &request_id, "admin:reset-iys-token", "-", "200").await?;
             Ok(Response::from_json(&json!({"reset": true}))?)
         }
         (Method::Get, ["governor"]) => {
@@ -230,14 +236,14 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
 }
 
 async fn record(
-    db: &worker::D1Database,
+    env: &Env,
     request_id: &str,
     kind: &str,
     subject: &str,
     outcome: &str,
 ) -> worker::Result<()> {
     ledger::append(
-        db,
+        env,
         &[Entry {
             provider: "admin".into(),
             request_id: request_id.into(),

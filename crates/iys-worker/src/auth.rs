@@ -253,18 +253,24 @@ pub async fn authenticate(db: &D1Database, req: &Request, lang: Lang) -> Result<
     }
     #[derive(Deserialize)]
     struct T {
-        provider_id: String,
-        expires_at: f64,
+        #[serde(flatten)]
+        p: Provider,
+        token_expires_at: f64,
     }
+    // One query on the tokens primary key joined to the providers primary key; the provider row is
+    // read fresh each time, so a revocation applies to the very next request.
     let t: Option<T> = db
-        .prepare("SELECT provider_id, expires_at FROM tokens WHERE token_hash = ?1 AND kind = 'access'")
+        .prepare(
+            "SELECT p.id, p.name, p.username, p.scopes, p.mode, p.rate, p.burst, p.created_at, p.revoked_at, \
+             t.expires_at AS token_expires_at FROM tokens t JOIN providers p ON p.id = t.provider_id \
+             WHERE t.token_hash = ?1 AND t.kind = 'access'",
+        )
         .bind(&[sha256_hex(token.as_bytes()).into()])?
         .first(None)
         .await?;
-    let Some(t) = t.filter(|t| (t.expires_at as i64) > now_s()) else {
+    let Some(T { p, .. }) = t.filter(|t| (t.token_expires_at as i64) > now_s()) else {
         return Err(ApiError::code(Code::InvalidToken, &[], lang));
     };
-    let p = provider_by_id(db, &t.provider_id).await?.ok_or_else(|| ApiError::code(Code::InvalidToken, &[], lang))?;
     if p.revoked_at.is_some() {
         return Err(ApiError::code(Code::Revoked, &[], lang));
     }

@@ -31,7 +31,7 @@ fn config(env: &Env) -> Option<(String, u64, u64)> {
 }
 
 /// `POST /demo/consents`.
-pub async fn consents(mut req: Request, env: &Env, lang: Lang) -> Result<Response, ApiError> {
+pub async fn consents(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang) -> Result<Response, ApiError> {
     let not_found = || ApiError::code(Code::NotFound, &[], lang);
     let Some((id, iys, brand)) = config(env) else { return Err(not_found()) };
     let db = env.d1("DB")?;
@@ -53,7 +53,7 @@ pub async fn consents(mut req: Request, env: &Env, lang: Lang) -> Result<Respons
     } else {
         run(&ctx, &req, &provider, iys, brand, &body).await
     };
-    relay::finish(&ctx, "demo", sha256_hex(&body), r).await
+    relay::finish(&ctx, wc, "demo", sha256_hex(&body), r).await
 }
 
 /// The consents of the body: `{"consents": [...]}` or a bare array.

@@ -7,24 +7,34 @@
 //! row's `prev_hash` is 64 zeros. An edited row breaks its own hash; a deleted row leaves a gap in
 //! `seq` and breaks the next row's `prev_hash`.
 //!
-//! **Single writer, by construction.** An append reads the head `(seq, hash)` and inserts `seq + 1`;
-//! `seq` is the primary key, so of two concurrent appends on the same head exactly one succeeds and the
-//! other re-reads the head and tries again (optimistic concurrency, bounded retries with jitter). The
-//! chain is therefore linear without a lock or a central object; D1 runs each statement atomically.
-//! Several rows of one request go in one D1 batch (a transaction), so they stay adjacent.
+//! **One writer, group commit** ([`LedgerWriter`], one Durable Object for the whole ledger). Every
+//! append goes to that object; it keeps the head `(seq, hash)` in memory, gathers the appends that
+//! arrive while a D1 write is in flight into the next batch, and writes each batch as one D1 batch (a
+//! transaction), so the rows of one append stay adjacent and the chain is linear. The head is read
+//! from D1 when the object starts. `seq` is still the primary key and the insert still reads "head +
+//! 1": should anything else write (the fallback below, a restore), the insert fails on the key, the
+//! writer re-reads the head and tries again, so the chain stays linear even then.
+//!
+//! The relay hands its rows to the writer from `ctx.waitUntil` (see `relay::finish`): the answer does
+//! not wait for D1, and the isolate is not released before the rows are committed. A failed hand-over
+//! is retried (marked `dedup`, so rows that did land are not written twice) and, as a last resort,
+//! written to D1 directly; only if that fails too is `ledger/append-failed` logged with the request id.
 //!
 //! Rows hold no recipients or tokens: payloads are represented by their SHA-256 only.
 
 use crate::util::{iso_now, random_bytes};
-use serde::Deserialize;
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
-use worker::{D1Database, Delay, Result};
+use worker::{durable_object, D1Database, Delay, DurableObject, Env, Request, Response, Result, State};
 
 pub use iys_ledger::{Row, Verdict, Verifier, GENESIS};
 
 /// What a caller records (the ledger adds seq, time and the chain).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     /// Provider id (or `admin`, `cron`, `queue`).
     pub provider: String,
@@ -40,22 +50,58 @@ pub struct Entry {
     pub iys_ids: String,
 }
 
-#[derive(Deserialize)]
-struct Head {
+/// The chain's head.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Head {
     seq: i64,
     hash: String,
 }
 
-/// Appends rows (adjacent, in order) and returns the first seq.
-pub async fn append(db: &D1Database, entries: &[Entry]) -> Result<i64> {
-    if entries.is_empty() {
-        return Ok(0);
+async fn read_head(db: &D1Database) -> Result<Head> {
+    let head: Option<Head> = db.prepare("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").first(None).await?;
+    Ok(head.unwrap_or(Head { seq: 0, hash: GENESIS.to_string() }))
+}
+
+/// How far back (rows) a retried append looks for itself.
+const DEDUP_WINDOW: i64 = 100_000;
+
+/// Whether the append `e` (its first row) is already among the last [`DEDUP_WINDOW`] rows: a retried
+/// hand-over whose first attempt did land. A bounded range scan on the primary key.
+async fn already_in(db: &D1Database, head: i64, e: &Entry) -> Result<bool> {
+    #[derive(Deserialize)]
+    struct N {
+        n: f64,
     }
+    let n: Option<N> = db
+        .prepare(
+            "SELECT COUNT(*) AS n FROM ledger WHERE seq > ?1 AND request_id = ?2 AND kind = ?3 AND payload_sha256 = ?4",
+        )
+        .bind(&[
+            ((head - DEDUP_WINDOW).max(0) as f64).into(),
+            e.request_id.as_str().into(),
+            e.kind.as_str().into(),
+            e.payload_sha256.as_str().into(),
+        ])?
+        .first(None)
+        .await?;
+    Ok(n.is_some_and(|n| n.n > 0.0))
+}
+
+/// Writes rows (adjacent, in order) after `hint` (or the head read from D1) in one D1 batch; when
+/// the key says someone else took that seq, re-reads the head and tries again (bounded, with
+/// jitter). Returns the first seq and the new head.
+pub async fn append_direct(db: &D1Database, entries: &[Entry], hint: Option<Head>) -> Result<(i64, Head)> {
+    let mut hint = hint;
     let mut last_err = String::new();
     for attempt in 0..40u32 {
-        let head: Option<Head> =
-            db.prepare("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").first(None).await?;
-        let (mut seq, mut prev) = head.map(|h| (h.seq, h.hash)).unwrap_or((0, GENESIS.to_string()));
+        let head = match hint.take() {
+            Some(h) => h,
+            None => read_head(db).await?,
+        };
+        if entries.is_empty() {
+            return Ok((head.seq + 1, head));
+        }
+        let (mut seq, mut prev) = (head.seq, head.hash);
         let first = seq + 1;
         let at = iso_now();
         let mut stmts = Vec::with_capacity(entries.len());
@@ -95,7 +141,7 @@ pub async fn append(db: &D1Database, entries: &[Entry]) -> Result<i64> {
             );
         }
         match db.batch(stmts).await {
-            Ok(_) => return Ok(first),
+            Ok(_) => return Ok((first, Head { seq, hash: prev })),
             Err(e) => {
                 last_err = e.to_string();
                 if !last_err.contains("UNIQUE") && !last_err.contains("constraint") {
@@ -108,6 +154,238 @@ pub async fn append(db: &D1Database, entries: &[Entry]) -> Result<i64> {
         }
     }
     Err(worker::Error::RustError(format!("ledger append gave up: {last_err}")))
+}
+
+/// The writer object's name (there is one).
+const WRITER: &str = "ledger";
+
+#[derive(Serialize, Deserialize)]
+struct AppendReq {
+    entries: Vec<Entry>,
+    dedup: bool,
+}
+
+async fn via_writer(env: &Env, entries: &[Entry], dedup: bool) -> Result<i64> {
+    let body = serde_json::to_value(AppendReq { entries: entries.to_vec(), dedup })?;
+    let (status, v) = crate::do_post(env, "LEDGER", WRITER, "/append", &body).await?;
+    match v.get("first").and_then(Value::as_i64) {
+        Some(first) if status == 200 => Ok(first),
+        _ => Err(worker::Error::RustError(format!("ledger writer answered {status}: {v}"))),
+    }
+}
+
+/// Appends rows (adjacent, in order) through the writer and returns the first seq (0 when a retried
+/// append found its rows already there). Retries a failed hand-over twice, then writes directly.
+pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let mut last = String::new();
+    for attempt in 0..3u32 {
+        match via_writer(env, entries, attempt > 0).await {
+            Ok(first) => return Ok(first),
+            Err(e) => {
+                last = e.to_string();
+                worker::console_error!(
+                    "ledger/append-retry request={} attempt={} rows={}: {last}",
+                    entries[0].request_id,
+                    attempt + 1,
+                    entries.len()
+                );
+                Delay::from(Duration::from_millis(50 << attempt)).await;
+            }
+        }
+    }
+    // Last resort: straight into D1. The key check keeps the chain linear next to the writer.
+    let db = env.d1("DB")?;
+    let head = read_head(&db).await?;
+    if already_in(&db, head.seq, &entries[0]).await? {
+        return Ok(0);
+    }
+    append_direct(&db, entries, Some(head))
+        .await
+        .map(|(first, _)| first)
+        .map_err(|e| worker::Error::RustError(format!("{e} (writer: {last})")))
+}
+
+/// Waits until every append the writer has received is committed (admin reads of the ledger call
+/// this first, so they see what this isolate's requests recorded from `waitUntil`).
+pub async fn flush(env: &Env) -> Result<()> {
+    crate::do_get(env, "LEDGER", WRITER, "/flush").await.map(|_| ())
+}
+
+/// One append waiting in a batch.
+struct Job {
+    entries: Vec<Entry>,
+    dedup: bool,
+}
+
+type Outcome = Rc<Vec<std::result::Result<i64, String>>>;
+type Flight = Shared<LocalBoxFuture<'static, Outcome>>;
+type Batch = Rc<RefCell<Option<Vec<Job>>>>;
+
+/// Most rows in one D1 batch.
+const MAX_ROWS: usize = 200;
+
+/// The ledger's single writer (one object, [`WRITER`]).
+#[durable_object]
+pub struct LedgerWriter {
+    env: Env,
+    head: Rc<RefCell<Option<Head>>>,
+    /// The batch still taking appends, and its flight.
+    open: RefCell<Option<(Batch, Flight)>>,
+    /// The newest flight (every earlier one is done before it starts).
+    last: RefCell<Option<Flight>>,
+    /// Appends received whose body is still being read.
+    receiving: Cell<u32>,
+}
+
+/// Writes one batch of appends, in order; one result per append.
+async fn write(env: Env, head: Rc<RefCell<Option<Head>>>, jobs: Vec<Job>) -> Outcome {
+    let fail = |n: usize, e: String| Rc::new(vec![Err(e); n]);
+    let db = match env.d1("DB") {
+        Ok(db) => db,
+        Err(e) => return fail(jobs.len(), e.to_string()),
+    };
+    let mut out: Vec<std::result::Result<i64, String>> = Vec::with_capacity(jobs.len());
+    let mut i = 0;
+    while i < jobs.len() {
+        // A chunk of whole appends, at most MAX_ROWS rows (one append may exceed it alone).
+        let mut rows: Vec<Entry> = Vec::new();
+        let mut chunk: Vec<(usize, Option<usize>)> = Vec::new(); // (job, offset of its rows or None: already in)
+        let known = head.borrow().clone();
+        let mut h = match known {
+            Some(h) => h,
+            None => match read_head(&db).await {
+                Ok(h) => h,
+                Err(e) => return fail(jobs.len(), e.to_string()),
+            },
+        };
+        while i < jobs.len() && (rows.is_empty() || rows.len() + jobs[i].entries.len() <= MAX_ROWS) {
+            let j = &jobs[i];
+            let dup = if j.dedup && !j.entries.is_empty() {
+                match already_in(&db, h.seq, &j.entries[0]).await {
+                    Ok(d) => d,
+                    Err(e) => return fail(jobs.len(), e.to_string()),
+                }
+            } else {
+                false
+            };
+            if dup || j.entries.is_empty() {
+                chunk.push((i, None));
+            } else {
+                chunk.push((i, Some(rows.len())));
+                rows.extend(j.entries.iter().cloned());
+            }
+            i += 1;
+        }
+        match append_direct(&db, &rows, Some(h.clone())).await {
+            Ok((first, new_head)) => {
+                h = new_head;
+                *head.borrow_mut() = Some(h.clone());
+                for (_, off) in chunk {
+                    out.push(Ok(off.map_or(0, |o| first + o as i64)));
+                }
+            }
+            Err(e) => {
+                // The head is unknown now: read it again next time.
+                *head.borrow_mut() = None;
+                let msg = e.to_string();
+                for _ in chunk {
+                    out.push(Err(msg.clone()));
+                }
+            }
+        }
+    }
+    Rc::new(out)
+}
+
+impl LedgerWriter {
+    /// Puts `job` in the open batch (or opens one after the newest flight); its result.
+    async fn append(&self, job: Job) -> std::result::Result<i64, String> {
+        let joined = {
+            let open = self.open.borrow();
+            match open.as_ref() {
+                Some((b, f)) => {
+                    let mut slot = b.borrow_mut();
+                    match slot.as_mut() {
+                        Some(jobs) => {
+                            jobs.push(Job { entries: job.entries.clone(), dedup: job.dedup });
+                            Some((f.clone(), jobs.len() - 1))
+                        }
+                        None => None,
+                    }
+                }
+                None => None,
+            }
+        };
+        let (flight, idx) = match joined {
+            Some(x) => x,
+            None => {
+                let batch: Batch = Rc::new(RefCell::new(Some(vec![job])));
+                let prev = self.last.borrow().clone();
+                let (env, head, b) = (self.env.clone(), self.head.clone(), batch.clone());
+                let fut = async move {
+                    if let Some(p) = prev {
+                        let _ = p.await;
+                    }
+                    let jobs = b.borrow_mut().take().unwrap_or_default();
+                    write(env, head, jobs).await
+                }
+                .boxed_local()
+                .shared();
+                *self.open.borrow_mut() = Some((batch, fut.clone()));
+                *self.last.borrow_mut() = Some(fut.clone());
+                (fut, 0)
+            }
+        };
+        let out = flight.await;
+        out.get(idx).cloned().unwrap_or_else(|| Err("ledger writer lost an append".into()))
+    }
+}
+
+impl DurableObject for LedgerWriter {
+    fn new(_state: State, env: Env) -> Self {
+        Self {
+            env,
+            head: Rc::new(RefCell::new(None)),
+            open: RefCell::new(None),
+            last: RefCell::new(None),
+            receiving: Cell::new(0),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            "/append" => {
+                self.receiving.set(self.receiving.get() + 1);
+                let body: std::result::Result<AppendReq, _> = req.json().await;
+                self.receiving.set(self.receiving.get().saturating_sub(1));
+                let a = body?;
+                match self.append(Job { entries: a.entries, dedup: a.dedup }).await {
+                    Ok(first) => Response::from_json(&json!({"first": first})),
+                    Err(e) => Ok(Response::from_json(&json!({"error": e}))?.with_status(500)),
+                }
+            }
+            "/flush" => {
+                while self.receiving.get() > 0 {
+                    Delay::from(Duration::from_millis(1)).await;
+                }
+                let last = self.last.borrow().clone();
+                if let Some(f) = last {
+                    let _ = f.await;
+                }
+                Response::from_json(&json!({"ok": true}))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+impl std::fmt::Debug for LedgerWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerWriter").field("head", &self.head).finish_non_exhaustive()
+    }
 }
 
 /// Walks the whole chain in D1.

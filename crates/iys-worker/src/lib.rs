@@ -31,6 +31,7 @@ use iys_core::Code;
 use serde_json::Value;
 use worker::{event, Context, Env, Method, Request, RequestInit, Response, Result};
 
+pub use ledger::LedgerWriter;
 pub use limit::{ProviderLimiter, UpstreamGovernor};
 pub use token::IysTokenHolder;
 
@@ -60,7 +61,7 @@ pub async fn do_post(env: &Env, binding: &str, name: &str, path: &str, body: &Va
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let lang = lang_of(req.headers());
     let path = req.path();
     let method = req.method();
@@ -68,8 +69,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         (Method::Get, "/health") => {
             return Response::from_json(&serde_json::json!({"ok": true, "service": "iys-worker"}));
         }
-        (Method::Post, "/oauth2/token") => relay::token(req, &env, lang).await,
-        (Method::Post, "/demo/consents") => demo::consents(req, &env, lang).await,
+        (Method::Post, "/oauth2/token") => relay::token(req, &env, &ctx, lang).await,
+        (Method::Post, "/demo/consents") => demo::consents(req, &env, &ctx, lang).await,
         (_, p) if p.starts_with("/admin/") => {
             if !auth::is_admin(&env, &req) {
                 Err(ApiError::code(Code::AdminRequired, &[], lang))
@@ -77,7 +78,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 admin::handle(req, &env, &path, lang).await
             }
         }
-        (_, p) if p.starts_with("/sps/") => relay::sps(req, &env, lang).await,
+        (_, p) if p.starts_with("/sps/") => relay::sps(req, &env, &ctx, lang).await,
         _ => Err(ApiError::code(Code::NotFound, &[], lang)),
     };
     match answer {

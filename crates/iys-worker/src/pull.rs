@@ -123,7 +123,7 @@ pub async fn run(env: &Env) -> worker::Result<Value> {
             iys_ids: String::new(),
         },
     );
-    ledger::append(&db, &entries).await?;
+    ledger::append(env, &entries).await?;
     Ok(json!({"brands": report}))
 }
 

@@ -226,9 +226,9 @@ fn backoff_s(env: &Env, attempts: u32) -> u64 {
     (exp * (0.5 + jitter)).clamp(1.0, 600.0).round() as u64
 }
 
-async fn record(db: &D1Database, rows: &RefCell<Vec<Entry>>) -> worker::Result<()> {
+async fn record(env: &Env, rows: &RefCell<Vec<Entry>>) -> worker::Result<()> {
     let rows: Vec<Entry> = rows.borrow_mut().drain(..).collect();
-    ledger::append(db, &rows).await.map(|_| ())
+    ledger::append(env, &rows).await.map(|_| ())
 }
 
 #[derive(Deserialize)]
@@ -360,7 +360,7 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
         to_send.push((row, consent));
     }
     if to_send.is_empty() {
-        return record(&db, &ledger_rows).await;
+        return record(env, &ledger_rows).await;
     }
     let body = Value::Array(to_send.iter().map(|(_, c)| c.clone()).collect()).to_string();
     let path = format!("/sps/{iys}/brands/{brand}/consents/request");
@@ -454,7 +454,7 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
             }
         }
     }
-    record(&db, &ledger_rows).await?;
+    record(env, &ledger_rows).await?;
     if let Some(d) = min_delay {
         send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d as u32).await?;
     }
@@ -507,11 +507,11 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
             for row in &rows {
                 requeue(env, &db, row, true, "H093", "").await?;
             }
-            record(&db, &ledger_rows).await?;
+            record(env, &ledger_rows).await?;
             return send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, 1).await;
         }
         _ => {
-            record(&db, &ledger_rows).await?;
+            record(env, &ledger_rows).await?;
             return send_job(env, again, poll_delay.max(1)).await;
         }
     };
@@ -570,7 +570,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
             _ => pending = true,
         }
     }
-    record(&db, &ledger_rows).await?;
+    record(env, &ledger_rows).await?;
     if pending {
         send_job(env, again, poll_delay.max(1)).await?;
     }

@@ -65,9 +65,12 @@ fn ids_of(r: &Result<Response, ApiError>) -> String {
     r.as_ref().ok().and_then(|resp| resp.headers().get("x-iys-ids").ok().flatten()).unwrap_or_default()
 }
 
-/// Records the inbound row (and the upstream rows) for a finished request.
+/// Records the inbound row (and the upstream rows) for a finished request: handed to the ledger
+/// writer from `waitUntil`, so the answer does not wait for D1 but the isolate is held until the
+/// rows are committed (see `ledger::append` for retries and the fallback).
 pub(crate) async fn finish(
     ctx: &Ctx<'_>,
+    wc: &worker::Context,
     kind: &str,
     payload_sha: String,
     r: Result<Response, ApiError>,
@@ -81,7 +84,12 @@ pub(crate) async fn finish(
         iys_ids: ids_of(&r),
     }];
     rows.extend(ctx.upstream.borrow_mut().drain(..));
-    ledger::append(&ctx.db, &rows).await?;
+    let env = ctx.env.clone();
+    wc.wait_until(async move {
+        if let Err(e) = ledger::append(&env, &rows).await {
+            worker::console_error!("ledger/append-failed request={} rows={}: {e}", rows[0].request_id, rows.len());
+        }
+    });
     let mut r = r;
     if let Ok(resp) = r.as_mut() {
         let _ = resp.headers_mut().delete("x-iys-ids");
@@ -91,7 +99,7 @@ pub(crate) async fn finish(
 }
 
 /// `POST /oauth2/token`.
-pub async fn token(mut req: Request, env: &Env, lang: Lang) -> Result<Response, ApiError> {
+pub async fn token(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang) -> Result<Response, ApiError> {
     let db = env.d1("DB")?;
     let body = req.bytes().await?;
     let (provider_id, answer) = auth::token_endpoint(&db, env, &body, lang).await;
@@ -114,11 +122,11 @@ pub async fn token(mut req: Request, env: &Env, lang: Lang) -> Result<Response, 
         Ok(v) => Response::from_json(&v).map_err(ApiError::from),
         Err(e) => Err(e),
     };
-    finish(&ctx, "token", sha256_hex(what.as_bytes()), r).await
+    finish(&ctx, wc, "token", sha256_hex(what.as_bytes()), r).await
 }
 
 /// Every `/sps/…` route.
-pub async fn sps(mut req: Request, env: &Env, lang: Lang) -> Result<Response, ApiError> {
+pub async fn sps(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang) -> Result<Response, ApiError> {
     let db = env.d1("DB")?;
     let path = req.path();
     let method = req.method();
@@ -139,7 +147,7 @@ pub async fn sps(mut req: Request, env: &Env, lang: Lang) -> Result<Response, Ap
     } else {
         sps_inner(&req, &mut ctx, &method, &segs, &body).await
     };
-    finish(&ctx, kind, payload_sha, r).await
+    finish(&ctx, wc, kind, payload_sha, r).await
 }
 
 fn route_kind(method: &Method, segs: &[String]) -> &'static str {
@@ -227,15 +235,45 @@ pub(crate) fn parse_body(body: &[u8], lang: Lang) -> Result<JValue, ApiError> {
     })
 }
 
-/// The IYS token for the integrator account (from the holder object).
+thread_local! {
+    /// This isolate's copy of the IYS token: (username, token, use until ms). The holder object stays
+    /// the only one that asks IYS for tokens; this only saves asking the holder on every request.
+    static IYS_TOKEN: RefCell<Option<(String, String, f64)>> = const { RefCell::new(None) };
+}
+
+/// Drops this isolate's copy of the IYS token (admin reset; a 401 from IYS does it per token).
+pub fn forget_iys_token() {
+    IYS_TOKEN.with(|c| *c.borrow_mut() = None);
+}
+
+/// The IYS token for the integrator account: this isolate's copy while it is before the holder's
+/// refresh point, else from the holder object (which refreshes it, single flight).
 async fn iys_token(env: &Env, stale: Option<&str>) -> Result<String, UpErr> {
     let user = env.secret("IYS_USERNAME").map(|s| s.to_string()).map_err(|e| not_sent("config", 60, &e.to_string()))?;
+    let now = crate::util::now_ms() as f64;
+    let cached = IYS_TOKEN.with(|c| {
+        let mut c = c.borrow_mut();
+        match c.as_ref() {
+            Some((u, t, until)) if *u == user && now < *until && stale != Some(t.as_str()) => Some(t.clone()),
+            Some(_) => {
+                *c = None;
+                None
+            }
+            None => None,
+        }
+    });
+    if let Some(t) = cached {
+        return Ok(t);
+    }
     let path = match stale {
         Some(t) => format!("/token?stale={}", sha256_hex(t.as_bytes())),
         None => "/token".to_string(),
     };
     let v = do_get(env, "IYS_TOKEN", &user, &path).await.map_err(|e| not_sent("token", 30, &e.to_string()))?;
     if let Some(t) = v.get("accessToken").and_then(Value::as_str) {
+        if let Some(until) = v.get("refreshAtMs").and_then(Value::as_f64) {
+            IYS_TOKEN.with(|c| *c.borrow_mut() = Some((user, t.to_string(), until)));
+        }
         return Ok(t.to_string());
     }
     match v.get("error").and_then(Value::as_str) {
