@@ -126,7 +126,6 @@ fn test(root: &Path) -> Result<(), String> {
     run(root, &cargo, &["fmt", "--all", "--check"])?;
     codegen_cmd(root, true)?;
     run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    run(root, &cargo, &["clippy", "-p", "iys-worker", "--target", "wasm32-unknown-unknown", "--", "-D", "warnings"])?;
     // The end-to-end suites (tests/worker.rs …) run the freshly built Worker on wrangler dev.
     worker::build(root)?;
     run(root, &cargo, &["test", "--workspace"])?;
