@@ -5,10 +5,10 @@
 //! transactionId the relay reported; refused ones are not in the sim; the ledger verifies and has a
 //! row for every answered request. (The load drill is `tests/load.rs`, run by `cargo xtask load`.)
 //!
-//! Not part of `cargo test` (`test = false` in Cargo.toml) while it fails: local queue messages die
-//! with `wrangler dev`, and nothing re-drives outbound rows left `sent` (awaiting a poll) or
-//! `sending`, so when the kill lands while a batch awaits its poll those items never become final.
-//! Run it with `cargo test -p iys-tests --test drills`. See docs/reliability.md, "Fault drill".
+//! Local queue messages die with `wrangler dev`, so rows left `queued`, `sending` or `sent` (awaiting
+//! a poll) by the kill are re-driven by the cron's sweep (`crates/iys-worker/src/sweep.rs`), which
+//! the drill fires through `/__scheduled` (wrangler dev runs with `--test-scheduled`) while it waits
+//! for the items to settle, with `SWEEP_STALE_S` at 10 s. See docs/reliability.md, "Fault drill".
 
 #[path = "support/worker.rs"]
 mod support;
@@ -161,6 +161,7 @@ fn fault_drill() {
             ("RETRY_BASE_S", "1".into()),
             ("MAX_ATTEMPTS", "10".into()),
             ("IYS_MAX_RPS", "50".into()),
+            ("SWEEP_STALE_S", "10".into()),
         ],
         ..Opts::default()
     };
@@ -209,8 +210,24 @@ fn fault_drill() {
     }
     let token_of = |route: &str| if route == "add" { add_token.clone() } else { batch_token.clone() };
     let mut finals: HashMap<(String, usize), Value> = HashMap::new();
+    let mut open_rows = BTreeMap::new();
+    for row in r.d1("SELECT state, COUNT(*) AS n FROM outbound GROUP BY state")[0]["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        open_rows.insert(row["state"].as_str().unwrap_or_default().to_string(), row["n"].as_u64().unwrap_or(0));
+    }
+    eprintln!("fault drill: outbound when the faults were cleared: {open_rows:?}");
     let settle = Instant::now();
+    let mut swept = Instant::now() - Duration::from_secs(10);
     wait_for(60, "every accepted item final", || {
+        // The cron, as Cloudflare would fire it (the sweep-only expression), every 2 s here.
+        if swept.elapsed() >= Duration::from_secs(2) {
+            swept = Instant::now();
+            let s = r.req("GET", "/__scheduled?cron=*%2F5+*+*+*+*", &[], None);
+            assert_eq!(s.status, 200, "{}", s.body);
+        }
         for (rid, route) in requests.keys() {
             if finals.contains_key(&(rid.clone(), 0)) {
                 continue;

@@ -8,7 +8,8 @@
 //! Modules: [`auth`] (credentials, tokens, scopes), [`demo`] (the sign-up page's route), [`limit`] (per-provider limiter and upstream
 //! governor Durable Objects), [`token`] (the IYS token holder Durable Object), [`relay`] (the IYS
 //! paths), [`queue`] (batches, retries, outcomes), [`ledger`] (the chain), [`admin`], [`pull`]
-//! (the cron), [`http_error`] (the one error shape and status map).
+//! (the cron), [`sweep`] (the cron's re-drive of stranded outbound rows), [`http_error`] (the one
+//! error shape and status map).
 //!
 //! **Invariant:** nothing that fails validation, scope or the limiter is sent to IYS; no token,
 //! secret or raw recipient is logged (payloads appear only as SHA-256).
@@ -22,6 +23,7 @@ pub mod limit;
 pub mod pull;
 pub mod queue;
 pub mod relay;
+pub mod sweep;
 pub mod token;
 pub mod upstream;
 pub mod util;
@@ -94,7 +96,15 @@ async fn queue(batch: worker::MessageBatch<queue::Job>, env: Env, _ctx: Context)
 }
 
 #[event(scheduled)]
-async fn scheduled(_ev: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+async fn scheduled(ev: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    // Every cron sweeps stranded outbound rows back into the queue; all but the sweep-only one pull.
+    match sweep::run(&env).await {
+        Ok(r) => worker::console_log!("sweep: {r}"),
+        Err(e) => worker::console_error!("outbound/sweep-failed: {e}"),
+    }
+    if ev.cron() == sweep::SWEEP_CRON {
+        return;
+    }
     match pull::run(&env).await {
         Ok(r) => worker::console_log!("pull: {r}"),
         Err(e) => worker::console_error!("pull failed: {e}"),

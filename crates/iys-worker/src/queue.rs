@@ -472,9 +472,11 @@ fn sub_id(v: &Value) -> String {
 
 async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, polls: u32) -> worker::Result<()> {
     let db = env.d1("DB")?;
+    // Reading the rows also marks them as polled now (`updated_at`), so the cron's sweep
+    // (`sweep.rs`) leaves a live poll chain alone.
     let rows: Vec<Row> = db
-        .prepare("SELECT * FROM outbound WHERE claim = ?1 AND state = 'sent'")
-        .bind(&[claim.into()])?
+        .prepare("UPDATE outbound SET updated_at = ?2 WHERE claim = ?1 AND state = 'sent' RETURNING *")
+        .bind(&[claim.into(), iso_now().into()])?
         .all()
         .await?
         .results()?;
