@@ -5,10 +5,9 @@
 //! bucket given the request times, the ledger has the same split, and nothing the limiter refused
 //! reached IYS. Throughput and latency are reported, not asserted.
 //!
-//! Not part of `cargo test` (`test = false` in Cargo.toml) while it fails: under concurrent load the
-//! ledger's optimistic append gives up (`ledger append gave up: UNIQUE constraint failed:
-//! ledger.seq`) and the request answers 500 — after IYS stored the consent, or instead of a 429.
-//! See docs/reliability.md, "Load drill".
+//! It found the optimistic ledger append giving up under this load (`UNIQUE constraint failed:
+//! ledger.seq`, answered 500 after IYS stored the consent, or instead of a 429); the ledger now has
+//! one writer (`LedgerWriter`) and is written off the response path. See docs/reliability.md, "Load drill".
 
 #[path = "support/worker.rs"]
 mod support;
