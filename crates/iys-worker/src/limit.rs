@@ -84,10 +84,75 @@ fn decide(b: &mut Bucket, now_ms: f64, t: &Take) -> Verdict {
 }
 
 /// The per-provider limiter.
+///
+/// The bucket lives in memory and in the object's own SQLite (`ctx.storage.sql`), written
+/// **synchronously** in the same turn as the decision: no `await` between deciding and recording, so
+/// the input gate never stalls the next request behind a storage round trip, and the output gate
+/// holds each answer until its write is durable. A restart therefore reloads exactly the state of the
+/// last answered request (never a fuller bucket), and concurrent requests are still counted exactly.
 #[durable_object]
 pub struct ProviderLimiter {
     state: State,
     bucket: RefCell<Option<Bucket>>,
+}
+
+#[derive(Deserialize)]
+struct BucketRow {
+    tokens: f64,
+    last_ms: f64,
+    allowed_total: f64,
+    denied_total: f64,
+    started: f64,
+}
+
+impl ProviderLimiter {
+    fn save(&self, b: &Bucket) -> Result<()> {
+        self.state.storage().sql().exec_raw(
+            "INSERT OR REPLACE INTO bucket (id, tokens, last_ms, allowed_total, denied_total, started) VALUES (1, ?, ?, ?, ?, ?)",
+            vec![
+                b.tokens.into(),
+                b.last_ms.into(),
+                (b.allowed_total as f64).into(),
+                (b.denied_total as f64).into(),
+                f64::from(u8::from(b.started)).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The bucket from SQL (or, once, from the key-value copy an older version kept).
+    async fn load(&self) -> Result<()> {
+        if self.bucket.borrow().is_some() {
+            return Ok(());
+        }
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS bucket (id INTEGER PRIMARY KEY CHECK (id = 1), tokens REAL NOT NULL, \
+             last_ms REAL NOT NULL, allowed_total REAL NOT NULL, denied_total REAL NOT NULL, started REAL NOT NULL)",
+            None,
+        )?;
+        let rows: Vec<BucketRow> = sql.exec("SELECT * FROM bucket WHERE id = 1", None)?.to_array()?;
+        let found = rows.into_iter().next().map(|r| Bucket {
+            tokens: r.tokens,
+            last_ms: r.last_ms,
+            allowed_total: r.allowed_total as u64,
+            denied_total: r.denied_total as u64,
+            started: r.started != 0.0,
+        });
+        let b = match found {
+            Some(b) => b,
+            None => {
+                // Storage reads hold the input gate: no other request runs before this one finishes.
+                let old: Option<Bucket> = self.state.storage().get("bucket").await?;
+                old.unwrap_or_default()
+            }
+        };
+        let mut slot = self.bucket.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(b);
+        }
+        Ok(())
+    }
 }
 
 impl DurableObject for ProviderLimiter {
@@ -96,14 +161,7 @@ impl DurableObject for ProviderLimiter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if self.bucket.borrow().is_none() {
-            // Storage reads hold the input gate: no other request runs before this one finishes.
-            let stored: Option<Bucket> = self.state.storage().get("bucket").await?;
-            let mut slot = self.bucket.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(stored.unwrap_or_default());
-            }
-        }
+        self.load().await?;
         let path = req.path();
         if path == "/stats" {
             let b = self.bucket.borrow().clone().unwrap_or_default();
@@ -117,18 +175,19 @@ impl DurableObject for ProviderLimiter {
         }
         if path == "/reset" {
             *self.bucket.borrow_mut() = Some(Bucket::default());
-            self.state.storage().put("bucket", Bucket::default()).await?;
+            self.save(&Bucket::default())?;
             return Response::ok("reset");
         }
         let take: Take = req.json().await?;
-        // The decision and the state change happen with no await in between: exact under concurrency.
-        let (verdict, snapshot) = {
+        // The decision, the state change and its write happen with no await in between: exact under
+        // concurrency, and durable before the answer leaves (output gate).
+        let verdict = {
             let mut slot = self.bucket.borrow_mut();
             let b = slot.get_or_insert_with(Bucket::default);
             let v = decide(b, worker::Date::now().as_millis() as f64, &take);
-            (v, b.clone())
+            self.save(b)?;
+            v
         };
-        self.state.storage().put("bucket", snapshot).await?;
         Response::from_json(&verdict)
     }
 }
