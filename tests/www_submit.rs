@@ -165,23 +165,14 @@ fn the_demo_route_is_rate_limited_by_the_demo_providers_limiter() {
     std::thread::sleep(std::time::Duration::from_millis(500));
 }
 
-/// `www/pkg/` is copied from the npm package by `cargo xtask` (after `cargo test`); copy the
-/// browser files here when they are missing so this suite can run on its own.
+/// `www/pkg/` is the npm package's browser build, copied by `cargo xtask test` (or `cargo xtask dev`)
+/// before the suites run.
 fn ensure_www_pkg(root: &Path) {
-    const FILES: [&str; 4] = ["index.js", "api.js", "web/iys_validate.js", "web/iys_validate_bg.wasm"];
-    let (from, to) = (root.join("crates/iys-wasm/pkg"), root.join("www/pkg"));
-    if FILES.iter().all(|f| to.join(f).is_file()) {
-        return;
-    }
-    for f in FILES {
+    for f in ["index.js", "api.js", "web/iys_validate.js", "web/iys_validate_bg.wasm"] {
         assert!(
-            from.join(f).is_file(),
-            "{} is missing: build the npm package first (cargo xtask npm)",
-            from.join(f).display()
+            root.join("www/pkg").join(f).is_file(),
+            "www/pkg/{f} is missing: run `cargo xtask npm` and copy it, or run this through `cargo xtask test`"
         );
-        let dest = to.join(f);
-        std::fs::create_dir_all(dest.parent().unwrap_or(&to)).expect("mkdir www/pkg");
-        std::fs::copy(from.join(f), &dest).expect("copy into www/pkg");
     }
 }
 

@@ -126,8 +126,11 @@ fn test(root: &Path) -> Result<(), String> {
     run(root, &cargo, &["fmt", "--all", "--check"])?;
     codegen_cmd(root, true)?;
     run(root, &cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    // The end-to-end suites (tests/worker.rs …) run the freshly built Worker on wrangler dev.
+    // What the suites load: the Worker (wrangler dev in tests/worker.rs …), and the npm package with
+    // its copy in www/pkg (the sign-up page in tests/www_submit.rs, the Node and browser suites).
     worker::build(root)?;
+    npm::build(root)?;
+    www::copy_to_www(root)?;
     run(root, &cargo, &["test", "--workspace"])?;
     npm::test(root)?;
     www::test(root)?;

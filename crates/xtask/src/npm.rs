@@ -217,12 +217,11 @@ fn link_dir(_: &Path, link: &Path) -> Result<(), String> {
     Err(format!("{}: the npm tests need a unix symlink", link.display()))
 }
 
-/// Builds the package, then runs every suite of it: the Rust host tests of the boundary (including
-/// the `.d.ts` freshness check), `node --test` (API, fixture corpus, package, size, startup time,
+/// Runs every suite of the package that [`build`] made: the Rust host tests of the boundary (including
+/// the `.d.ts` freshness check), `node --test` (API, fixture corpus, package, size, memory,
 /// workerd), `tsc --noEmit`, and the headless Chromium suite. Every suite runs; the error lists
 /// the ones that failed.
 pub fn test(root: &Path) -> Result<(), String> {
-    build(root)?;
     let mut failed = Vec::new();
     let mut step = |name: &str, r: Result<(), String>| {
         if let Err(e) = r {
@@ -249,7 +248,7 @@ pub fn test(root: &Path) -> Result<(), String> {
     if files.is_empty() {
         return Err("no crates/iys-wasm/tests/js/*.test.mjs".into());
     }
-    // One file at a time: startup.test.mjs times a first call and must not share the CPU with the rest.
+    // One file at a time: memory.test.mjs watches the wasm memory and the suites share one package.
     step(
         "node --test",
         run(Command::new("node").current_dir(root).args(["--test", "--test-concurrency=1"]).args(&files)),
