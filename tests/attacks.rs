@@ -12,7 +12,9 @@
 //!   relay token, a provider password, the admin secret, the integrator's IYS password or a
 //!   recipient used in the cases (a refusal may quote the caller's own input back in
 //!   `errors[].value`; that field is left out of the recipient check);
-//! - no admin action happened (no provider created, revoked or re-limited).
+//! - no admin action happened (no provider created, revoked or re-limited);
+//! - every answer of the relay carries `x-iys-edge-request-id`, a fresh one each, and a ledgered
+//!   refusal's ledger row has that request id.
 //!
 //! One relay for the whole binary; the cases run in order on one thread.
 
@@ -111,6 +113,17 @@ fn cases(w: &World) -> Vec<Case> {
     let lone_surrogate = consent("\\ud800", "MESAJ").to_string().replace("\\\\ud800", "\\ud800");
     let dup_add = format!("{{\"recipient\": \"{}\", {}", PHONES[3], &c1[1..]);
     let dup_batch = format!("[{{\"type\": \"EPOSTA\", {}]", &c2[1..]);
+    // A fresh recipient: IYS answers an unknown recipient's status with 404 H097.
+    let dup_status = format!(
+        "{{\"recipient\": \"{}\", \"recipientType\": \"BIREYSEL\", \"type\": \"EPOSTA\", \"type\": \"MESAJ\"}}",
+        PHONES[4]
+    );
+    let dup_multi = format!("{{\"recipients\": [\"{}\"], \"recipients\": []}}", PHONES[4]);
+    let extra_status = format!("{}, \"extra\": 1}}", status_body(PHONES[4], "MESAJ").trim_end_matches('}'));
+    let dup_grant = format!(
+        "{{\"grant_type\": \"password\", \"username\": \"{}\", \"password\": \"{}\", \"username\": \"x\"}}",
+        w.a.username, w.a.password
+    );
     let form = format!("recipient={}&recipientType=BIREYSEL&type=MESAJ&status=ONAY", PHONES[0].replace('+', "%2B"));
     let multipart = format!(
         "--x\r\nContent-Disposition: form-data; name=\"file\"\r\nContent-Type: application/json\r\n\r\n[{c1}]\r\n--x--\r\n"
@@ -275,15 +288,37 @@ fn cases(w: &World) -> Vec<Case> {
             )
             .without("Content-Type")
             .header("Content-Type", "application/x-www-form-urlencoded"),
-            400,
-            "auth/bad-grant",
+            415,
+            "request/unsupported-media-type",
             Relay,
         ),
         case(
             "token body not UTF-8",
             Req::post("/oauth2/token", None, b"{\"grant_type\": \"password\", \"username\": \"\xff\"}".to_vec()),
             400,
-            "auth/bad-grant",
+            "request/invalid-utf8",
+            Relay,
+        ),
+        // text/plain is a CORS "simple" content type: a cross-site page could post it without a
+        // preflight. A valid grant is still refused.
+        case(
+            "valid grant as text/plain",
+            Req::post(
+                "/oauth2/token",
+                None,
+                grant(&[("grant_type", "password"), ("username", &w.a.username), ("password", &w.a.password)]),
+            )
+            .without("Content-Type")
+            .header("Content-Type", "text/plain"),
+            415,
+            "request/unsupported-media-type",
+            Relay,
+        ),
+        case(
+            "duplicate username key (token)",
+            Req::post("/oauth2/token", None, dup_grant),
+            422,
+            "consent/duplicate-field",
             Relay,
         ),
         // ---- scope ----------------------------------------------------------------------------
@@ -450,16 +485,19 @@ fn cases(w: &World) -> Vec<Case> {
         // ---- nesting --------------------------------------------------------------------------
         case("65 levels deep (add)", Req::post(ADD, Some(a), deep_add), 400, "request/json-too-deep", Relay),
         case("100000 levels deep (batch)", Req::post(BATCH, Some(a), deep_batch), 400, "request/json-too-deep", Relay),
-        // FIXME(status route parses with serde_json, not iys-core's reader): 400 request/invalid-json
-        // ("syntax error at byte 0") where the add route says request/json-too-deep.
-        case("200 levels deep (status)", Req::post(STATUS, Some(a), deep_status), 400, "request/invalid-json", Relay),
-        // FIXME(multi-status swallows the parse error: `from_slice(..).unwrap_or(Null)`): a body that is
-        // not JSON is answered 422 consent/recipients-missing instead of 400 request/invalid-json.
+        case("200 levels deep (status)", Req::post(STATUS, Some(a), deep_status), 400, "request/json-too-deep", Relay),
         case(
             "200 levels deep (multi-status)",
             Req::post(MULTI, Some(a), deep_multi),
-            422,
-            "consent/recipients-missing",
+            400,
+            "request/json-too-deep",
+            Relay,
+        ),
+        case(
+            "not JSON (multi-status)",
+            Req::post(MULTI, Some(a), format!("{{\"recipients\": [\"{}\"", PHONES[2])),
+            400,
+            "request/invalid-json",
             Relay,
         ),
         // ---- encodings ------------------------------------------------------------------------
@@ -468,9 +506,8 @@ fn cases(w: &World) -> Vec<Case> {
         case(
             "UTF-8-encoded surrogate (status)",
             Req::post(STATUS, Some(a), bad_utf8_status),
-            // FIXME(status route parses with serde_json): request/invalid-utf8 on the add route.
             400,
-            "request/invalid-json",
+            "request/invalid-utf8",
             Relay,
         ),
         case("lone surrogate escape", Req::post(ADD, Some(a), lone_surrogate), 400, "request/invalid-json", Relay),
@@ -483,17 +520,32 @@ fn cases(w: &World) -> Vec<Case> {
             "consent/duplicate-field",
             Relay,
         ),
+        // The status routes judged keys by serde_json (last key wins) and relayed the last value.
+        case(
+            "duplicate type key (status)",
+            Req::post(STATUS, Some(a), dup_status),
+            422,
+            "consent/duplicate-field",
+            Relay,
+        ),
+        case(
+            "duplicate recipients key (multi-status)",
+            Req::post(MULTI, Some(a), dup_multi),
+            422,
+            "consent/duplicate-field",
+            Relay,
+        ),
+        case("unknown key (status)", Req::post(STATUS, Some(a), extra_status), 422, "consent/unknown-field", Relay),
         // ---- content types --------------------------------------------------------------------
-        // FIXME(no Content-Type check in the relay; `request/unsupported-media-type` is never used):
-        // a non-JSON body is refused as bad JSON (400), and a JSON body under any content type is
-        // relayed (see `relayed_today`).
+        // Every body-taking route wants application/json (parameters and any case allowed) and
+        // answers anything else 415 before the body is read.
         case(
             "form-encoded consent",
             Req::post(ADD, Some(a), form)
                 .without("Content-Type")
                 .header("Content-Type", "application/x-www-form-urlencoded"),
-            400,
-            "request/invalid-json",
+            415,
+            "request/unsupported-media-type",
             Relay,
         ),
         case(
@@ -501,9 +553,75 @@ fn cases(w: &World) -> Vec<Case> {
             Req::post(BATCH, Some(a), multipart)
                 .without("Content-Type")
                 .header("Content-Type", "multipart/form-data; boundary=x"),
-            400,
-            "request/invalid-json",
+            415,
+            "request/unsupported-media-type",
             Relay,
+        ),
+        // JSON bodies under another content type were relayed to IYS.
+        case(
+            "text/plain consent",
+            Req::post(ADD, Some(a), consent(PHONES[5], "MESAJ").to_string())
+                .without("Content-Type")
+                .header("Content-Type", "text/plain"),
+            415,
+            "request/unsupported-media-type",
+            Relay,
+        ),
+        case(
+            "text/html status query",
+            Req::post(STATUS, Some(a), status_body(PHONES[5], "ARAMA"))
+                .without("Content-Type")
+                .header("Content-Type", "text/html"),
+            415,
+            "request/unsupported-media-type",
+            Relay,
+        ),
+        case(
+            "text/plain multi-status",
+            Req::post(MULTI, Some(a), json!({"recipients": [PHONES[5]]}).to_string())
+                .without("Content-Type")
+                .header("Content-Type", "text/plain; charset=utf-8"),
+            415,
+            "request/unsupported-media-type",
+            Relay,
+        ),
+        case(
+            "no Content-Type (add)",
+            Req::post(ADD, Some(a), consent(PHONES[5], "MESAJ").to_string()).without("Content-Type"),
+            415,
+            "request/unsupported-media-type",
+            Relay,
+        ),
+        case(
+            "application/jsonp batch",
+            Req::post(BATCH, Some(a), format!("[{c1}]"))
+                .without("Content-Type")
+                .header("Content-Type", "application/jsonp"),
+            415,
+            "request/unsupported-media-type",
+            Relay,
+        ),
+        case(
+            "application/json and text/plain headers",
+            Req::post(STATUS, Some(a), status_body(PHONES[5], "MESAJ")).header("Content-Type", "text/plain"),
+            415,
+            "request/unsupported-media-type",
+            Relay,
+        ),
+        // With the admin secret: the admin bodies are read the same way (no provider is created).
+        case(
+            "admin create as text/plain",
+            Req::post(
+                "/admin/providers",
+                Some(ADMIN),
+                json!({"name": "evil", "scopes": [{"iysCode": 600100, "brands": [600100], "types": ["MESAJ"]}]})
+                    .to_string(),
+            )
+            .without("Content-Type")
+            .header("Content-Type", "text/plain"),
+            415,
+            "request/unsupported-media-type",
+            Gate,
         ),
         // ---- header injection -----------------------------------------------------------------
         case(
@@ -626,40 +744,6 @@ fn cases(w: &World) -> Vec<Case> {
     ]
 }
 
-/// Requests the relay should refuse but relays today (the FIXMEs above): (name, request, today's
-/// status, the sim route that receives it). Run after the table, so they do not blur its checks.
-fn relayed_today(w: &World) -> Vec<(&'static str, Req, u16, &'static str)> {
-    let a = w.a.access.as_str();
-    // A fresh recipient each: IYS answers an unknown recipient's status with 404 H097.
-    let dup_status = format!(
-        "{{\"recipient\": \"{}\", \"recipientType\": \"BIREYSEL\", \"type\": \"EPOSTA\", \"type\": \"MESAJ\"}}",
-        PHONES[4]
-    );
-    vec![
-        // FIXME(no Content-Type check): should be 415 request/unsupported-media-type, not relayed.
-        (
-            "text/plain consent",
-            Req::post(ADD, Some(a), consent(PHONES[5], "MESAJ").to_string())
-                .without("Content-Type")
-                .header("Content-Type", "text/plain"),
-            200,
-            "add",
-        ),
-        // FIXME(no Content-Type check): same for the status query.
-        (
-            "text/html status query",
-            Req::post(STATUS, Some(a), status_body(PHONES[5], "ARAMA"))
-                .without("Content-Type")
-                .header("Content-Type", "text/html"),
-            404,
-            "status",
-        ),
-        // FIXME(status route parses with serde_json, last key wins): a duplicate key should be 422
-        // consent/duplicate-field (as on the add and batch routes), not relayed with the last value.
-        ("duplicate type key (status)", Req::post(STATUS, Some(a), dup_status), 404, "status"),
-    ]
-}
-
 fn first_code(r: &Resp) -> String {
     r.json()["errors"][0]["iysEdgeCode"].as_str().unwrap_or_default().to_string()
 }
@@ -717,8 +801,17 @@ fn attacks_are_refused_with_stable_codes_and_nothing_is_relayed_or_leaked() {
         Some(&status_body("+905329870099", "MESAJ")),
     );
     assert!(ok.status < 500 && ok.header("x-iys-edge-request-id").is_some(), "{} {}", ok.status, ok.body);
+    // The media type is matched without regard to case, and parameters are allowed.
+    let ok = r.req(
+        "POST",
+        STATUS,
+        &[("Authorization", &format!("Bearer {}", a.access)), ("Content-Type", "Application/JSON; Charset=UTF-8")],
+        Some(&status_body("+905329870098", "MESAJ")),
+    );
+    assert!(ok.status < 500 && ok.header("x-iys-edge-request-id").is_some(), "{} {}", ok.status, ok.body);
     let before_sim = sim_log(&r);
-    assert!(before_sim.iter().any(|e| e["route"] == "status"), "the control query reached the sim: {before_sim:?}");
+    let controls = before_sim.iter().filter(|e| e["route"] == "status").count();
+    assert_eq!(controls, 2, "both control queries reached the sim: {before_sim:?}");
     let head = r.admin("GET", "/admin/ledger/verify", None).json();
     assert_eq!(head["ok"], true, "{head}");
     let head_seq = head["headSeq"].as_i64().unwrap_or(0);
@@ -756,6 +849,16 @@ fn attacks_are_refused_with_stable_codes_and_nothing_is_relayed_or_leaked() {
         }
     }
 
+    // Every answer of the relay carries a request id of its own (the HTTP server's 400s are not
+    // the relay's).
+    let mut ids = std::collections::BTreeSet::new();
+    for (c, resps) in answers.iter().filter(|(c, _)| c.by != By::Http) {
+        for resp in resps {
+            let id = resp.header("x-iys-edge-request-id").unwrap_or_default();
+            assert!(id.len() >= 32 && ids.insert(id.to_string()), "{}: request id {id:?}", c.name);
+        }
+    }
+
     // IYS received nothing.
     let after_sim = sim_log(&r);
     let new: Vec<&Value> = after_sim.iter().skip(before_sim.len()).collect();
@@ -776,23 +879,31 @@ fn attacks_are_refused_with_stable_codes_and_nothing_is_relayed_or_leaked() {
         *got.entry(row["outcome"].as_str().unwrap_or_default().to_string()).or_default() += 1;
     }
     assert_eq!(got, want, "ledger outcomes against the table");
+    // And row by row: a ledgered answer's request id names its ledger row.
+    let by_id: BTreeMap<&str, &str> = ledger
+        .iter()
+        .map(|row| (row["request_id"].as_str().unwrap_or_default(), row["outcome"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(by_id.len(), ledger.len(), "one ledger row per request id");
+    for (c, resps) in answers.iter().filter(|(c, _)| c.by == By::Relay) {
+        for (resp, (status, code)) in
+            resps.iter().zip(std::iter::once((c.status, c.code)).chain(c.more.iter().copied()))
+        {
+            let id = resp.header("x-iys-edge-request-id").unwrap_or_default();
+            assert_eq!(
+                by_id.get(id).copied(),
+                Some(format!("{status} {code}").as_str()),
+                "{}: ledger row of {id}",
+                c.name
+            );
+        }
+    }
     let v = r.admin("GET", "/admin/ledger/verify", None).json();
     assert_eq!(v["ok"], true, "{v}");
 
     // No admin action took effect.
     let providers_after = r.admin("GET", "/admin/providers", None).json();
     assert_eq!(providers_after, providers_before, "the admin routes changed something");
-
-    // What is relayed today but should not be (FIXME): each reaches IYS exactly once.
-    let mut relayed = Vec::new();
-    for (name, req, status, _) in relayed_today(&w) {
-        let resps = send(&r.base, &req).unwrap_or_default();
-        assert_eq!(resps.first().map(|x| x.status), Some(status), "{name}: {resps:?}");
-        relayed.extend(resps);
-    }
-    let routes: Vec<Value> = sim_log(&r).iter().skip(after_sim.len()).map(|e| e["route"].clone()).collect();
-    let want_routes: Vec<Value> = relayed_today(&w).iter().map(|x| json!(x.3)).collect();
-    assert_eq!(routes, want_routes, "the FIXME cases are relayed today, once each");
 
     // No secret or recipient in any answer, ledger row or log line.
     let mut secrets: Vec<(&str, String)> = vec![("admin secret", ADMIN.into()), ("IYS password", IYS_PASSWORD.into())];
@@ -810,7 +921,7 @@ fn attacks_are_refused_with_stable_codes_and_nothing_is_relayed_or_leaked() {
     assert!(log.contains("/sps/600001/brands/600001/consents"), "the log has the request lines: {log}");
     let ledger_text = Value::Array(ledger_after(&r, head_seq)).to_string();
     let all = answers.iter().flat_map(|(c, resps)| resps.iter().map(move |x| (c.name, x)));
-    for (name, resp) in all.chain(relayed.iter().map(|x| ("relayed today", x))) {
+    for (name, resp) in all {
         let headers = format!("{:?}", resp.headers);
         for (who, s) in &secrets {
             assert!(
@@ -833,10 +944,9 @@ fn attacks_are_refused_with_stable_codes_and_nothing_is_relayed_or_leaked() {
     }
     let by = |b: By| answers.iter().filter(|(c, _)| c.by == b).count();
     eprintln!(
-        "{n} cases: {} refused by the relay's handlers (ledgered), {} by its gate, {} by the HTTP server; {} FIXME cases relayed",
+        "{n} cases: {} refused by the relay's handlers (ledgered), {} by its gate, {} by the HTTP server",
         by(By::Relay),
         by(By::Gate),
-        by(By::Http),
-        relayed.len()
+        by(By::Http)
     );
 }

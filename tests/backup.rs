@@ -73,7 +73,12 @@ fn a_backup_restores_into_a_fresh_database_with_an_intact_ledger_and_tampering_i
         );
         assert!(a.status < 500, "{} {}", a.status, a.body);
     }
-    let bad = r.req("POST", path, &[("Authorization", &auth)], Some("{\"recipient\": \"x\"}"));
+    let bad = r.req(
+        "POST",
+        path,
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some("{\"recipient\": \"x\"}"),
+    );
     assert_eq!(bad.status, 422, "{}", bad.body);
     let id = c["id"].as_str().unwrap_or_default();
     assert_eq!(r.admin("POST", &format!("/admin/providers/{id}/revoke"), None).status, 200);

@@ -279,7 +279,12 @@ fn invalid_payloads_get_iys_shaped_errors_and_are_never_relayed() {
         a.json()["errors"].as_array().map(|v| v.iter().map(|e| e["code"].clone()).collect()).unwrap_or_default();
     assert!(codes.contains(&json!("H115")) && codes.contains(&json!("H118")), "{codes:?}");
 
-    let a = r.req("POST", path, &[("Authorization", &format!("Bearer {}", strict.token))], Some("{\"recipient\": "));
+    let a = r.req(
+        "POST",
+        path,
+        &[("Authorization", &format!("Bearer {}", strict.token)), ("Content-Type", "application/json")],
+        Some("{\"recipient\": "),
+    );
     assert_eq!(
         (a.status, first_error(&a)["code"].clone(), first_error(&a)["iysEdgeCode"].clone()),
         (400, json!("H014"), json!("request/invalid-json"))
@@ -288,7 +293,11 @@ fn invalid_payloads_get_iys_shaped_errors_and_are_never_relayed() {
     let en = r.req(
         "POST",
         path,
-        &[("Authorization", &format!("Bearer {}", strict.token)), ("Accept-Language", "en")],
+        &[
+            ("Authorization", &format!("Bearer {}", strict.token)),
+            ("Content-Type", "application/json"),
+            ("Accept-Language", "en"),
+        ],
         Some("{\"recipient\": "),
     );
     assert!(

@@ -116,12 +116,20 @@ fn the_demo_route_relays_each_consent_as_the_demo_provider() {
     assert_eq!(bad.status, 400, "{}", bad.body);
     let empty = demo(r, "tr", "{\"consents\": []}");
     assert_eq!((empty.status, empty.json()["errors"][0]["iysEdgeCode"].clone()), (422, json!("batch/empty")));
-    let not_list = demo(r, "tr", "{\"consent\": {}}");
+    let not_list = demo(r, "tr", "{\"consents\": {}}");
     assert_eq!((not_list.status, not_list.json()["errors"][0]["iysEdgeCode"].clone()), (422, json!("batch/not-array")));
+    // The wrapper's keys are read like any fixed-shape body's (`relay::read_json`).
+    let typo = demo(r, "tr", "{\"consent\": {}}");
+    assert_eq!((typo.status, typo.json()["errors"][0]["iysEdgeCode"].clone()), (422, json!("consent/unknown-field")));
+    let text = r.req("POST", "/demo/consents", &[("Content-Type", "text/plain")], Some("{\"consents\": []}"));
+    assert_eq!(
+        (text.status, text.json()["errors"][0]["iysEdgeCode"].clone()),
+        (415, json!("request/unsupported-media-type"))
+    );
 
     // Every request is one ledger row under the demo provider, with IYS's transaction ids.
     let rows = ledger_rows(r, "inbound:demo");
-    assert_eq!(rows.len(), before + 5, "{rows:?}");
+    assert_eq!(rows.len(), before + 7, "{rows:?}");
     let first = &rows[before];
     assert_eq!((first["provider"].clone(), first["outcome"].clone()), (json!(DEMO_ID), json!("200")));
     assert_eq!(first["iys_ids"], items[0]["transactionId"]);

@@ -103,11 +103,7 @@ fn too_large() -> Diagnostic {
 }
 
 /// [`csv_row_to_value`] into `fields`, reusing the entries (and their strings) already there.
-fn csv_row_into(
-    row: &csv::ByteRecord,
-    header: &Header,
-    fields: &mut Vec<(String, Value)>,
-) -> Result<(), Diagnostic> {
+fn csv_row_into(row: &csv::ByteRecord, header: &Header, fields: &mut Vec<(String, Value)>) -> Result<(), Diagnostic> {
     let mut n = 0;
     let last = row.len().saturating_sub(1);
     // One UTF-8 check for the row; a cell is then a slice of it on char boundaries (a cell that is

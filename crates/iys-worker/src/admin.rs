@@ -15,7 +15,7 @@
 //! | `POST /admin/pull` | run the pull now (what the cron does) |
 
 use crate::auth::{hash_password, provider_by_id, Provider, Scope};
-use crate::http_error::ApiError;
+use crate::http_error::{to_serde, ApiError};
 use crate::ledger::{self, Entry};
 use crate::util::{hex, iso_now, random_bytes, sha256_hex};
 use crate::{do_get, env_f64};
@@ -71,16 +71,28 @@ fn check_scopes(scopes: &[Scope]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Handles `/admin/…`; the caller has checked the admin secret.
-pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Result<Response, ApiError> {
+/// A JSON body with these keys (read by `relay::read_json`), as `T`.
+fn body<T: serde::de::DeserializeOwned>(req: &Request, bytes: &[u8], keys: &[&str], lang: Lang) -> Result<T, ApiError> {
+    let v = crate::relay::read_json(req.headers(), bytes, Some(keys), lang)?;
+    serde_json::from_value(to_serde(&v)).map_err(|e| bad(&format!("body: {e}")))
+}
+
+/// Handles `/admin/…`; the caller has checked the admin secret. `request_id` is the answer's
+/// (`x-iys-edge-request-id`) and names the ledger rows of admin actions.
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    path: &str,
+    lang: Lang,
+    request_id: String,
+) -> Result<Response, ApiError> {
     let db = env.d1("DB")?;
     let parts: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
     let method = req.method();
-    let request_id = crate::util::uuid().map_err(|e| ApiError::internal(&e))?;
     match (method, parts.as_slice()) {
         (Method::Post, ["providers"]) => {
-            let body = req.bytes().await?;
-            let np: NewProvider = serde_json::from_slice(&body).map_err(|e| bad(&format!("body: {e}")))?;
+            let bytes = req.bytes().await?;
+            let np: NewProvider = body(&req, &bytes, &["id", "name", "scopes", "mode", "rate", "burst"], lang)?;
             check_scopes(&np.scopes)?;
             let mode = np.mode.unwrap_or_else(|| "strict".into());
             if mode != "strict" && mode != "normalize" {
@@ -159,8 +171,8 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
             Ok(Response::from_json(&p.public())?)
         }
         (Method::Put, ["providers", id, "limits"]) => {
-            let body = req.bytes().await?;
-            let l: Limits = serde_json::from_slice(&body).map_err(|e| bad(&format!("body: {e}")))?;
+            let bytes = req.bytes().await?;
+            let l: Limits = body(&req, &bytes, &["rate", "burst"], lang)?;
             if !(l.rate >= 0.0 && l.burst >= 1.0) {
                 return Err(bad("rate must be ≥ 0 and burst ≥ 1"));
             }
@@ -235,13 +247,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &str, lang: Lang) -> Resu
     }
 }
 
-async fn record(
-    env: &Env,
-    request_id: &str,
-    kind: &str,
-    subject: &str,
-    outcome: &str,
-) -> worker::Result<()> {
+async fn record(env: &Env, request_id: &str, kind: &str, subject: &str, outcome: &str) -> worker::Result<()> {
     ledger::append(
         env,
         &[Entry {

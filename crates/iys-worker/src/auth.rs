@@ -171,12 +171,9 @@ async fn issue(db: &D1Database, env: &Env, provider_id: &str) -> Result<Value, A
     }))
 }
 
-/// `POST /oauth2/token` (IYS's JSON body; password and refresh grants). Returns (provider id, answer).
-pub async fn token_endpoint(db: &D1Database, env: &Env, body: &[u8], lang: Lang) -> (String, Result<Value, ApiError>) {
-    let v: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) => return (String::new(), Err(ApiError::code(Code::BadGrant, &[], lang))),
-    };
+/// `POST /oauth2/token` (IYS's JSON body, already read by `relay::read_json`; password and refresh
+/// grants). Returns (provider id, answer).
+pub async fn token_endpoint(db: &D1Database, env: &Env, v: &Value, lang: Lang) -> (String, Result<Value, ApiError>) {
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     match s("grant_type").as_str() {
         "password" => {

@@ -11,7 +11,7 @@
 use crate::auth::{provider_by_id, Provider};
 use crate::http_error::{status_for, ApiError};
 use crate::relay::{self, Ctx, MAX_BODY};
-use crate::util::{sha256_hex, uuid};
+use crate::util::sha256_hex;
 use iys_core::json::Value as JValue;
 use iys_core::{Code, Diagnostic, Lang};
 use serde_json::{json, Value};
@@ -31,7 +31,13 @@ fn config(env: &Env) -> Option<(String, u64, u64)> {
 }
 
 /// `POST /demo/consents`.
-pub async fn consents(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang) -> Result<Response, ApiError> {
+pub async fn consents(
+    mut req: Request,
+    env: &Env,
+    wc: &worker::Context,
+    lang: Lang,
+    request_id: String,
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::code(Code::NotFound, &[], lang);
     let Some((id, iys, brand)) = config(env) else { return Err(not_found()) };
     let db = env.d1("DB")?;
@@ -40,14 +46,7 @@ pub async fn consents(mut req: Request, env: &Env, wc: &worker::Context, lang: L
         _ => return Err(not_found()),
     };
     let body = req.bytes().await?;
-    let ctx = Ctx {
-        env,
-        db,
-        lang,
-        request_id: uuid().map_err(|e| ApiError::internal(&e))?,
-        provider_id: provider.id.clone(),
-        upstream: RefCell::new(Vec::new()),
-    };
+    let ctx = Ctx { env, db, lang, request_id, provider_id: provider.id.clone(), upstream: RefCell::new(Vec::new()) };
     let r = if body.len() > MAX_BODY {
         Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
     } else {
@@ -81,12 +80,9 @@ async fn run(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let lang = ctx.lang;
-    let ct = req.headers().get("Content-Type").ok().flatten().unwrap_or_default();
-    if !ct.to_ascii_lowercase().starts_with("application/json") {
-        return Err(ApiError::code(Code::UnsupportedMediaType, &[], lang));
-    }
     p.check_scope(iys, brand, &[], lang)?;
-    let v = relay::parse_body(body, lang)?;
+    // The wrapper's keys here; each consent's keys by iys-core's consent validation (per item).
+    let v = relay::read_json(req.headers(), body, Some(&["consents"]), lang)?;
     let list = items(&v).map_err(|c| ApiError::diagnostics([&Diagnostic::new(c, "")], None, lang, false))?;
     if list.len() > MAX_ITEMS {
         let d = Diagnostic::new(Code::BatchTooLarge, "").with_number("count", list.len() as u64);

@@ -65,28 +65,37 @@ pub async fn do_post(env: &Env, binding: &str, name: &str, path: &str, body: &Va
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let lang = lang_of(req.headers());
+    // The request's id: the ledger rows of a ledgered request carry it, and so does every answer
+    // (`x-iys-edge-request-id`, refusals included), set below in the one place answers are finished.
+    let request_id = match util::uuid() {
+        Ok(id) => id,
+        Err(e) => return ApiError::internal(&e).into_response(),
+    };
+    let rid = request_id.clone();
     let path = req.path();
     let method = req.method();
     let answer = match (method.clone(), path.as_str()) {
         (Method::Get, "/health") => {
-            return Response::from_json(&serde_json::json!({"ok": true, "service": "iys-worker"}));
+            Response::from_json(&serde_json::json!({"ok": true, "service": "iys-worker"})).map_err(ApiError::from)
         }
-        (Method::Post, "/oauth2/token") => relay::token(req, &env, &ctx, lang).await,
-        (Method::Post, "/demo/consents") => demo::consents(req, &env, &ctx, lang).await,
+        (Method::Post, "/oauth2/token") => relay::token(req, &env, &ctx, lang, rid).await,
+        (Method::Post, "/demo/consents") => demo::consents(req, &env, &ctx, lang, rid).await,
         (_, p) if p.starts_with("/admin/") => {
             if !auth::is_admin(&env, &req) {
                 Err(ApiError::code(Code::AdminRequired, &[], lang))
             } else {
-                admin::handle(req, &env, &path, lang).await
+                admin::handle(req, &env, &path, lang, rid).await
             }
         }
-        (_, p) if p.starts_with("/sps/") => relay::sps(req, &env, &ctx, lang).await,
+        (_, p) if p.starts_with("/sps/") => relay::sps(req, &env, &ctx, lang, rid).await,
         _ => Err(ApiError::code(Code::NotFound, &[], lang)),
     };
-    match answer {
-        Ok(r) => Ok(r),
-        Err(e) => e.into_response(),
-    }
+    let mut resp = match answer {
+        Ok(r) => r,
+        Err(e) => e.into_response()?,
+    };
+    let _ = resp.headers_mut().set("x-iys-edge-request-id", &request_id);
+    Ok(resp)
 }
 
 #[event(queue)]

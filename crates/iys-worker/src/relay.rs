@@ -6,7 +6,7 @@
 //! upstream exchange is one ledger row.
 
 use crate::auth::{self, Provider};
-use crate::http_error::{status_for, ApiError};
+use crate::http_error::{diagnostic_json, status_for, to_serde, ApiError};
 use crate::ledger::{self, Entry};
 use crate::upstream::{self, UpErr, UpResp};
 use crate::util::{now_s, sha256_hex, uuid};
@@ -17,8 +17,9 @@ use iys_core::time::BusinessDays;
 use iys_core::{Code, Diagnostic, Lang};
 use serde_json::{json, Value};
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::time::Duration;
-use worker::{D1Database, Delay, Env, Method, Request, Response};
+use worker::{D1Database, Delay, Env, Headers, Method, Request, Response};
 
 /// Largest body accepted (a 1000-item batch of long e-mail consents is well under 1 MB).
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
@@ -67,7 +68,8 @@ fn ids_of(r: &Result<Response, ApiError>) -> String {
 
 /// Records the inbound row (and the upstream rows) for a finished request: handed to the ledger
 /// writer from `waitUntil`, so the answer does not wait for D1 but the isolate is held until the
-/// rows are committed (see `ledger::append` for retries and the fallback).
+/// rows are committed (see `ledger::append` for retries and the fallback). The row's request id is
+/// the one `fetch` puts on the answer (`x-iys-edge-request-id`, refusals included).
 pub(crate) async fn finish(
     ctx: &Ctx<'_>,
     wc: &worker::Context,
@@ -93,17 +95,35 @@ pub(crate) async fn finish(
     let mut r = r;
     if let Ok(resp) = r.as_mut() {
         let _ = resp.headers_mut().delete("x-iys-ids");
-        let _ = resp.headers_mut().set("x-iys-edge-request-id", &ctx.request_id);
     }
     r
 }
 
+/// The keys of a token request (IYS's grant body).
+const GRANT_KEYS: &[&str] = &["grant_type", "username", "password", "refresh_token"];
+/// The keys of `POST …/consents/status`.
+const STATUS_KEYS: &[&str] = &["recipient", "recipientType", "type"];
+/// The keys of `POST …/consents/{recipientType}/status/{type}`.
+const MULTI_STATUS_KEYS: &[&str] = &["recipients"];
+
 /// `POST /oauth2/token`.
-pub async fn token(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang) -> Result<Response, ApiError> {
+pub async fn token(
+    mut req: Request,
+    env: &Env,
+    wc: &worker::Context,
+    lang: Lang,
+    request_id: String,
+) -> Result<Response, ApiError> {
     let db = env.d1("DB")?;
     let body = req.bytes().await?;
-    let (provider_id, answer) = auth::token_endpoint(&db, env, &body, lang).await;
-    let grant: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (grant, provider_id, answer) = match read_json(req.headers(), &body, Some(GRANT_KEYS), lang) {
+        Ok(v) => {
+            let grant = to_serde(&v);
+            let (provider_id, answer) = auth::token_endpoint(&db, env, &grant, lang).await;
+            (grant, provider_id, answer)
+        }
+        Err(e) => (Value::Null, String::new(), Err(e)),
+    };
     // Never hash the password or refresh token into the ledger: only the grant type and username.
     let what = format!(
         "{}:{}",
@@ -114,7 +134,7 @@ pub async fn token(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang
         env,
         db,
         lang,
-        request_id: uuid().map_err(|e| ApiError::internal(&e))?,
+        request_id,
         provider_id: if provider_id.is_empty() { "-".into() } else { provider_id },
         upstream: RefCell::new(Vec::new()),
     };
@@ -126,19 +146,18 @@ pub async fn token(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang
 }
 
 /// Every `/sps/…` route.
-pub async fn sps(mut req: Request, env: &Env, wc: &worker::Context, lang: Lang) -> Result<Response, ApiError> {
+pub async fn sps(
+    mut req: Request,
+    env: &Env,
+    wc: &worker::Context,
+    lang: Lang,
+    request_id: String,
+) -> Result<Response, ApiError> {
     let db = env.d1("DB")?;
     let path = req.path();
     let method = req.method();
     let body = if method == Method::Post { req.bytes().await? } else { Vec::new() };
-    let mut ctx = Ctx {
-        env,
-        db,
-        lang,
-        request_id: uuid().map_err(|e| ApiError::internal(&e))?,
-        provider_id: "-".into(),
-        upstream: RefCell::new(Vec::new()),
-    };
+    let mut ctx = Ctx { env, db, lang, request_id, provider_id: "-".into(), upstream: RefCell::new(Vec::new()) };
     let segs: Vec<String> = path.trim_start_matches("/sps/").split('/').map(str::to_string).collect();
     let kind = route_kind(&method, &segs);
     let payload_sha = sha256_hex(if body.is_empty() { path.as_bytes() } else { &body });
@@ -196,12 +215,17 @@ async fn sps_inner(
     provider.check_scope(iys, brand, &[], lang)?;
     limit(ctx.env, &provider, lang).await?;
     let rest: Vec<&str> = segs.iter().skip(4).map(String::as_str).collect();
+    // Every body is read by `read_json` (Content-Type, iys-core's reader, keys) before it is used.
+    let json = |keys| read_json(req.headers(), body, keys, lang);
     match (method, rest.as_slice()) {
-        (Method::Post, []) => add(ctx, &provider, iys, brand, body).await,
-        (Method::Post, ["request"]) => batch(ctx, &provider, iys, brand, body).await,
+        // A consent's (and a batch item's) keys are judged by iys-core's consent validation.
+        (Method::Post, []) => add_value(ctx, &provider, iys, brand, &json(None)?).await,
+        (Method::Post, ["request"]) => batch(ctx, &provider, iys, brand, &json(None)?).await,
         (Method::Get, ["request", id]) => queue::request_status(&ctx.db, &provider.id, iys, brand, id, lang).await,
-        (Method::Post, ["status"]) => status(ctx, &provider, iys, brand, body).await,
-        (Method::Post, [rt, "status", ty]) => multi_status(ctx, &provider, iys, brand, rt, ty, body).await,
+        (Method::Post, ["status"]) => status(ctx, &provider, iys, brand, &json(Some(STATUS_KEYS))?).await,
+        (Method::Post, [rt, "status", ty]) => {
+            multi_status(ctx, &provider, iys, brand, rt, ty, &json(Some(MULTI_STATUS_KEYS))?).await
+        }
         (Method::Get, ["changes"]) => crate::pull::changes(ctx, req, iys, brand).await,
         (_, []) | (_, ["request"]) | (_, ["status"]) | (_, ["changes"]) => {
             Err(ApiError::code(Code::MethodNotAllowed, &[], lang))
@@ -226,13 +250,70 @@ fn options(p: &Provider) -> Options {
     Options { mode: p.mode(), now: now_s(), window: Some(BusinessDays::default()) }
 }
 
-/// Parses a request body with iys-core's JSON reader (400 on bad JSON).
-pub(crate) fn parse_body(body: &[u8], lang: Lang) -> Result<JValue, ApiError> {
-    iys_core::json::parse_bytes(body).map_err(|d| {
+/// Whether a `Content-Type` value names JSON: the media type `application/json`, any case, with or
+/// without parameters (`; charset=utf-8`). One header only: a repeated header arrives joined by `, `.
+pub fn is_json_media_type(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Most key errors reported for one body (an object of a million keys gets the first ones).
+const MAX_KEY_ERRORS: usize = 100;
+
+/// The one reader of inbound JSON bodies, for every route that takes one (`/oauth2/token`, the
+/// `/sps/…` POSTs, `/demo/consents`, the admin bodies), before anything in the body is used:
+///
+/// 1. `Content-Type` must be `application/json` (parameters allowed, any case): else 415
+///    `request/unsupported-media-type`, and the body is not looked at;
+/// 2. at most [`MAX_BODY`] bytes (413);
+/// 3. iys-core's reader (`request/invalid-utf8`, `request/invalid-json`, `request/json-too-deep`: 400);
+/// 4. with `keys`, a top-level object may hold only those keys, each once: 422
+///    `consent/duplicate-field` / `consent/unknown-field`, as consent validation judges a consent's
+///    keys (so no key is read one way here and another way upstream). `None` where iys-core's consent
+///    validation judges the keys itself (a consent, a batch).
+pub(crate) fn read_json(headers: &Headers, body: &[u8], keys: Option<&[&str]>, lang: Lang) -> Result<JValue, ApiError> {
+    let content_type = headers.get("Content-Type").ok().flatten();
+    if !is_json_media_type(content_type.as_deref()) {
+        return Err(ApiError::code(Code::UnsupportedMediaType, &[], lang));
+    }
+    if body.len() > MAX_BODY {
+        return Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang));
+    }
+    let v = iys_core::json::parse_bytes(body).map_err(|d| {
         let mut e = ApiError::diagnostics([&d], None, lang, false);
         e.status = status_for(d.code);
         e
-    })
+    })?;
+    let (Some(allowed), JValue::Object(entries)) = (keys, &v) else { return Ok(v) };
+    let mut seen = BTreeSet::new();
+    let mut errors = Vec::new();
+    for (key, _) in entries {
+        let code = if !seen.insert(key.as_str()) {
+            Code::ConsentDuplicateField
+        } else if !allowed.contains(&key.as_str()) {
+            Code::ConsentUnknownField
+        } else {
+            continue;
+        };
+        if errors.len() == MAX_KEY_ERRORS {
+            break;
+        }
+        let d =
+            Diagnostic::new(code, format!("/{}", iys_core::diagnostic::pointer_token(key))).with("field", key.as_str());
+        let mut e = diagnostic_json(&d, Some(&v), lang, false);
+        if code == Code::ConsentUnknownField {
+            // iys-core's message lists a consent's keys; name this body's.
+            e["message"] = json!(match lang {
+                Lang::En => format!("Unknown field {key}; allowed fields are {}.", allowed.join(", ")),
+                _ => format!("Bilinmeyen alan {key}; izin verilen alanlar {}.", allowed.join(", ")),
+            });
+        }
+        errors.push(e);
+    }
+    if errors.is_empty() {
+        Ok(v)
+    } else {
+        Err(ApiError { status: status_for(Code::ConsentDuplicateField), errors, retry_after: None })
+    }
 }
 
 thread_local! {
@@ -399,12 +480,6 @@ fn warnings(diags: &[Diagnostic], lang: Lang) -> Vec<Value> {
     diags.iter().filter(|d| !d.is_error()).map(|d| crate::http_error::diagnostic_json(d, None, lang, false)).collect()
 }
 
-/// `POST …/consents`: one consent, relayed synchronously; on timeout it is queued (202).
-async fn add(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> Result<Response, ApiError> {
-    let v = parse_body(body, ctx.lang)?;
-    add_value(ctx, p, iys, brand, &v).await
-}
-
 /// One parsed consent: validated (the provider's mode), type-scoped, relayed synchronously, queued
 /// on timeout. The single-add path, shared by `POST …/consents` and `POST /demo/consents`.
 pub(crate) async fn add_value(
@@ -487,10 +562,9 @@ fn sub_request_json(id: &str, c: &iys_core::consent::Consent) -> Value {
 }
 
 /// `POST …/consents/request`: a batch, validated whole, then queued; IYS's answer shape.
-async fn batch(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> Result<Response, ApiError> {
+async fn batch(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, v: &JValue) -> Result<Response, ApiError> {
     let lang = ctx.lang;
-    let v = parse_body(body, lang)?;
-    let rep = iys_core::batch::validate_batch_value(&v, &options(p));
+    let rep = iys_core::batch::validate_batch_value(v, &options(p));
     let mut all: Vec<Diagnostic> = rep.diagnostics.clone();
     for item in &rep.items {
         all.extend(item.diagnostics.iter().cloned());
@@ -499,7 +573,7 @@ async fn batch(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -
         if !all.iter().any(Diagnostic::is_error) {
             return Err(ApiError::internal("batch validator gave no items"));
         }
-        return Err(ApiError::diagnostics(&all, Some(&v), lang, true));
+        return Err(ApiError::diagnostics(&all, Some(v), lang, true));
     }
     let valid: Vec<_> = rep.items.iter().filter_map(|r| r.value.as_ref()).collect();
     let mut types: Vec<ConsentType> = valid.iter().map(|c| c.consent().kind).collect();
@@ -556,15 +630,11 @@ fn check_recipient(
     rep.value.map(|r| r.wire().to_string())
 }
 
-/// `POST …/consents/status`: `{recipient, recipientType, type}`, relayed synchronously.
-async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &[u8]) -> Result<Response, ApiError> {
+/// `POST …/consents/status`: `{recipient, recipientType, type}` (read by [`read_json`]), relayed
+/// synchronously.
+async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue) -> Result<Response, ApiError> {
     let lang = ctx.lang;
-    let v: Value = serde_json::from_slice(body).map_err(|_| {
-        let d = Diagnostic::new(Code::InvalidJson, "").with("reason", "syntax error").with("offset", "0");
-        let mut e = ApiError::diagnostics([&d], None, lang, false);
-        e.status = 400;
-        e
-    })?;
+    let v = to_serde(body);
     let mut errors = Vec::new();
     let recipient = check_recipient(v.get("recipient"), json!(["recipient"]), "/recipient", p, lang, &mut errors);
     let rt = v.get("recipientType").and_then(Value::as_str).and_then(RecipientType::from_wire);
@@ -605,7 +675,8 @@ pub fn up_error(e: &UpErr, lang: Lang) -> ApiError {
     }
 }
 
-/// `POST …/consents/{recipientType}/status/{type}`: `{recipients: [...]}` (≤ 1000).
+/// `POST …/consents/{recipientType}/status/{type}`: `{recipients: [...]}` (≤ 1000, read by
+/// [`read_json`]).
 #[allow(clippy::too_many_arguments)]
 async fn multi_status(
     ctx: &Ctx<'_>,
@@ -614,7 +685,7 @@ async fn multi_status(
     brand: u64,
     rt: &str,
     ty: &str,
-    body: &[u8],
+    body: &JValue,
 ) -> Result<Response, ApiError> {
     let lang = ctx.lang;
     let mut errors = Vec::new();
@@ -629,7 +700,7 @@ async fn multi_status(
     if let Some(t) = tyv {
         p.check_scope(iys, brand, &[t], lang)?;
     }
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let v = to_serde(body);
     let list = v.get("recipients").and_then(Value::as_array);
     let mut wires = Vec::new();
     match list {
@@ -664,5 +735,33 @@ async fn multi_status(
     {
         Ok(r) => passthrough(&r),
         Err(e) => Err(up_error(&e, lang)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_media_type;
+
+    #[test]
+    fn only_application_json_is_json() {
+        for ok in ["application/json", "Application/JSON", "application/json; charset=utf-8", " application/json ;x=y"]
+        {
+            assert!(is_json_media_type(Some(ok)), "{ok}");
+        }
+        for no in [
+            "",
+            "text/plain",
+            "text/html",
+            "text/json",
+            "application/jsonp",
+            "application/json-seq",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/json, text/plain",
+            "text/plain; application/json",
+        ] {
+            assert!(!is_json_media_type(Some(no)), "{no}");
+        }
+        assert!(!is_json_media_type(None));
     }
 }

@@ -145,7 +145,9 @@ impl IysTokenHolder {
             let is_stale = stale.as_deref().is_some_and(|s| s == sha256_hex(t.access.as_bytes()));
             if fresh(t, now) && !is_stale {
                 self.meta.borrow_mut().served += 1;
-                return Response::from_json(&json!({"accessToken": t.access, "expiresAtMs": t.access_exp_ms, "refreshAtMs": t.access_exp_ms - margin_ms(t)}));
+                return Response::from_json(
+                    &json!({"accessToken": t.access, "expiresAtMs": t.access_exp_ms, "refreshAtMs": t.access_exp_ms - margin_ms(t)}),
+                );
             }
         }
         let existing = self.flight.borrow().clone();
@@ -190,7 +192,9 @@ impl IysTokenHolder {
         match result {
             Ok((t, _)) => {
                 self.meta.borrow_mut().served += 1;
-                Response::from_json(&json!({"accessToken": t.access, "expiresAtMs": t.access_exp_ms, "refreshAtMs": t.access_exp_ms - margin_ms(&t)}))
+                Response::from_json(
+                    &json!({"accessToken": t.access, "expiresAtMs": t.access_exp_ms, "refreshAtMs": t.access_exp_ms - margin_ms(&t)}),
+                )
             }
             Err(TokErr::Breaker(u)) => breaker_response(u, now),
             Err(TokErr::Rejected(r)) => Ok(Response::from_json(
