@@ -66,11 +66,12 @@ impl Progress {
         }
     }
 
-    /// Finishes the bar and, on a terminal, says how fast it went.
+    /// Replaces the bar with one closing line that says how many records and how fast.
     pub fn finish(&self, records: u64) {
         if let Some(bar) = &self.bar {
-            bar.set_position(self.read.load(Ordering::Relaxed));
-            bar.finish();
+            // The bar leaves the cursor at the end of its line: clear it, or the closing line
+            // would be glued onto the last frame.
+            bar.finish_and_clear();
             let secs = self.started.elapsed().as_secs_f64();
             let rate = if secs > 0.0 { records as f64 / secs } else { 0.0 };
             eprintln!("{} records in {secs:.2} s ({} records/s)", group(records), group(rate as u64));
