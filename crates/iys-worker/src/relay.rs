@@ -100,7 +100,10 @@ pub(crate) async fn finish(
 }
 
 /// The keys of a token request (IYS's grant body).
-const GRANT_KEYS: &[&str] = &["grant_type", "username", "password", "refresh_token"];
+/// IYS's grant keys, plus the OAuth 2 client keys general-purpose clients add (accepted, ignored), so
+/// an existing IYS client works unchanged.
+const GRANT_KEYS: &[&str] =
+    &["grant_type", "username", "password", "refresh_token", "client_id", "client_secret", "scope"];
 /// The keys of `POST …/consents/status`.
 const STATUS_KEYS: &[&str] = &["recipient", "recipientType", "type"];
 /// The keys of `POST …/consents/{recipientType}/status/{type}`.
