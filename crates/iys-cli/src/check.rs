@@ -1,6 +1,5 @@
 //! `iys check`: one result per record, then a summary.
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -10,7 +9,7 @@ use iys_core::json::Value;
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::input::{Format, RawRecord};
+use crate::input::{Format, RawRecord, Slice};
 use crate::report::{self, DiagnosticJson};
 use crate::{pipeline, Judge, Tally};
 
@@ -83,8 +82,20 @@ impl<'a> RecordJson<'a> {
 
 /// `record 3 (line 5): error … ` for every diagnostic of `e`.
 pub fn human_lines(out: &mut String, e: &Evaluated, lang: Lang) {
-    for d in &e.report.diagnostics {
-        let _ = write!(out, "record {} (line {}): ", e.index, e.line);
+    let Some((first, rest)) = e.report.diagnostics.split_first() else {
+        return;
+    };
+    let start = out.len();
+    out.push_str("record ");
+    report::push_u64(out, e.index);
+    out.push_str(" (line ");
+    report::push_u64(out, e.line);
+    out.push_str("): ");
+    let prefix = start..out.len();
+    report::human(out, first, lang);
+    out.push('\n');
+    for d in rest {
+        out.extend_from_within(prefix.clone());
         report::human(out, d, lang);
         out.push('\n');
     }
@@ -114,16 +125,15 @@ struct SummaryLine {
 
 /// Runs `iys check`.
 pub fn run(file: &Path, format: Option<Format>, judge: Judge, json: bool) -> Result<Tally, CliError> {
-    let (records, progress) = crate::open_records(file, format)?;
+    let (slices, progress) = crate::open_slices(file, format, pipeline::SLICE)?;
     let lang = judge.lang;
-    // One slice of records per call: the CSV cells, the output and the counts are one buffer each
-    // for the whole slice, not one per record.
-    let work = |slice: &[RawRecord]| {
+    // One group of records per call: the CSV cells, the output and the counts are one buffer each
+    // for the whole group, not one per record.
+    let work = |slice: &Slice| {
         let mut scratch = Vec::new();
         let mut c = Checked::default();
-        let mut human = String::new();
-        for raw in slice {
-            let e = evaluate_in(raw, &judge.options, &mut scratch);
+        let mut human = String::with_capacity(if json { 0 } else { 32 * 1024 });
+        let mut one = |e: Evaluated| {
             if e.report.is_ok() {
                 c.valid += 1;
                 c.normalized += u64::from(was_normalized(&e.report));
@@ -135,6 +145,20 @@ pub fn run(file: &Path, format: Option<Format>, judge: Judge, json: bool) -> Res
             } else {
                 human_lines(&mut human, &e, lang);
             }
+        };
+        match slice {
+            Slice::Records(records) => {
+                for raw in records {
+                    one(evaluate_in(raw, &judge.options, &mut scratch));
+                }
+            }
+            Slice::Csv(rows) => rows.for_each_value(&mut scratch, |index, line, value| {
+                let report = match value {
+                    Ok(value) => validate_consent_value(value, &judge.options),
+                    Err(d) => Report::from_parts(None, vec![d]),
+                };
+                one(Evaluated { index, line, report });
+            }),
         }
         if !json {
             c.text = human.into_bytes();
@@ -147,17 +171,16 @@ pub fn run(file: &Path, format: Option<Format>, judge: Judge, json: bool) -> Res
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut tally = Tally::default();
     let mut normalized = 0u64;
-    let mut chunk_text = Vec::new();
-    pipeline::run_slices(records, work, |results: Vec<Checked>| {
-        chunk_text.clear();
-        for r in results {
+    pipeline::run_grouped(slices, work, |results: Vec<Checked>| {
+        for r in &results {
             tally.valid += r.valid;
             tally.invalid += r.invalid;
             normalized += r.normalized;
-            chunk_text.extend_from_slice(&r.text);
         }
         let write = |out: &mut std::io::BufWriter<_>| -> std::io::Result<()> {
-            out.write_all(&chunk_text)?;
+            for r in &results {
+                out.write_all(&r.text)?;
+            }
             if shared_terminal {
                 out.flush()?;
             }

@@ -82,19 +82,32 @@ impl RawRecord {
                 Ok(v) => judge(Ok(&v)),
                 Err(d) => judge(Err(d)),
             },
-            RawBody::Csv(row, header) => match csv_row_into(row, header, scratch) {
-                Ok(()) => {
-                    let value = Value::Object(std::mem::take(scratch));
-                    let r = judge(Ok(&value));
-                    if let Value::Object(entries) = value {
-                        *scratch = entries;
-                    }
-                    r
-                }
-                Err(d) => judge(Err(d)),
-            },
+            RawBody::Csv(row, header) => {
+                let mut ends = Vec::with_capacity(row.len());
+                with_row_value(RowView::of(row, &mut ends), header, scratch, judge)
+            }
             RawBody::TooLarge => judge(Err(too_large())),
         }
+    }
+}
+
+/// The value of `row` (built in `scratch`, whose entries are reused) handed to `judge`.
+fn with_row_value<R>(
+    row: RowView<'_>,
+    header: &Header,
+    scratch: &mut Vec<(String, Value)>,
+    judge: impl FnOnce(Result<&Value, Diagnostic>) -> R,
+) -> R {
+    match csv_row_into(row, header, scratch) {
+        Ok(()) => {
+            let value = Value::Object(std::mem::take(scratch));
+            let r = judge(Ok(&value));
+            if let Value::Object(entries) = value {
+                *scratch = entries;
+            }
+            r
+        }
+        Err(d) => judge(Err(d)),
     }
 }
 
@@ -102,19 +115,39 @@ fn too_large() -> Diagnostic {
     Diagnostic::new(Code::BodyTooLarge, "").with("limit", MAX_RECORD_BYTES.to_string())
 }
 
+/// One CSV row: its cells back to back, and where each cell ends (relative to the row's start).
+#[derive(Clone, Copy)]
+struct RowView<'a> {
+    bytes: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> RowView<'a> {
+    /// The view of a `csv` record; `ends` is filled with its cell ends.
+    fn of(row: &'a csv::ByteRecord, ends: &'a mut Vec<usize>) -> Self {
+        ends.clear();
+        ends.extend((0..row.len()).filter_map(|i| row.range(i)).map(|r| r.end));
+        RowView { bytes: row.as_slice(), ends }
+    }
+}
+
 /// [`csv_row_to_value`] into `fields`, reusing the entries (and their strings) already there.
-fn csv_row_into(row: &csv::ByteRecord, header: &Header, fields: &mut Vec<(String, Value)>) -> Result<(), Diagnostic> {
+fn csv_row_into(row: RowView<'_>, header: &Header, fields: &mut Vec<(String, Value)>) -> Result<(), Diagnostic> {
     let mut n = 0;
-    let last = row.len().saturating_sub(1);
+    let last = row.ends.len().saturating_sub(1);
     // One UTF-8 check for the row; a cell is then a slice of it on char boundaries (a cell that is
     // not, or a row that fails, is checked on its own below, which finds the cell to report).
-    let whole = std::str::from_utf8(row.as_slice()).ok();
-    for (i, cell) in row.iter().enumerate() {
+    let whole = std::str::from_utf8(row.bytes).ok();
+    let mut start = 0;
+    for (i, &end) in row.ends.iter().enumerate() {
+        let cell_start = start;
+        let cell = &row.bytes[start..end];
+        start = end;
         let cell = if i == last { cell.strip_suffix(b"\r").unwrap_or(cell) } else { cell };
         if cell.is_empty() {
             continue;
         }
-        let in_whole = whole.zip(row.range(i)).and_then(|(w, r)| w.get(r.start..r.start + cell.len()));
+        let in_whole = whole.and_then(|w| w.get(cell_start..cell_start + cell.len()));
         let extra;
         let name = match header.names.get(i) {
             Some(n) => n.as_str(),
@@ -167,7 +200,8 @@ fn cell_value(name: &str, text: &str) -> Value {
 /// which the core reports as unknown fields.
 fn csv_row_to_value(row: &csv::ByteRecord, header: &Header) -> Result<Value, Diagnostic> {
     let mut fields = Vec::with_capacity(row.len());
-    csv_row_into(row, header, &mut fields)?;
+    let mut ends = Vec::with_capacity(row.len());
+    csv_row_into(RowView::of(row, &mut ends), header, &mut fields)?;
     Ok(Value::Object(fields))
 }
 
@@ -350,33 +384,27 @@ fn csv_error(name: &str, e: &csv::Error) -> CliError {
     }
 }
 
-impl<R: Read> Iterator for CsvRecords<R> {
-    type Item = Result<RawRecord, CliError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<R: Read> CsvRecords<R> {
+    /// Reads the next row that is not blank into `row`; returns its index and line.
+    fn next_row(&mut self, row: &mut csv::ByteRecord) -> Option<Result<(u64, u64), CliError>> {
         if self.done {
             return None;
         }
-        // Sized like the rows so far, so that reading one does not grow it piece by piece.
-        let mut row = csv::ByteRecord::with_capacity(self.row_bytes, self.row_fields);
         loop {
-            match self.reader.read_byte_record(&mut row) {
+            match self.reader.read_byte_record(row) {
                 Ok(false) => {
                     self.done = true;
                     return None;
                 }
                 Ok(true) => {
                     // Excel leaves rows of bare separators at the end of a sheet: skip blank rows.
-                    if row.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+                    if row.as_slice().iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    self.row_bytes = self.row_bytes.max(row.as_slice().len()).min(ROW_CAPACITY_CAP);
-                    self.row_fields = self.row_fields.max(row.len()).min(ROW_CAPACITY_CAP / 8);
                     let line = row.position().map_or(0, csv::Position::line);
                     let index = self.index;
                     self.index += 1;
-                    let body = RawBody::Csv(row, Arc::clone(&self.header));
-                    return Some(Ok(RawRecord { index, line, body }));
+                    return Some(Ok((index, line)));
                 }
                 Err(e) => {
                     self.done = true;
@@ -384,6 +412,173 @@ impl<R: Read> Iterator for CsvRecords<R> {
                 }
             }
         }
+    }
+}
+
+impl<R: Read> Iterator for CsvRecords<R> {
+    type Item = Result<RawRecord, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Sized like the rows so far, so that reading one does not grow it piece by piece.
+        let mut row = csv::ByteRecord::with_capacity(self.row_bytes, self.row_fields);
+        let (index, line) = match self.next_row(&mut row)? {
+            Ok(at) => at,
+            Err(e) => return Some(Err(e)),
+        };
+        self.row_bytes = self.row_bytes.max(row.as_slice().len()).min(ROW_CAPACITY_CAP);
+        self.row_fields = self.row_fields.max(row.len()).min(ROW_CAPACITY_CAP / 8);
+        let body = RawBody::Csv(row, Arc::clone(&self.header));
+        Some(Ok(RawRecord { index, line, body }))
+    }
+}
+
+// ---- Slices: records in groups, CSV rows in one buffer per group --------------------------------
+
+/// Up to `per_slice` CSV rows read into one buffer: every row's cells back to back, the end of
+/// each cell, and each row's position. One slice is three allocations, not three per row.
+#[derive(Debug)]
+pub struct CsvSlice {
+    header: Arc<Header>,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    rows: Vec<CsvRow>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CsvRow {
+    index: u64,
+    line: u64,
+    /// Where the row's cells start in `bytes`, and its first and past-last entry in `ends`.
+    start: usize,
+    first_end: usize,
+    last_end: usize,
+}
+
+impl CsvSlice {
+    /// Calls `judge` with each row's index, line and value (as [`RawRecord::with_value`] does, in
+    /// `scratch`), in order.
+    pub fn for_each_value(
+        &self,
+        scratch: &mut Vec<(String, Value)>,
+        mut judge: impl FnMut(u64, u64, Result<&Value, Diagnostic>),
+    ) {
+        for (k, r) in self.rows.iter().enumerate() {
+            let end = self.rows.get(k + 1).map_or(self.bytes.len(), |n| n.start);
+            let row = RowView { bytes: &self.bytes[r.start..end], ends: &self.ends[r.first_end..r.last_end] };
+            with_row_value(row, &self.header, scratch, |v| judge(r.index, r.line, v));
+        }
+    }
+}
+
+/// A group of consecutive records.
+#[derive(Debug)]
+pub enum Slice {
+    /// CSV rows, in one buffer.
+    Csv(CsvSlice),
+    /// Records of any other format.
+    Records(Vec<RawRecord>),
+}
+
+/// A stream of record groups in input order; an `Err` ends it (after the group read before it).
+pub type Slices = Box<dyn Iterator<Item = Result<Slice, CliError>> + Send>;
+
+/// As [`records`], but in groups of up to `per_slice` records; CSV rows are read into one buffer
+/// per group.
+pub fn slices(opened: Opened, format: Format, per_slice: usize) -> Result<Slices, CliError> {
+    let per_slice = per_slice.max(1);
+    Ok(match format {
+        Format::Csv => {
+            let name = opened.name.clone();
+            Box::new(CsvSlices {
+                inner: CsvRecords::new(opened.reader, name)?,
+                row: csv::ByteRecord::new(),
+                per_slice,
+                pending: None,
+                bytes_cap: 0,
+                ends_cap: 0,
+            })
+        }
+        _ => Box::new(Grouped { inner: records(opened, format)?, per_slice, pending: None }),
+    })
+}
+
+struct Grouped {
+    inner: Records,
+    per_slice: usize,
+    pending: Option<CliError>,
+}
+
+impl Iterator for Grouped {
+    type Item = Result<Slice, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
+        let mut group = Vec::with_capacity(self.per_slice);
+        while group.len() < self.per_slice {
+            match self.inner.next() {
+                Some(Ok(r)) => group.push(r),
+                Some(Err(e)) => {
+                    if group.is_empty() {
+                        return Some(Err(e));
+                    }
+                    self.pending = Some(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        (!group.is_empty()).then_some(Ok(Slice::Records(group)))
+    }
+}
+
+struct CsvSlices<R: Read> {
+    inner: CsvRecords<R>,
+    /// The row being read, reused.
+    row: csv::ByteRecord,
+    per_slice: usize,
+    pending: Option<CliError>,
+    /// The largest slice buffers so far, so that the next ones start that large.
+    bytes_cap: usize,
+    ends_cap: usize,
+}
+
+impl<R: Read> Iterator for CsvSlices<R> {
+    type Item = Result<Slice, CliError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
+        let mut slice = CsvSlice {
+            header: Arc::clone(&self.inner.header),
+            bytes: Vec::with_capacity(self.bytes_cap),
+            ends: Vec::with_capacity(self.ends_cap),
+            rows: Vec::with_capacity(self.per_slice),
+        };
+        while slice.rows.len() < self.per_slice {
+            match self.inner.next_row(&mut self.row) {
+                Some(Ok((index, line))) => {
+                    let start = slice.bytes.len();
+                    let first_end = slice.ends.len();
+                    slice.bytes.extend_from_slice(self.row.as_slice());
+                    slice.ends.extend((0..self.row.len()).filter_map(|i| self.row.range(i)).map(|r| r.end));
+                    slice.rows.push(CsvRow { index, line, start, first_end, last_end: slice.ends.len() });
+                }
+                Some(Err(e)) => {
+                    if slice.rows.is_empty() {
+                        return Some(Err(e));
+                    }
+                    self.pending = Some(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        self.bytes_cap = self.bytes_cap.max(slice.bytes.len());
+        self.ends_cap = self.ends_cap.max(slice.ends.len());
+        (!slice.rows.is_empty()).then_some(Ok(Slice::Csv(slice)))
     }
 }
 

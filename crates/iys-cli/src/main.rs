@@ -287,6 +287,19 @@ fn main() -> ExitCode {
 }
 
 /// Opens `file` and its record stream, with the format given or detected.
+/// As [`open_records`], in groups of `per_slice` records (CSV rows in one buffer per group).
+fn open_slices(
+    file: &std::path::Path,
+    format: Option<Format>,
+    per_slice: usize,
+) -> Result<(input::Slices, progress::Progress), CliError> {
+    let mut opened = input::open(file)?;
+    let format = input::detect_format(&mut opened.reader, file, format)
+        .map_err(|e| CliError::io(format!("cannot read {}", opened.name), &e))?;
+    let progress = progress::Progress::new(opened.len, std::sync::Arc::clone(&opened.read));
+    Ok((input::slices(opened, format, per_slice)?, progress))
+}
+
 fn open_records(
     file: &std::path::Path,
     format: Option<Format>,

@@ -30,24 +30,33 @@ where
     run_chunks(source, |chunk: Vec<T>| chunk.into_par_iter().map(&work).collect(), sink)
 }
 
-/// Items per slice in [`run_slices`].
+/// Records per group in [`run_grouped`].
 pub const SLICE: usize = 256;
 
-/// As [`run`], but `work` takes up to [`SLICE`] items at a time and returns one result for them
-/// (so that it can reuse buffers across items and write one output buffer per slice); the sink
-/// gets each chunk's slice results, in input order.
-pub fn run_slices<T, O, I, F, S>(source: I, work: F, sink: S) -> Result<(), CliError>
+/// As [`run`], for a source whose items are already groups of [`SLICE`] records: `work` takes one
+/// group and returns one result; a chunk is [`CHUNK`] / [`SLICE`] groups.
+pub fn run_grouped<T, O, I, F, S>(source: I, work: F, sink: S) -> Result<(), CliError>
 where
     I: Iterator<Item = Result<T, CliError>> + Send,
     T: Send + Sync,
     O: Send,
-    F: Fn(&[T]) -> O + Sync,
+    F: Fn(&T) -> O + Sync,
     S: FnMut(Vec<O>) -> Result<(), CliError>,
 {
-    run_chunks(source, |chunk: Vec<T>| chunk.par_chunks(SLICE).map(&work).collect(), sink)
+    run_chunks_of(CHUNK / SLICE, source, |chunk: Vec<T>| chunk.par_iter().map(&work).collect(), sink)
 }
 
-fn run_chunks<T, O, I, P, S>(source: I, process: P, mut sink: S) -> Result<(), CliError>
+fn run_chunks<T, O, I, P, S>(source: I, process: P, sink: S) -> Result<(), CliError>
+where
+    I: Iterator<Item = Result<T, CliError>> + Send,
+    T: Send,
+    P: Fn(Vec<T>) -> Vec<O>,
+    S: FnMut(Vec<O>) -> Result<(), CliError>,
+{
+    run_chunks_of(CHUNK, source, process, sink)
+}
+
+fn run_chunks_of<T, O, I, P, S>(per_chunk: usize, source: I, process: P, mut sink: S) -> Result<(), CliError>
 where
     I: Iterator<Item = Result<T, CliError>> + Send,
     T: Send,
@@ -57,13 +66,13 @@ where
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Vec<T>>(IN_FLIGHT);
         let reader = scope.spawn(move || -> Result<(), CliError> {
-            let mut buf = Vec::with_capacity(CHUNK);
+            let mut buf = Vec::with_capacity(per_chunk);
             for item in source {
                 match item {
                     Ok(t) => {
                         buf.push(t);
-                        if buf.len() == CHUNK {
-                            let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK));
+                        if buf.len() == per_chunk {
+                            let full = std::mem::replace(&mut buf, Vec::with_capacity(per_chunk));
                             if tx.send(full).is_err() {
                                 return Ok(()); // the sink stopped
                             }
@@ -131,12 +140,13 @@ mod tests {
     }
 
     #[test]
-    fn slices_keep_order_and_cover_every_item() {
+    fn groups_keep_order_and_cover_every_item() {
         let n = CHUNK * 2 + SLICE + 3;
+        let items: Vec<usize> = (0..n).collect();
         let mut seen = Vec::new();
-        run_slices(
-            (0..n).map(Ok::<usize, CliError>),
-            |s: &[usize]| s.iter().map(|i| i * 2).collect::<Vec<_>>(),
+        run_grouped(
+            items.chunks(SLICE).map(|g| Ok::<Vec<usize>, CliError>(g.to_vec())),
+            |s: &Vec<usize>| s.iter().map(|i| i * 2).collect::<Vec<_>>(),
             |v| {
                 assert!(v.iter().all(|s| s.len() <= SLICE));
                 seen.extend(v.into_iter().flatten());

@@ -1,7 +1,5 @@
 //! How diagnostics are written: JSON objects (`--json`) and human lines.
 
-use std::fmt::Write as _;
-
 use iys_core::diagnostic::{Diagnostic, Lang};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -60,15 +58,36 @@ pub fn warnings_json(diags: &[Diagnostic], lang: Lang) -> Vec<DiagnosticJson<'_>
 
 /// `error consent/date-before-2015 [H156] at /consentDate: <message>`.
 pub fn human(out: &mut String, d: &Diagnostic, lang: Lang) {
-    let _ = write!(out, "{} {}", d.severity().as_str(), d.code.as_str());
+    out.push_str(d.severity().as_str());
+    out.push(' ');
+    out.push_str(d.code.as_str());
     if let Some(h) = d.code.iys_code() {
-        let _ = write!(out, " [{h}]");
+        out.push_str(" [");
+        out.push_str(h);
+        out.push(']');
     }
     if !d.path.is_empty() {
-        let _ = write!(out, " at {}", d.path);
+        out.push_str(" at ");
+        out.push_str(&d.path);
     }
     out.push_str(": ");
     out.push_str(&d.message(lang));
+}
+
+/// Appends `n` in decimal.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// Appends `value` as one JSON line to `out`.
