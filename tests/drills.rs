@@ -93,7 +93,12 @@ fn traffic(base: &str, add_token: &str, batch_token: &str, secs: f64) -> Vec<Sen
                     }
                     let ph = load::phone(536);
                     let a = c
-                        .send("POST", &path, &[("Authorization", &auth)], &consent(&ph).to_string())
+                        .send(
+                            "POST",
+                            &path,
+                            &[("Authorization", &auth), ("Content-Type", "application/json")],
+                            &consent(&ph).to_string(),
+                        )
                         .unwrap_or_else(|e| panic!("add: {e}"));
                     let v: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
                     out.push(Sent {
@@ -119,8 +124,9 @@ fn traffic(base: &str, add_token: &str, batch_token: &str, secs: f64) -> Vec<Sen
                 }
                 let phones: Vec<String> = (0..5).map(|_| load::phone(537)).collect();
                 let body = Value::Array(phones.iter().map(|p| consent(p)).collect()).to_string();
-                let a =
-                    c.send("POST", &path, &[("Authorization", &auth)], &body).unwrap_or_else(|e| panic!("batch: {e}"));
+                let a = c
+                    .send("POST", &path, &[("Authorization", &auth), ("Content-Type", "application/json")], &body)
+                    .unwrap_or_else(|e| panic!("batch: {e}"));
                 let v: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
                 let rid = v["requestId"].as_str().unwrap_or_default().to_string();
                 for (i, ph) in phones.into_iter().enumerate() {
