@@ -98,7 +98,18 @@ fn with_row_value<R>(
     scratch: &mut Vec<(String, Value)>,
     judge: impl FnOnce(Result<&Value, Diagnostic>) -> R,
 ) -> R {
-    match csv_row_into(row, header, scratch) {
+    with_row_text_value(row, std::str::from_utf8(row.bytes).ok(), header, scratch, judge)
+}
+
+/// [`with_row_value`] with the row's text, when it is valid UTF-8, already at hand.
+fn with_row_text_value<R>(
+    row: RowView<'_>,
+    whole: Option<&str>,
+    header: &Header,
+    scratch: &mut Vec<(String, Value)>,
+    judge: impl FnOnce(Result<&Value, Diagnostic>) -> R,
+) -> R {
+    match csv_row_into_text(row, whole, header, scratch) {
         Ok(()) => {
             let value = Value::Object(std::mem::take(scratch));
             let r = judge(Ok(&value));
@@ -133,11 +144,20 @@ impl<'a> RowView<'a> {
 
 /// [`csv_row_to_value`] into `fields`, reusing the entries (and their strings) already there.
 fn csv_row_into(row: RowView<'_>, header: &Header, fields: &mut Vec<(String, Value)>) -> Result<(), Diagnostic> {
-    let mut n = 0;
-    let last = row.ends.len().saturating_sub(1);
     // One UTF-8 check for the row; a cell is then a slice of it on char boundaries (a cell that is
     // not, or a row that fails, is checked on its own below, which finds the cell to report).
-    let whole = std::str::from_utf8(row.bytes).ok();
+    csv_row_into_text(row, std::str::from_utf8(row.bytes).ok(), header, fields)
+}
+
+/// [`csv_row_into`] with the row's text, when it is valid UTF-8, already at hand.
+fn csv_row_into_text(
+    row: RowView<'_>,
+    whole: Option<&str>,
+    header: &Header,
+    fields: &mut Vec<(String, Value)>,
+) -> Result<(), Diagnostic> {
+    let mut n = 0;
+    let last = row.ends.len().saturating_sub(1);
     let mut start = 0;
     for (i, &end) in row.ends.iter().enumerate() {
         let cell_start = start;
@@ -162,8 +182,10 @@ fn csv_row_into(row: RowView<'_>, header: &Header, fields: &mut Vec<(String, Val
         let plain = !matches!(name, "retailerCode" | "retailerAccess");
         match fields.get_mut(n) {
             Some((key, value)) => {
-                key.clear();
-                key.push_str(name);
+                if key != name {
+                    key.clear();
+                    key.push_str(name);
+                }
                 match value {
                     Value::String(s) if plain => {
                         s.clear();
@@ -462,10 +484,14 @@ impl CsvSlice {
         scratch: &mut Vec<(String, Value)>,
         mut judge: impl FnMut(u64, u64, Result<&Value, Diagnostic>),
     ) {
+        // One UTF-8 check for the slice; a row is then a slice of it (checked on its own when
+        // the slice is not valid UTF-8 or the row does not start or end on a char boundary).
+        let all = std::str::from_utf8(&self.bytes).ok();
         for (k, r) in self.rows.iter().enumerate() {
             let end = self.rows.get(k + 1).map_or(self.bytes.len(), |n| n.start);
             let row = RowView { bytes: &self.bytes[r.start..end], ends: &self.ends[r.first_end..r.last_end] };
-            with_row_value(row, &self.header, scratch, |v| judge(r.index, r.line, v));
+            let whole = all.and_then(|a| a.get(r.start..end)).or_else(|| std::str::from_utf8(row.bytes).ok());
+            with_row_text_value(row, whole, &self.header, scratch, |v| judge(r.index, r.line, v));
         }
     }
 }
