@@ -11,6 +11,11 @@ mod support;
 #[path = "../crates/xtask/src/backup.rs"]
 mod backup;
 
+// backup.rs runs wrangler through xtask's offline environment (`crate::worker::command`).
+#[allow(dead_code)] // only `command` is used here
+#[path = "../crates/xtask/src/worker.rs"]
+mod worker;
+
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};

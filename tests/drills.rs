@@ -16,43 +16,11 @@ mod support;
 #[path = "support/load.rs"]
 mod load;
 
-use load::Conn;
+use load::{provider, sim_consents, sim_log, Conn};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use support::{wait_for, Opts, Relay};
-
-/// Creates a provider and logs it in; (id, access token).
-fn provider(r: &Relay, iys: u64, brand: u64, rate: f64, burst: f64) -> (String, String) {
-    let c = r.admin(
-        "POST",
-        "/admin/providers",
-        Some(&json!({"name": "drill", "scopes": [{"iysCode": iys, "brands": [brand], "types": ["MESAJ"]}],
-                     "rate": rate, "burst": burst})),
-    );
-    assert_eq!(c.status, 201, "{}", c.body);
-    let c = c.json();
-    let t = r.req(
-        "POST",
-        "/oauth2/token",
-        &[("Content-Type", "application/json")],
-        Some(&json!({"username": c["username"], "password": c["password"], "grant_type": "password"}).to_string()),
-    );
-    assert_eq!(t.status, 200, "{}", t.body);
-    (c["id"].as_str().unwrap_or_default().into(), t.json()["access_token"].as_str().unwrap_or_default().into())
-}
-
-fn sim_log(r: &Relay) -> Vec<Value> {
-    r.sim("GET", "/__sim/requests", None).json().as_array().cloned().unwrap_or_default()
-}
-
-fn sim_consents(r: &Relay, iys: u64, brand: u64) -> Vec<Value> {
-    r.sim("GET", &format!("/__sim/consents?iysCode={iys}&brandCode={brand}"), None)
-        .json()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
 
 /// What the drill's client was told about one consent.
 #[derive(Debug, Clone)]

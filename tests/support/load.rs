@@ -381,3 +381,42 @@ pub fn check_bucket(samples: &[Sample], rate: f64, burst: f64) -> BucketCheck {
     }
     out
 }
+
+// ---- relay set-up shared by the drills ----
+
+/// Creates a provider and logs it in; (id, access token).
+pub fn provider(r: &crate::support::Relay, iys: u64, brand: u64, rate: f64, burst: f64) -> (String, String) {
+    let c = r.admin(
+        "POST",
+        "/admin/providers",
+        Some(&serde_json::json!({"name": "drill", "scopes": [{"iysCode": iys, "brands": [brand], "types": ["MESAJ"]}],
+                     "rate": rate, "burst": burst})),
+    );
+    assert_eq!(c.status, 201, "{}", c.body);
+    let c = c.json();
+    let t = r.req(
+        "POST",
+        "/oauth2/token",
+        &[("Content-Type", "application/json")],
+        Some(
+            &serde_json::json!({"username": c["username"], "password": c["password"], "grant_type": "password"})
+                .to_string(),
+        ),
+    );
+    assert_eq!(t.status, 200, "{}", t.body);
+    (c["id"].as_str().unwrap_or_default().into(), t.json()["access_token"].as_str().unwrap_or_default().into())
+}
+
+/// Every request IYS (the sim) received.
+pub fn sim_log(r: &crate::support::Relay) -> Vec<serde_json::Value> {
+    r.sim("GET", "/__sim/requests", None).json().as_array().cloned().unwrap_or_default()
+}
+
+/// The consents the sim holds for one brand.
+pub fn sim_consents(r: &crate::support::Relay, iys: u64, brand: u64) -> Vec<serde_json::Value> {
+    r.sim("GET", &format!("/__sim/consents?iysCode={iys}&brandCode={brand}"), None)
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

@@ -17,37 +17,12 @@ use std::process::{Command, Stdio};
 
 const DB: &str = "iys-edge";
 
-fn cargo_bin() -> PathBuf {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
-        .join("bin")
-}
-
-/// `wrangler` from `node_modules/.bin` (Node 22 first on PATH), with telemetry, the cf.json fetch and
-/// error-report prompts off, and no Cloudflare account variables (nothing can go remote).
+/// `wrangler` from `node_modules/.bin` with the offline environment every wrangler call gets
+/// ([`crate::worker::command`]: Node 22 first on PATH, telemetry and the cf.json fetch off, no
+/// Cloudflare account variables, so nothing can go remote), plain output, no prompts.
 fn wrangler(root: &Path) -> Command {
-    let bin = root.join("node_modules").join(".bin");
-    let mut path = bin.clone().into_os_string();
-    path.push(":");
-    path.push(cargo_bin());
-    if let Some(p) = std::env::var_os("PATH") {
-        path.push(":");
-        path.push(p);
-    }
-    let mut cmd = Command::new(bin.join("wrangler"));
-    cmd.env("PATH", path)
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .env("NO_COLOR", "1")
-        .env("CI", "1")
-        .env_remove("CLOUDFLARE_ACCOUNT_ID")
-        .env_remove("CLOUDFLARE_API_TOKEN")
-        .env_remove("CLOUDFLARE_API_KEY")
-        .current_dir(root)
-        .stdin(Stdio::null());
+    let mut cmd = crate::worker::command(root, root.join("node_modules").join(".bin").join("wrangler"));
+    cmd.env("NO_COLOR", "1").env("CI", "1").current_dir(root).stdin(Stdio::null());
     cmd
 }
 
