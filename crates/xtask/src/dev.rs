@@ -74,7 +74,7 @@ pub fn run(root: &Path) -> Result<(), String> {
 
     let admin_secret = random_hex(16)?;
     // A fresh demo provider per run (its password is shown once); the sign-up page posts as it.
-    let demo_id = format!("demo-{}", random_hex(4)?);
+    let demo_id = format!("prv_demo_{}", random_hex(4)?);
     let port = RELAY_PORT.to_string();
     let vars = [
         format!("IYS_BASE_URL:http://{sim_addr}"),
