@@ -29,27 +29,10 @@ impl Clock {
     }
 }
 
-/// Turkey's wall clock (UTC+3, fixed since 2016-09-07) at `unix_ms`, as IYS writes it.
+/// Turkey's wall clock at `unix_ms`, as IYS writes it (iys-core's Europe/Istanbul clock: UTC+3 since
+/// 2016-09-07, with the earlier clock changes).
 pub fn turkey_time(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000) + 3 * 3600;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    iys_core::time::LocalDateTime::from_unix(unix_ms.div_euclid(1000)).to_string()
 }
 
 /// A small PRNG (splitmix64): fault fractions and ids. Not for secrets that matter.
@@ -114,7 +97,7 @@ mod tests {
 
     #[test]
     fn turkey_time_is_utc_plus_3() {
-        assert_eq!(turkey_time(0), "1970-01-01 03:00:00");
+        assert_eq!(turkey_time(1_700_000_000_000), "2023-11-15 01:13:20");
         // 2024-02-29 21:30:00 UTC
         assert_eq!(turkey_time(1_709_242_200_000), "2024-03-01 00:30:00");
     }
