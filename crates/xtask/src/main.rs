@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|dev|codegen [--check]|npm|fuzz [--seconds N]|load [--seconds N]|setup|bench>"
+                "usage: cargo xtask <test|dev|codegen [--check]|npm|bench [worker]|fuzz [--seconds N]|load [--seconds N]|backup|restore FILE|setup>"
             );
             return ExitCode::from(2);
         }
