@@ -108,7 +108,7 @@ impl fmt::Display for FuzzStats {
 /// Runs every target for `seconds` seconds each. Fails on any crash, naming the saved input.
 pub fn run(root: &Path, seconds: u64) -> Result<FuzzStats, String> {
     let fuzz_dir = root.join("crates/iys-core/fuzz");
-    let cargo_fuzz = ensure_cargo_fuzz(root)?;
+    let cargo_fuzz = ensure_cargo_fuzz()?;
     let seeded = seed(root)?;
     for (target, count) in TARGETS.iter().zip(seeded) {
         eprintln!(
@@ -166,36 +166,11 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
-/// `cargo-fuzz X.Y.Z` once the pinned version is installed (installing it when it is not).
-fn ensure_cargo_fuzz(root: &Path) -> Result<String, String> {
-    let wanted = format!("cargo-fuzz {CARGO_FUZZ_VERSION}");
-    let installed = |cargo: &str| {
-        Command::new(cargo)
-            .args(["fuzz", "--version"])
-            .current_dir(root)
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let cargo = cargo();
-    if installed(&cargo).as_deref() == Some(wanted.as_str()) {
-        return Ok(wanted);
-    }
-    eprintln!("$ cargo install cargo-fuzz --version ={CARGO_FUZZ_VERSION} --locked");
-    let status = Command::new(&cargo)
-        .args(["install", "cargo-fuzz", "--version", &format!("={CARGO_FUZZ_VERSION}"), "--locked"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot start cargo install: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo install cargo-fuzz {CARGO_FUZZ_VERSION} failed ({status})"));
-    }
-    match installed(&cargo) {
-        Some(v) if v == wanted => Ok(v),
-        other => Err(format!("after installing, `cargo fuzz --version` says {other:?}, not {wanted:?}")),
-    }
+/// `cargo-fuzz X.Y.Z` once the pinned version is installed (installing it, as every pinned cargo
+/// tool is, when it is not).
+fn ensure_cargo_fuzz() -> Result<String, String> {
+    crate::setup::cargo_tool("cargo-fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION)?;
+    Ok(format!("cargo-fuzz {CARGO_FUZZ_VERSION}"))
 }
 
 /// Runs one target; its libFuzzer output goes to `fuzz/target/logs/<target>.log`.

@@ -77,7 +77,7 @@ fn rustup_target(target: &str) -> Result<(), String> {
 }
 
 /// `cargo install` of `krate` at `version` unless `bin --version` already reports it.
-fn cargo_tool(bin: &str, krate: &str, version: &str) -> Result<(), String> {
+pub(crate) fn cargo_tool(bin: &str, krate: &str, version: &str) -> Result<(), String> {
     if output(bin, &["--version"]).is_some_and(|v| v.contains(version)) {
         return Ok(());
     }
