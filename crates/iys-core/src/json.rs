@@ -90,6 +90,50 @@ pub fn plain_u64(raw: &str) -> Option<u64> {
     raw.parse().ok()
 }
 
+/// The digits of 2^1024 − 2^970, the halfway point between `f64::MAX` and the next power of two:
+/// a decimal at or above it rounds to infinity.
+const F64_OVERFLOW: &[u8; 309] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+
+/// Whether a syntactically valid JSON number has a finite `f64` value (as `serde_json` and every
+/// double-based reader require). Decided on the decimal digits, without float parsing, which no_std
+/// builds would pay for in size: numbers whose leading digit is above 10^308 overflow, those below
+/// cannot, and those in between are compared digit by digit with the halfway point.
+fn fits_f64(raw: &str) -> bool {
+    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], &unsigned[i + 1..]),
+        None => (unsigned, ""),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = || int.bytes().chain(frac.bytes());
+    let Some(lead) = digits().position(|b| b != b'0') else {
+        return true; // zero, whatever the exponent
+    };
+    // Decimal exponent of the leading non-zero digit, saturating: anything past ±10^6 is decided anyway.
+    let exp_digits = exponent.trim_start_matches(['+', '-']);
+    let mut exp: i64 = 0;
+    for b in exp_digits.bytes() {
+        exp = (exp * 10 + i64::from(b - b'0')).min(1_000_000);
+    }
+    if exponent.starts_with('-') {
+        exp = -exp;
+    }
+    let magnitude = int.len() as i64 - 1 - lead as i64 + exp;
+    if magnitude != 308 {
+        return magnitude < 308;
+    }
+    let mut significant = digits().skip(lead);
+    for &limit in F64_OVERFLOW {
+        match significant.next() {
+            Some(d) if d < limit => return true,
+            Some(d) if d > limit => return false,
+            Some(_) => {}
+            None => return true, // a proper prefix of the halfway point (whose last digit is not 0)
+        }
+    }
+    false // equal to the halfway point (ties round to even: infinity) or above it
+}
+
 fn invalid(reason: &str, offset: usize) -> Diagnostic {
     Diagnostic::new(Code::InvalidJson, "").with("reason", reason).with_number("offset", offset as u64)
 }
@@ -180,6 +224,9 @@ impl<'a> Reader<'a> {
             }
         }
         let raw = self.text.get(start..self.pos).ok_or_else(|| invalid("invalid number", start))?;
+        if !fits_f64(raw) {
+            return Err(invalid("number out of range", start));
+        }
         Ok(Value::Number(raw.to_owned()))
     }
 
@@ -500,6 +547,36 @@ mod tests {
 
     fn n(x: &str) -> Value {
         Value::Number(x.into())
+    }
+
+    #[test]
+    fn numbers_outside_f64_are_refused_like_serde_json() {
+        for (text, ok) in [
+            ("0.1e501", false),
+            ("1e309", false),
+            ("-1e309", false),
+            ("1e308", true),
+            ("1.7976931348623157e308", true),
+            ("1.7976931348623158e308", true),
+            ("1.797693134862315808e308", false),
+            ("179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791", true),
+            ("179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792", false),
+            ("0.0000000001e318", true),
+            ("0.00000000001e320", false),
+            ("1e-400", true),
+            ("0e999999999999999999999", true),
+            ("1e999999999999999999999", false),
+            ("1e-999999999999999999999", true),
+            ("123", true),
+        ] {
+            assert_eq!(parse(text).is_ok(), ok, "{text}");
+            // std's parser rounds correctly; serde_json's default (no `float_roundtrip`) is a little off
+            // right at the boundary, so it is only the oracle away from it.
+            assert_eq!(text.parse::<f64>().is_ok_and(f64::is_finite), ok, "std on {text}");
+            if !text.contains("e308") && text.len() < 300 {
+                assert_eq!(serde_json::from_str::<serde_json::Value>(text).is_ok(), ok, "serde_json on {text}");
+            }
+        }
     }
 
     #[test]
