@@ -6,7 +6,8 @@
 //!
 //! Refused: trailing commas, comments, leading zeros, `NaN`/`Infinity`, single quotes, unescaped control
 //! characters in strings, lone UTF-16 surrogates in `\u` escapes, whitespace other than space, tab,
-//! LF and CR (a byte-order mark included), and anything after the value.
+//! LF and CR (a byte-order mark included), numbers no `f64` can hold (`1e309`: a double-based reader
+//! such as JavaScript's or `serde_json` would see infinity or fail), and anything after the value.
 //!
 //! ```
 //! use iys_core::json::{parse, Value};
