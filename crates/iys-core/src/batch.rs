@@ -23,14 +23,13 @@
 //! assert_eq!(r.items[1].diagnostics[0].param("first"), Some("0"));
 //! ```
 
-use alloc::collections::BinaryHeap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::consent::{examine, Clock, ConsentKey, Options, ValidConsent};
+use crate::consent::{examine, judge, read_fields, Clock, ConsentType, Examined, Options, RecipientType, ValidConsent};
 use crate::diagnostic::{Code, Diagnostic, Report};
-use crate::json::{write_u64, Value};
+use crate::json::{write_u64, Reader, Value};
 
 /// Most consents IYS takes in one request (H125).
 pub const MAX_BATCH: usize = 1000;
@@ -52,9 +51,39 @@ impl BatchReport {
 }
 
 /// Validates a batch given as JSON text (a bare array, as IYS expects).
+///
+/// Reads the items straight from the text (see [`crate::consent::validate_consent`]); the answer is the
+/// same as [`validate_batch_value`] on [`crate::json::parse`]'s value.
 pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
-    match crate::json::parse(json) {
-        Ok(v) => validate_batch_value(&v, opts),
+    let mut r = Reader::new(json);
+    r.skip_ws();
+    if r.peek() != Some(b'[') {
+        return match r.value(0, false).and_then(|_| r.end()) {
+            Ok(()) => not_array(),
+            Err(d) => BatchReport { diagnostics: vec![d], items: Vec::new() },
+        };
+    }
+    let clock = Clock::new(opts);
+    let mut items = Vec::new();
+    let read = (|| {
+        if !r.open(0, b']')? {
+            loop {
+                let examined = if r.peek() == Some(b'{') {
+                    judge(read_fields(&mut r, 1)?, opts, &clock, true)
+                } else {
+                    r.value(1, false)?;
+                    examine(&Value::Null, opts, &clock, true)
+                };
+                items.push(examined);
+                if !r.next(b']')? {
+                    break;
+                }
+            }
+        }
+        r.end()
+    })();
+    match read {
+        Ok(()) => finish(items),
         Err(d) => BatchReport { diagnostics: vec![d], items: Vec::new() },
     }
 }
@@ -62,44 +91,79 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
 /// Validates a batch given as a parsed JSON value.
 pub fn validate_batch_value(value: &Value, opts: &Options) -> BatchReport {
     let Value::Array(list) = value else {
-        return BatchReport { diagnostics: vec![Diagnostic::new(Code::BatchNotArray, "")], items: Vec::new() };
+        return not_array();
     };
+    let clock = Clock::new(opts);
+    finish(list.iter().map(|item| examine(item, opts, &clock, true)).collect())
+}
+
+fn not_array() -> BatchReport {
+    BatchReport { diagnostics: vec![Diagnostic::new(Code::BatchNotArray, "")], items: Vec::new() }
+}
+
+/// The batch report from its examined items: batch-level problems, item paths, duplicates.
+fn finish(list: Vec<Examined>) -> BatchReport {
     let mut diagnostics = Vec::new();
     if list.is_empty() {
         diagnostics.push(Diagnostic::new(Code::BatchEmpty, ""));
     } else if list.len() > MAX_BATCH {
         diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with_number("count", list.len() as u64));
     }
-    let clock = Clock::new(opts);
-    let mut keys: Vec<(ConsentKey, usize)> = Vec::new();
-    let mut parts = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let examined = examine(item, opts, &clock, true);
-        let mut diags = examined.report.diagnostics;
-        if !diags.is_empty() {
-            let prefix = item_path(i);
-            diags = diags.into_iter().map(|d| d.under(&prefix)).collect();
-        }
-        if let Some(key) = examined.key {
-            keys.push((key, i));
-        }
-        parts.push((examined.report.value, diags));
-    }
-    // Sorted by (key, index), each key's first occurrence leads its run. (A heapsort through
-    // `BinaryHeap` is O(n log n) like a `BTreeMap`, for a small part of its wasm size; so is
-    // `sort_unstable`, but it brings several kB of code.)
-    let keys = BinaryHeap::from(keys).into_sorted_vec();
-    for run in keys.chunk_by(|a, b| a.0 == b.0) {
-        if let Some(((_, first), later)) = run.split_first() {
-            for &(_, i) in later {
-                if let Some((_, diags)) = parts.get_mut(i) {
-                    diags.push(Diagnostic::new(Code::BatchDuplicate, item_path(i)).with_number("first", *first as u64));
+    let firsts = first_occurrences(&list);
+    let items = list
+        .into_iter()
+        .zip(firsts)
+        .enumerate()
+        .map(|(i, (examined, first))| {
+            let Report { value, mut diagnostics } = examined.report;
+            if !diagnostics.is_empty() || first.is_some() {
+                let prefix = item_path(i);
+                for d in &mut diagnostics {
+                    d.path.insert_str(0, &prefix);
+                }
+                if let Some(first) = first {
+                    diagnostics.push(Diagnostic::new(Code::BatchDuplicate, prefix).with_number("first", first as u64));
                 }
             }
+            Report::from_parts(value, diagnostics)
+        })
+        .collect();
+    BatchReport { diagnostics, items }
+}
+
+/// For each item, the index of the first earlier item with the same key, if any. An open-addressing
+/// hash table of item indices, probed in item order, so each key's first occurrence is the one stored.
+fn first_occurrences(list: &[Examined]) -> Vec<Option<usize>> {
+    let mut firsts = vec![None; list.len()];
+    let size = (2 * list.len()).next_power_of_two().max(2);
+    let mut table: Vec<usize> = vec![usize::MAX; size];
+    for (i, item) in list.iter().enumerate() {
+        let Some(key) = item.key() else { continue };
+        let mut at = hash(&key) as usize & (size - 1);
+        while let Some(slot) = table.get_mut(at) {
+            if *slot == usize::MAX {
+                *slot = i;
+                break;
+            }
+            if list.get(*slot).and_then(Examined::key) == Some(key) {
+                if let Some(f) = firsts.get_mut(i) {
+                    *f = Some(*slot);
+                }
+                break;
+            }
+            at = (at + 1) & (size - 1);
         }
     }
-    let items = parts.into_iter().map(|(value, diags)| Report::from_parts(value, diags)).collect();
-    BatchReport { diagnostics, items }
+    firsts
+}
+
+/// FNV-1a over the key.
+fn hash(key: &(RecipientType, ConsentType, &str)) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in [key.0 as u8, key.1 as u8].into_iter().chain(key.2.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// The JSON Pointer of item `i`: `/{i}`.

@@ -50,14 +50,14 @@
 //! assert!(r.value.is_none());
 //! ```
 
-use alloc::borrow::ToOwned;
+use alloc::borrow::{Cow, ToOwned};
 use alloc::collections::BinaryHeap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::diagnostic::{push_pointer_token, Code, Diagnostic, Report};
-use crate::json::{plain_u64, write_u64, Value};
+use crate::json::{plain_u64, write_u64, Reader, Value};
 use crate::recipient::{validate_recipient, Mode, PhoneType, Recipient};
 use crate::time::{business_day_cutoff, BusinessDays, DateError, LocalDateTime};
 
@@ -223,9 +223,17 @@ impl Options {
 }
 
 /// Validates one consent given as JSON text.
+///
+/// Reads the fields straight from the text (nothing is built but what the rules need); the answer is
+/// the same as [`validate_consent_value`] on [`crate::json::parse`]'s value, including the first JSON
+/// error when the text is not JSON.
 pub fn validate_consent(json: &str, opts: &Options) -> Report<ValidConsent> {
-    match crate::json::parse(json) {
-        Ok(v) => validate_consent_value(&v, opts),
+    let mut r = Reader::new(json);
+    r.skip_ws();
+    let read = if r.peek() == Some(b'{') { read_fields(&mut r, 0).map(Some) } else { r.value(0, false).map(|_| None) };
+    match read.and_then(|fields| r.end().map(|()| fields)) {
+        Ok(Some(fields)) => judge(fields, opts, &Clock::new(opts), false).report,
+        Ok(None) => not_object().report,
         Err(d) => Report::from_parts(None, vec![d]),
     }
 }
@@ -314,14 +322,33 @@ impl Consent {
     }
 }
 
-/// The identity of a consent inside a batch: (recipientType, type, recipient in wire form).
-pub(crate) type ConsentKey = (RecipientType, ConsentType, String);
-
-/// A consent's report plus its batch key, known whenever those three fields are valid on their own
-/// (even if something else in the consent is wrong).
+/// A consent's report plus what a batch needs to find duplicates: recipientType and type, known
+/// whenever those two and the recipient are valid on their own (even if something else in the consent
+/// is wrong); the recipient is then in the report's value, or else in `recipient`.
 pub(crate) struct Examined {
     pub(crate) report: Report<ValidConsent>,
-    pub(crate) key: Option<ConsentKey>,
+    pub(crate) key: Option<(RecipientType, ConsentType)>,
+    pub(crate) recipient: Option<Recipient>,
+}
+
+impl Examined {
+    /// The batch key: (recipientType, type, recipient in wire form).
+    pub(crate) fn key(&self) -> Option<(RecipientType, ConsentType, &str)> {
+        let (rt, kind) = self.key?;
+        let recipient = match &self.report.value {
+            Some(v) => v.recipient(),
+            None => self.recipient.as_ref()?,
+        };
+        Some((rt, kind, recipient.wire()))
+    }
+}
+
+fn not_object() -> Examined {
+    Examined {
+        report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, "")]),
+        key: None,
+        recipient: None,
+    }
 }
 
 /// The earliest consentDate IYS accepts, and the one HS_2015 must carry.
@@ -342,7 +369,17 @@ const PATHS: [&str; 8] =
     ["/recipient", "/recipientType", "/type", "/status", "/source", "/consentDate", "/retailerCode", "/retailerAccess"];
 
 fn slot_of(key: &str) -> Option<usize> {
-    NAMES.iter().position(|n| *n == key)
+    Some(match key {
+        "recipient" => RECIPIENT,
+        "recipientType" => RECIPIENT_TYPE,
+        "type" => TYPE,
+        "status" => STATUS,
+        "source" => SOURCE,
+        "consentDate" => CONSENT_DATE,
+        "retailerCode" => RETAILER_CODE,
+        "retailerAccess" => RETAILER_ACCESS,
+        _ => return None,
+    })
 }
 
 /// Diagnostics per field, so rules that span fields can file theirs in the right place.
@@ -385,21 +422,154 @@ impl Found {
     }
 }
 
-/// A present, non-null value of an allowed field.
-fn present(v: Option<&Value>) -> Option<&Value> {
-    v.filter(|v| !matches!(v, Value::Null))
+/// A field's value, as far as the rules look at it.
+pub(crate) enum Field<'a> {
+    /// `null`: the same as absent.
+    Null,
+    Str(Cow<'a, str>),
+    /// A number's source text.
+    Number(&'a str),
+    /// An array: for retailerAccess, each item as a positive integer or not (empty for other fields).
+    Array(Vec<Option<u64>>),
+    /// A boolean or an object.
+    Other,
+}
+
+/// The first occurrence of each allowed key, and the problems with keys, in input order.
+pub(crate) struct Fields<'a> {
+    slots: [Option<Field<'a>>; 8],
+    /// Slots whose key has been seen (a later occurrence is a duplicate).
+    seen: u8,
+    keys: Vec<Diagnostic>,
+}
+
+impl<'a> Fields<'a> {
+    fn new() -> Self {
+        Fields { slots: Default::default(), seen: 0, keys: Vec::new() }
+    }
+
+    /// The slot `key` fills when it is the first occurrence of an allowed key; otherwise the key's
+    /// diagnostic is recorded.
+    fn claim(&mut self, key: &str) -> Option<usize> {
+        let code = match slot_of(key) {
+            Some(slot) if self.seen & (1 << slot) == 0 => {
+                self.seen |= 1 << slot;
+                return Some(slot);
+            }
+            Some(_) => Code::ConsentDuplicateField,
+            None => Code::ConsentUnknownField,
+        };
+        let mut path = String::from("/");
+        push_pointer_token(&mut path, key);
+        self.keys.push(Diagnostic::new(code, path).with("field", key));
+        None
+    }
+
+    fn set(&mut self, slot: usize, field: Field<'a>) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Some(field);
+        }
+    }
+}
+
+/// The fields of a parsed object.
+fn fields_of_value(entries: &[(String, Value)]) -> Fields<'_> {
+    let mut fields = Fields::new();
+    for (key, v) in entries {
+        if let Some(slot) = fields.claim(key) {
+            let field = match v {
+                Value::Null => Field::Null,
+                Value::String(s) => Field::Str(Cow::Borrowed(s)),
+                Value::Number(raw) => Field::Number(raw),
+                Value::Array(items) if slot == RETAILER_ACCESS => {
+                    Field::Array(items.iter().map(positive_integer).collect())
+                }
+                Value::Array(_) => Field::Array(Vec::new()),
+                Value::Bool(_) | Value::Object(_) => Field::Other,
+            };
+            fields.set(slot, field);
+        }
+    }
+    fields
+}
+
+/// Reads an object's fields from the text; `r` is on its `{`, inside `depth` open containers.
+pub(crate) fn read_fields<'a>(r: &mut Reader<'a>, depth: usize) -> Result<Fields<'a>, Diagnostic> {
+    let mut fields = Fields::new();
+    if r.open(depth, b'}')? {
+        return Ok(fields);
+    }
+    loop {
+        let key = r.key()?;
+        match fields.claim(&key) {
+            Some(slot) => {
+                let field = read_field(r, depth + 1, slot)?;
+                fields.set(slot, field);
+            }
+            None => {
+                r.value(depth + 1, false)?;
+            }
+        }
+        if !r.next(b'}')? {
+            return Ok(fields);
+        }
+    }
+}
+
+/// Reads the value of a field, inside `depth` open containers.
+fn read_field<'a>(r: &mut Reader<'a>, depth: usize, slot: usize) -> Result<Field<'a>, Diagnostic> {
+    Ok(match r.peek() {
+        Some(b'"') => Field::Str(r.string()?),
+        Some(b'-' | b'0'..=b'9') => Field::Number(r.number()?),
+        Some(b'[') if slot == RETAILER_ACCESS => {
+            let mut items = Vec::new();
+            if !r.open(depth, b']')? {
+                loop {
+                    let item = match r.peek() {
+                        Some(b'-' | b'0'..=b'9') => plain_u64(r.number()?).filter(|n| *n > 0),
+                        _ => {
+                            r.value(depth + 1, false)?;
+                            None
+                        }
+                    };
+                    items.push(item);
+                    if !r.next(b']')? {
+                        break;
+                    }
+                }
+            }
+            Field::Array(items)
+        }
+        Some(b'n') => {
+            r.value(depth, false)?;
+            Field::Null
+        }
+        Some(b'[') => {
+            r.value(depth, false)?;
+            Field::Array(Vec::new())
+        }
+        _ => {
+            r.value(depth, false)?;
+            Field::Other
+        }
+    })
 }
 
 /// A string field: `None` when absent/null (reporting `missing` if given) or of another JSON type.
-fn string_field<'a>(found: &mut Found, v: Option<&'a Value>, slot: usize, missing: Option<Code>) -> Option<&'a str> {
-    match present(v) {
-        None => {
+fn string_field<'f>(
+    found: &mut Found,
+    v: &'f Option<Field<'_>>,
+    slot: usize,
+    missing: Option<Code>,
+) -> Option<&'f str> {
+    match v {
+        None | Some(Field::Null) => {
             if let Some(code) = missing {
                 found.add(slot, code, &[]);
             }
             None
         }
-        Some(Value::String(s)) => Some(s),
+        Some(Field::Str(s)) => Some(s),
         Some(_) => {
             found.wrong_type(slot, "string");
             None
@@ -410,7 +580,7 @@ fn string_field<'a>(found: &mut Found, v: Option<&'a Value>, slot: usize, missin
 /// An enum field: exact IYS spelling, or `invalid` with the value.
 fn enum_field<T>(
     found: &mut Found,
-    v: Option<&Value>,
+    v: &Option<Field<'_>>,
     slot: usize,
     missing: Option<Code>,
     invalid: Code,
@@ -433,35 +603,22 @@ fn positive_integer(v: &Value) -> Option<u64> {
     }
 }
 
-/// Judges one consent; its batch key too when `want_key` (a single consent needs none).
+/// Judges one consent; keeps what its batch key needs when `want_key` (a single consent needs none).
 pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
-    let Value::Object(entries) = value else {
-        return Examined {
-            report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, "")]),
-            key: None,
-        };
-    };
-    let mut found = Found { keys: Vec::new(), fields: Default::default() };
-
-    // Keys, in input order. The first occurrence of an allowed key is the one validated.
-    let mut slots: [Option<&Value>; 8] = [None; 8];
-    for (key, v) in entries {
-        let code = match slot_of(key).and_then(|i| slots.get_mut(i)) {
-            None => Code::ConsentUnknownField,
-            Some(slot @ None) => {
-                *slot = Some(v);
-                continue;
-            }
-            Some(Some(_)) => Code::ConsentDuplicateField,
-        };
-        let mut path = String::from("/");
-        push_pointer_token(&mut path, key);
-        found.keys.push(Diagnostic::new(code, path).with("field", key.as_str()));
+    match value {
+        Value::Object(entries) => judge(fields_of_value(entries), opts, clock, want_key),
+        _ => not_object(),
     }
-    let [v_recipient, v_recipient_type, v_type, v_status, v_source, v_date, v_retailer_code, v_retailer_access] = slots;
+}
+
+/// Judges the fields of one consent.
+pub(crate) fn judge(fields: Fields<'_>, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
+    let mut found = Found { keys: fields.keys, fields: Default::default() };
+    let [v_recipient, v_recipient_type, v_type, v_status, v_source, v_date, v_retailer_code, v_retailer_access] =
+        fields.slots;
 
     // recipient
-    let recipient = string_field(&mut found, v_recipient, RECIPIENT, Some(Code::RecipientMissing)).and_then(|s| {
+    let recipient = string_field(&mut found, &v_recipient, RECIPIENT, Some(Code::RecipientMissing)).and_then(|s| {
         let report = validate_recipient(s, opts.mode);
         for d in report.diagnostics {
             found.push(RECIPIENT, d.under("/recipient"));
@@ -472,13 +629,14 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bo
     // recipientType, type, status
     let recipient_type = enum_field(
         &mut found,
-        v_recipient_type,
+        &v_recipient_type,
         RECIPIENT_TYPE,
         Some(Code::RecipientTypeMissing),
         Code::InvalidRecipientType,
         RecipientType::from_wire,
     );
-    let kind = enum_field(&mut found, v_type, TYPE, Some(Code::TypeMissing), Code::InvalidType, ConsentType::from_wire);
+    let kind =
+        enum_field(&mut found, &v_type, TYPE, Some(Code::TypeMissing), Code::InvalidType, ConsentType::from_wire);
     if let (Some(r), Some(kind)) = (&recipient, kind) {
         match (r, kind) {
             (Recipient::Phone(_), ConsentType::Eposta) => {
@@ -497,13 +655,13 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bo
         }
     }
     let status =
-        enum_field(&mut found, v_status, STATUS, Some(Code::StatusMissing), Code::InvalidStatus, Status::from_wire);
+        enum_field(&mut found, &v_status, STATUS, Some(Code::StatusMissing), Code::InvalidStatus, Status::from_wire);
 
     // source and consentDate: required for BIREYSEL only.
     let bireysel = recipient_type == Some(RecipientType::Bireysel);
     let source = enum_field(
         &mut found,
-        v_source,
+        &v_source,
         SOURCE,
         bireysel.then_some(Code::SourceMissing),
         Code::InvalidSource,
@@ -512,14 +670,14 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bo
     if source == Some(Source::HsKarar) && status == Some(Status::Onay) {
         found.add(STATUS, Code::KararNeedsRet, &[]);
     }
-    let date = string_field(&mut found, v_date, CONSENT_DATE, bireysel.then_some(Code::DateMissing));
+    let date = string_field(&mut found, &v_date, CONSENT_DATE, bireysel.then_some(Code::DateMissing));
     let date_ok = date.is_some_and(|s| check_date(&mut found, s, source, opts, clock));
 
     // retailerCode
-    let retailer_code = match present(v_retailer_code) {
-        None => None,
-        Some(v @ Value::Number(raw)) => {
-            let n = positive_integer(v);
+    let retailer_code = match v_retailer_code {
+        None | Some(Field::Null) => None,
+        Some(Field::Number(raw)) => {
+            let n = plain_u64(raw).filter(|n| *n > 0);
             if n.is_none() {
                 found.add(RETAILER_CODE, Code::RetailerCodeInvalid, &[("value", raw)]);
             }
@@ -532,16 +690,15 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bo
     };
 
     // retailerAccess
-    let retailer_access = match present(v_retailer_access) {
-        None => None,
-        Some(Value::Array(items)) if items.is_empty() => {
+    let retailer_access = match v_retailer_access {
+        None | Some(Field::Null) => None,
+        Some(Field::Array(items)) if items.is_empty() => {
             found.add(RETAILER_ACCESS, Code::RetailerAccessEmpty, &[]);
             None
         }
-        Some(Value::Array(items)) => {
-            let numbers: Vec<Option<u64>> = items.iter().map(positive_integer).collect();
+        Some(Field::Array(numbers)) => {
             let repeated = repeats(&numbers);
-            let mut codes = Vec::with_capacity(items.len());
+            let mut codes = Vec::with_capacity(numbers.len());
             for (i, (n, repeat)) in numbers.into_iter().zip(repeated).enumerate() {
                 let code = match n {
                     Some(n) if !repeat => {
@@ -568,9 +725,10 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bo
     };
 
     let key = match (recipient_type, kind, &recipient) {
-        (Some(rt), Some(k), Some(r)) if want_key => Some((rt, k, r.wire().to_owned())),
+        (Some(rt), Some(k), Some(_)) if want_key => Some((rt, k)),
         _ => None,
     };
+    let mut spare = None;
     let valid = match (found.has_error(), recipient, recipient_type, kind, status) {
         (false, Some(recipient), Some(recipient_type), Some(kind), Some(status)) => {
             let consent = Consent {
@@ -585,9 +743,14 @@ pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bo
             };
             Some(ValidConsent::new(consent, recipient))
         }
-        _ => None,
+        (_, recipient, ..) => {
+            if key.is_some() {
+                spare = recipient;
+            }
+            None
+        }
     };
-    Examined { report: Report::from_parts(valid, found.into_vec()), key }
+    Examined { report: Report::from_parts(valid, found.into_vec()), key, recipient: spare }
 }
 
 /// Which items repeat an earlier one (`None`s never do).

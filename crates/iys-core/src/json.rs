@@ -19,7 +19,7 @@
 //! assert_eq!(e.param("offset"), Some("3"));
 //! ```
 
-use alloc::borrow::ToOwned;
+use alloc::borrow::{Cow, ToOwned};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -150,27 +150,76 @@ enum Frame {
     Object(Vec<(String, Value)>, String),
 }
 
-struct Reader<'a> {
+/// The reader: a position in the text. Crate-visible so that the consent and batch validators can read
+/// straight from the text (borrowing strings and numbers, building no [`Value`]) with the very checks,
+/// in the very order, that [`parse`] makes; so both give the same first error.
+pub(crate) struct Reader<'a> {
     text: &'a str,
     bytes: &'a [u8],
-    pos: usize,
+    pub(crate) pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Reader { text, bytes: text.as_bytes(), pos: 0 }
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    fn skip_ws(&mut self) {
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    fn unexpected(&self, what: &str) -> Diagnostic {
+    pub(crate) fn unexpected(&self, what: &str) -> Diagnostic {
         match self.peek() {
             None => invalid("unexpected end of input", self.pos),
             Some(_) => invalid(what, self.pos),
+        }
+    }
+
+    /// After a whole value: only whitespace may follow.
+    pub(crate) fn end(&mut self) -> Result<(), Diagnostic> {
+        self.skip_ws();
+        if self.pos < self.bytes.len() {
+            return Err(invalid("unexpected characters after the value", self.pos));
+        }
+        Ok(())
+    }
+
+    /// Opens the container at `pos` (`{` or `[`) inside `depth` open ones, and skips the whitespace
+    /// after it. True when it closes right away (`{}`, `[]`).
+    pub(crate) fn open(&mut self, depth: usize, close: u8) -> Result<bool, Diagnostic> {
+        if depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// After an element of a container (whitespace skipped): `,` (true, whitespace after it skipped
+    /// too), the closing byte (false), or the error [`parse`] reports.
+    pub(crate) fn next(&mut self, close: u8) -> Result<bool, Diagnostic> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_ws();
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.unexpected(if close == b']' { "expected ',' or ']'" } else { "expected ',' or '}'" })),
         }
     }
 
@@ -192,7 +241,8 @@ impl<'a> Reader<'a> {
         self.pos - start
     }
 
-    fn number(&mut self) -> Result<Value, Diagnostic> {
+    /// Reads a number; its source text.
+    pub(crate) fn number(&mut self) -> Result<&'a str, Diagnostic> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
             self.pos += 1;
@@ -209,6 +259,7 @@ impl<'a> Reader<'a> {
             }
             _ => return Err(self.unexpected("invalid number")),
         }
+        let mut plain = true;
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if self.digits() == 0 {
@@ -216,6 +267,7 @@ impl<'a> Reader<'a> {
             }
         }
         if let Some(b'e' | b'E') = self.peek() {
+            plain = false;
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
@@ -225,10 +277,12 @@ impl<'a> Reader<'a> {
             }
         }
         let raw = self.text.get(start..self.pos).ok_or_else(|| invalid("invalid number", start))?;
-        if !fits_f64(raw) {
+        // Without an exponent, fewer than 309 digits always fit.
+        let fits = (plain && raw.len() < 309) || fits_f64(raw);
+        if !fits {
             return Err(invalid("number out of range", start));
         }
-        Ok(Value::Number(raw.to_owned()))
+        Ok(raw)
     }
 
     fn hex4(&mut self) -> Result<u32, Diagnostic> {
@@ -246,10 +300,10 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    /// Reads a string; `pos` is on the opening quote.
-    fn string(&mut self) -> Result<String, Diagnostic> {
+    /// Reads a string; `pos` is on the opening quote. Borrowed from the text unless it has escapes.
+    pub(crate) fn string(&mut self) -> Result<Cow<'a, str>, Diagnostic> {
         self.pos += 1;
-        let mut out = String::new();
+        let mut out: Option<String> = None;
         let mut run = self.pos;
         loop {
             // Fast scan over the bytes that need no attention (everything but `"`, `\` and controls).
@@ -260,14 +314,22 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
             }
             // `run..pos` ends just before an ASCII byte (or at the end), so it is a char boundary.
-            out.push_str(self.text.get(run..self.pos).unwrap_or_default());
+            let chunk = self.text.get(run..self.pos).unwrap_or_default();
             match self.peek() {
                 None => return Err(invalid("unterminated string", self.pos)),
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(match out {
+                        None => Cow::Borrowed(chunk),
+                        Some(mut s) => {
+                            s.push_str(chunk);
+                            Cow::Owned(s)
+                        }
+                    });
                 }
                 Some(b'\\') => {
+                    let out = out.get_or_insert_with(String::new);
+                    out.push_str(chunk);
                     let at = self.pos;
                     self.pos += 1;
                     let c = match self.peek() {
@@ -314,7 +376,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `"key"` `:` and the whitespace after it.
-    fn key(&mut self) -> Result<String, Diagnostic> {
+    pub(crate) fn key(&mut self) -> Result<Cow<'a, str>, Diagnostic> {
         if self.peek() != Some(b'"') {
             return Err(self.unexpected("expected a string key"));
         }
@@ -327,106 +389,100 @@ impl<'a> Reader<'a> {
         self.skip_ws();
         Ok(key)
     }
-}
 
-/// Parses JSON text. Errors are `request/invalid-json` (with `reason` and `offset`, a byte offset) or
-/// `request/json-too-deep` (with `limit`).
-pub fn parse(text: &str) -> Result<Value, Diagnostic> {
-    let mut r = Reader { text, bytes: text.as_bytes(), pos: 0 };
-    let mut stack: Vec<Frame> = Vec::new();
-    r.skip_ws();
-    'value: loop {
-        // Read one value, or open a container and go round again for its first element.
-        let mut done = match r.peek() {
-            Some(b'{') => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(too_deep());
-                }
-                r.pos += 1;
-                r.skip_ws();
-                if r.peek() == Some(b'}') {
-                    r.pos += 1;
-                    Value::Object(Vec::new())
-                } else {
-                    let key = r.key()?;
-                    stack.push(Frame::Object(Vec::with_capacity(8), key));
-                    continue 'value;
-                }
-            }
-            Some(b'[') => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(too_deep());
-                }
-                r.pos += 1;
-                r.skip_ws();
-                if r.peek() == Some(b']') {
-                    r.pos += 1;
-                    Value::Array(Vec::new())
-                } else {
-                    stack.push(Frame::Array(Vec::with_capacity(4)));
-                    continue 'value;
-                }
-            }
-            Some(b'"') => Value::String(r.string()?),
-            Some(b'-' | b'0'..=b'9') => r.number()?,
-            Some(b't') => r.literal(b"true", Value::Bool(true))?,
-            Some(b'f') => r.literal(b"false", Value::Bool(false))?,
-            Some(b'n') => r.literal(b"null", Value::Null)?,
-            _ => return Err(r.unexpected("expected a value")),
-        };
-        // Hand the finished value to its container; close containers as far as the input says.
-        loop {
-            r.skip_ws();
-            match stack.last_mut() {
-                None => {
-                    if r.pos < r.bytes.len() {
-                        return Err(invalid("unexpected characters after the value", r.pos));
+    /// Reads one value at `pos` (whitespace before it already skipped) inside `depth` open containers,
+    /// without recursion. With `keep` false the value is only checked, not built (the result is
+    /// `Null`, and nothing is allocated but for escaped strings and nesting).
+    pub(crate) fn value(&mut self, depth: usize, keep: bool) -> Result<Value, Diagnostic> {
+        let mut stack: Vec<Frame> = Vec::new();
+        'value: loop {
+            // Read one value, or open a container and go round again for its first element.
+            let mut done = match self.peek() {
+                Some(b'{') => {
+                    if self.open(depth + stack.len(), b'}')? {
+                        Value::Object(Vec::new())
+                    } else {
+                        let key = self.key()?;
+                        let key = if keep { key.into_owned() } else { String::new() };
+                        stack.push(Frame::Object(if keep { Vec::with_capacity(8) } else { Vec::new() }, key));
+                        continue 'value;
                     }
-                    return Ok(done);
                 }
-                Some(Frame::Array(items)) => {
-                    items.push(done);
-                    match r.peek() {
-                        Some(b',') => {
-                            r.pos += 1;
-                            r.skip_ws();
+                Some(b'[') => {
+                    if self.open(depth + stack.len(), b']')? {
+                        Value::Array(Vec::new())
+                    } else {
+                        stack.push(Frame::Array(if keep { Vec::with_capacity(4) } else { Vec::new() }));
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    let s = self.string()?;
+                    if keep {
+                        Value::String(s.into_owned())
+                    } else {
+                        Value::Null
+                    }
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    let raw = self.number()?;
+                    if keep {
+                        Value::Number(raw.to_owned())
+                    } else {
+                        Value::Null
+                    }
+                }
+                Some(b't') => self.literal(b"true", Value::Bool(true))?,
+                Some(b'f') => self.literal(b"false", Value::Bool(false))?,
+                Some(b'n') => self.literal(b"null", Value::Null)?,
+                _ => return Err(self.unexpected("expected a value")),
+            };
+            // Hand the finished value to its container; close containers as far as the input says.
+            loop {
+                match stack.last_mut() {
+                    None => return Ok(done),
+                    Some(Frame::Array(items)) => {
+                        if keep {
+                            items.push(done);
+                        }
+                        if self.next(b']')? {
                             continue 'value;
                         }
-                        Some(b']') => {
-                            r.pos += 1;
-                            done = match stack.pop() {
-                                Some(Frame::Array(items)) => Value::Array(items),
-                                _ => Value::Null, // unreachable: the top frame is this array
-                            };
-                        }
-                        _ => return Err(r.unexpected("expected ',' or ']'")),
+                        done = match stack.pop() {
+                            Some(Frame::Array(items)) if keep => Value::Array(items),
+                            _ => Value::Null,
+                        };
                     }
-                }
-                Some(Frame::Object(entries, key)) => {
-                    entries.push((core::mem::take(key), done));
-                    match r.peek() {
-                        Some(b',') => {
-                            r.pos += 1;
-                            r.skip_ws();
-                            let next = r.key()?;
-                            if let Some(Frame::Object(_, key)) = stack.last_mut() {
-                                *key = next;
+                    Some(Frame::Object(entries, key)) => {
+                        if keep {
+                            entries.push((core::mem::take(key), done));
+                        }
+                        if self.next(b'}')? {
+                            let next = self.key()?;
+                            if let (true, Some(Frame::Object(_, key))) = (keep, stack.last_mut()) {
+                                *key = next.into_owned();
                             }
                             continue 'value;
                         }
-                        Some(b'}') => {
-                            r.pos += 1;
-                            done = match stack.pop() {
-                                Some(Frame::Object(entries, _)) => Value::Object(entries),
-                                _ => Value::Null, // unreachable: the top frame is this object
-                            };
-                        }
-                        _ => return Err(r.unexpected("expected ',' or '}'")),
+                        done = match stack.pop() {
+                            Some(Frame::Object(entries, _)) if keep => Value::Object(entries),
+                            _ => Value::Null,
+                        };
                     }
                 }
             }
         }
     }
+}
+
+/// Parses JSON text. Errors are `request/invalid-json` (with `reason` and `offset`, a byte offset) or
+/// `request/json-too-deep` (with `limit`).
+pub fn parse(text: &str) -> Result<Value, Diagnostic> {
+    let mut r = Reader::new(text);
+    r.skip_ws();
+    let v = r.value(0, true)?;
+    r.end()?;
+    Ok(v)
 }
 
 /// Parses JSON bytes; non-UTF-8 input is `request/invalid-utf8`.

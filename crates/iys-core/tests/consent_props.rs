@@ -187,6 +187,38 @@ proptest! {
     }
 
     #[test]
+    fn text_and_value_paths_agree(
+        items in prop::collection::vec(prop_oneof![consent_like(), near_valid(), value()], 0..5),
+        cut in any::<prop::sample::Index>(),
+        soup in token_soup(),
+        opts in options(),
+    ) {
+        // validate_consent and validate_batch read the text themselves; they must answer exactly as the
+        // validators of parsed values do, first JSON error included.
+        let texts: Vec<String> = items.iter().map(Value::to_json).collect();
+        let batch = format!("[{}]", texts.join(","));
+        let mut at = cut.index(batch.len() + 1);
+        while !batch.is_char_boundary(at) {
+            at -= 1;
+        }
+        let spliced = format!("{}{}{}", &batch[..at], soup, &batch[at..]);
+        let mut cases = vec![batch.clone(), spliced, soup, format!(" {batch}\n")];
+        cases.extend(texts);
+        for text in &cases {
+            let by_value = match parse(text) {
+                Ok(v) => validate_consent_value(&v, &opts),
+                Err(d) => iys_core::Report::from_parts(None, vec![d]),
+            };
+            prop_assert_eq!(validate_consent(text, &opts), by_value, "{}", text);
+            let by_value = match parse(text) {
+                Ok(v) => validate_batch_value(&v, &opts),
+                Err(d) => iys_core::BatchReport { diagnostics: vec![d], items: Vec::new() },
+            };
+            prop_assert_eq!(validate_batch(text, &opts), by_value, "{}", text);
+        }
+    }
+
+    #[test]
     fn writer_and_reader_round_trip(v in value()) {
         let text = v.to_json();
         prop_assert_eq!(parse(&text), Ok(v.clone()));
