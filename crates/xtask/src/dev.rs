@@ -1,6 +1,9 @@
 //! `cargo xtask dev`: the whole local setup from a fresh machine — builds, starts `iys-sim` with its
 //! default accounts, applies the D1 migrations locally, runs `wrangler dev` (serving `www/`), seeds a
 //! demo provider, prints the URL and the demo credentials, and stops everything on Ctrl-C.
+//!
+//! `--port N` moves the relay off 8787 and `--persist-to DIR` keeps its local D1, Queues and Durable
+//! Objects somewhere other than `.wrangler/dev-state` (tests/dev.rs uses both).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -12,8 +15,8 @@ use crate::{npm, setup, worker, www};
 
 /// Where `wrangler dev` keeps D1, Queues and Durable Objects between runs (gitignored).
 const STATE_DIR: &str = ".wrangler/dev-state";
-/// The relay's address.
-const RELAY_PORT: u16 = 8787;
+/// The relay's default port.
+pub const RELAY_PORT: u16 = 8787;
 /// The sim's default integrator account (crates/iys-sim/accounts.default.toml).
 const IYS_USERNAME: &str = "integrator";
 const IYS_PASSWORD: &str = "integrator-pass";
@@ -33,7 +36,9 @@ impl Drop for Guard {
     }
 }
 
-pub fn run(root: &Path) -> Result<(), String> {
+/// Runs everything until wrangler exits; `relay_port` for the relay, `persist` for its local state
+/// (relative to the repository root unless absolute; default `.wrangler/dev-state`).
+pub fn run(root: &Path, relay_port: u16, persist: Option<&Path>) -> Result<(), String> {
     setup::ensure(root, setup::Needs { wasm: true, worker: true, browser: false, npm: true })?;
     npm::build(root)?;
     www::copy_to_www(root)?;
@@ -60,7 +65,7 @@ pub fn run(root: &Path) -> Result<(), String> {
         return Err("iys-sim printed no address".to_owned());
     }
 
-    let state = root.join(STATE_DIR);
+    let state = root.join(persist.unwrap_or(Path::new(STATE_DIR)));
     let state_arg = state.to_string_lossy().into_owned();
     let wrangler = root.join("node_modules/.bin/wrangler");
     let status = worker::command(root, &wrangler)
@@ -75,7 +80,7 @@ pub fn run(root: &Path) -> Result<(), String> {
     let admin_secret = random_hex(16)?;
     // A fresh demo provider per run (its password is shown once); the sign-up page posts as it.
     let demo_id = format!("prv_demo_{}", random_hex(4)?);
-    let port = RELAY_PORT.to_string();
+    let port = relay_port.to_string();
     let vars = [
         format!("IYS_BASE_URL:http://{sim_addr}"),
         format!("IYS_USERNAME:{IYS_USERNAME}"),
@@ -95,11 +100,11 @@ pub fn run(root: &Path) -> Result<(), String> {
     let relay = Guard(cmd.spawn().map_err(|e| format!("cannot start wrangler dev: {e}"))?, "wrangler dev");
 
     wait_until(Duration::from_secs(60), || {
-        http("GET", RELAY_PORT, "/health", None, None).ok().filter(|(s, _)| *s == 200)
+        http("GET", relay_port, "/health", None, None).ok().filter(|(s, _)| *s == 200)
     })
     .ok_or("wrangler dev did not answer /health within 60 s")?;
     let seed = format!(r#"{{"id":"{demo_id}",{DEMO_SCOPE}}}"#);
-    let (status, body) = http("POST", RELAY_PORT, "/admin/providers", Some(&admin_secret), Some(&seed))?;
+    let (status, body) = http("POST", relay_port, "/admin/providers", Some(&admin_secret), Some(&seed))?;
     if status != 201 {
         return Err(format!("seeding the demo provider failed ({status}): {body}"));
     }
@@ -109,14 +114,14 @@ pub fn run(root: &Path) -> Result<(), String> {
 
     println!();
     println!("iys-edge is running.");
-    println!("  relay + sign-up form:   http://127.0.0.1:{RELAY_PORT}/");
-    println!("  payload playground:     http://127.0.0.1:{RELAY_PORT}/playground.html");
+    println!("  relay + sign-up form:   http://127.0.0.1:{relay_port}/");
+    println!("  payload playground:     http://127.0.0.1:{relay_port}/playground.html");
     println!("  local IYS (iys-sim):    http://{sim_addr}/  (inspect: /__sim/consents, /__sim/requests)");
     println!("  admin secret:           {admin_secret}");
     println!("  demo provider:          {demo_id}: username {}  password {}", field("username"), field("password"));
     println!("                          scope: iysCode 600001, brands 600001 and 600002; the sign-up form posts as it");
     println!(
-        "  try: curl -s http://127.0.0.1:{RELAY_PORT}/oauth2/token -H 'content-type: application/json' \\\n         -d '{{\"grant_type\":\"password\",\"username\":\"{}\",\"password\":\"{}\"}}'",
+        "  try: curl -s http://127.0.0.1:{relay_port}/oauth2/token -H 'content-type: application/json' \\\n         -d '{{\"grant_type\":\"password\",\"username\":\"{}\",\"password\":\"{}\"}}'",
         field("username"),
         field("password")
     );

@@ -1,7 +1,7 @@
 //! `cargo xtask` — the project's only entry point for building, testing and running.
 //!
 //! - `cargo xtask test`: installs what is missing, then every check CI runs.
-//! - `cargo xtask dev`: the local relay, IYS stand-in and demo pages.
+//! - `cargo xtask dev [--port N] [--persist-to DIR]`: the local relay, IYS stand-in and demo pages.
 //! - `cargo xtask codegen [--check]`: regenerates (or checks) generated files.
 //! - `cargo xtask bench`: benchmarks (not tests).
 //! - `cargo xtask backup [--out FILE] [--persist-to DIR]`, `cargo xtask restore FILE [--persist-to DIR]
@@ -28,7 +28,14 @@ fn main() -> ExitCode {
     let root = project_root();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&root),
-        Some("dev") => dev::run(&root),
+        Some("dev") => match flag_arg(&args, "--port").map(|p| p.parse::<u16>()) {
+            Some(Err(_)) => Err("--port takes a port number".to_owned()),
+            port => dev::run(
+                &root,
+                port.and_then(Result::ok).unwrap_or(dev::RELAY_PORT),
+                flag_arg(&args, "--persist-to").as_deref().map(Path::new),
+            ),
+        },
         Some("codegen") => codegen_cmd(&root, args.iter().any(|a| a == "--check")),
         Some("setup") => setup::ensure(&root, setup::Needs::all()),
         Some("bench") => bench::run(&root),
@@ -56,7 +63,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|dev|codegen [--check]|npm|bench [worker]|fuzz [--seconds N]|load [--seconds N]|backup|restore FILE|setup>"
+                "usage: cargo xtask <test|dev [--port N] [--persist-to DIR]|codegen [--check]|npm|bench [worker]|fuzz [--seconds N]|load [--seconds N]|backup|restore FILE|setup>"
             );
             return ExitCode::from(2);
         }
