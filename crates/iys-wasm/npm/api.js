@@ -1,11 +1,14 @@
 // The JS side of the boundary, shared by every entry point (browser, Node ESM and require, Workers).
-// It checks the options, turns them into the numbers the wasm exports take, makes one JSON string of
-// the payload, and parses the one JSON string that comes back. It validates nothing itself.
-// (`cargo xtask npm` also writes this file as api.cjs for `require`: keep to `export function` and
-// `export class` at the top level, and no imports.)
+// It checks the options, turns them into the numbers the wasm exports take, writes the input string
+// into wasm memory with `TextEncoder.encodeInto` (a payload first becomes JSON text with
+// `JSON.stringify`), and reads the wasm's compact answer (32-bit words and one string table, laid
+// out as crates/iys-wasm/src/encode.rs describes) into plain objects, with codes and messages from
+// the generated tables.js. It validates nothing itself.
+// (`cargo xtask npm` puts tables.js in place of its import, and also writes the result as api.cjs for
+// `require`: keep to `export function` and `export class` at the top level, and no other import.)
+import { CODES, IYS_CODES, WARNINGS, RECIPIENT_TYPES, TYPES, STATUSES, SOURCES, PHONE_TYPES, MESSAGES_TR, MESSAGES_EN } from './tables.js';
 
 const FLAG_NORMALIZE = 1;
-const FLAG_EN = 2;
 const FLAG_WINDOW = 4;
 const FLAG_HOLIDAYS = 8;
 const OPTION_KEYS = ['mode', 'now', 'lang', 'window'];
@@ -31,12 +34,146 @@ function describe(v) {
   return `${typeof v} ${String(v)}`;
 }
 
-export function createApi(raw, isReady) {
+/** The code table, in iys-core's order. */
+export function codes() {
+  return Object.freeze(CODES);
+}
+
+/** `{name}` in a message template → the param's value (left as written when there is none). */
+function fill(template, params) {
+  return template.indexOf('{') < 0 ? template : template.replace(/\{([^}]*)\}/g, (m, k) => (Object.prototype.hasOwnProperty.call(params, k) ? params[k] : m));
+}
+
+// `wasm()` is the instance's exports (memory, input, recipient, consent, batch, local_to_unix), or
+// null before the browser build's `init()`.
+export function createApi(wasm, isReady) {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  // The answer being read: its words, its string table, and the next word.
+  let w = null;
+  let s = '';
+  let at = 0;
+
+  // Writes `text` into the input buffer and returns the export's answer address.
+  function send(text, call) {
+    const x = wasm();
+    const capacity = text.length * 3;
+    const p = x.input(capacity);
+    if (p === 0) throw new RangeError('iys-validate: out of wasm memory');
+    const { written } = encoder.encodeInto(text, new Uint8Array(x.memory.buffer, p, capacity));
+    const a = call(x, written);
+    const buffer = x.memory.buffer;
+    const head = new Uint32Array(buffer, a, 3);
+    s = head[1] === 0 ? '' : decoder.decode(new Uint8Array(buffer, head[0], head[1]));
+    w = new Uint32Array(buffer, a, head[2]);
+    at = 3;
+  }
+
+  function localToUnix(text) {
+    const x = wasm();
+    const capacity = text.length * 3;
+    const p = x.input(capacity);
+    if (p === 0) throw new RangeError('iys-validate: out of wasm memory');
+    return x.local_to_unix(encoder.encodeInto(text, new Uint8Array(x.memory.buffer, p, capacity)).written);
+  }
+
+  function str() {
+    const start = w[at];
+    const end = start + w[at + 1];
+    at += 2;
+    return s.slice(start, end);
+  }
+
+  function u64() {
+    const n = w[at] * 4294967296 + w[at + 1];
+    at += 2;
+    return n;
+  }
+
+  function diagnostics(errors, warnings, messages) {
+    for (let n = w[at++]; n > 0; n--) {
+      const c = w[at++];
+      const path = str();
+      const params = {};
+      for (let k = w[at++]; k > 0; k--) {
+        const name = str();
+        params[name] = str();
+      }
+      const warning = WARNINGS.charCodeAt(c) === 49;
+      (warning ? warnings : errors).push({
+        code: CODES[c],
+        iysCode: IYS_CODES[c] || null,
+        severity: warning ? 'warning' : 'error',
+        path,
+        message: fill(messages[c] || CODES[c], params),
+        params,
+      });
+    }
+  }
+
+  function outcome(flags, value, messages) {
+    const errors = [];
+    const warnings = [];
+    diagnostics(errors, warnings, messages);
+    const ok = (flags & 1) === 1;
+    return value === undefined ? { ok, errors, warnings } : { ok, value, errors, warnings };
+  }
+
+  function recipientAnswer(messages) {
+    const f = w[at++];
+    let value;
+    if (f & 2) {
+      if (f & 4) value = { kind: 'email', wire: str() };
+      else {
+        value = { kind: 'phone', wire: str() };
+        if (f >> 4) value.phoneType = PHONE_TYPES[(f >> 4) - 1];
+      }
+    }
+    return outcome(f, value, messages);
+  }
+
+  function consent() {
+    const x = w[at++];
+    const v = { recipient: str(), recipientType: RECIPIENT_TYPES[x & 15], type: TYPES[(x >> 4) & 15], status: STATUSES[(x >> 8) & 15] };
+    if ((x >> 12) & 15) v.source = SOURCES[((x >> 12) & 15) - 1];
+    if (x & 0x10000) v.consentDate = str();
+    if (x & 0x20000) v.retailerCode = u64();
+    if (x & 0x40000) {
+      const list = [];
+      for (let n = w[at++]; n > 0; n--) list.push(u64());
+      v.retailerAccess = list;
+    }
+    return v;
+  }
+
+  function consentAnswer(messages) {
+    const f = w[at++];
+    return outcome(f, f & 2 ? consent() : undefined, messages);
+  }
+
+  function batchAnswer(messages) {
+    const ok = w[at++] === 1;
+    const errors = [];
+    const warnings = [];
+    diagnostics(errors, warnings, messages);
+    const items = [];
+    for (let index = 0, n = w[at++]; index < n; index++) {
+      const f = w[at++];
+      const value = f & 2 ? consent() : undefined;
+      const e = [];
+      const ws = [];
+      diagnostics(e, ws, messages);
+      const itemOk = (f & 1) === 1;
+      items.push(value === undefined ? { index, ok: itemOk, errors: e, warnings: ws } : { index, ok: itemOk, value, errors: e, warnings: ws });
+    }
+    return { ok, errors, warnings, items };
+  }
+
   function ready() {
     if (!isReady()) throw misuse('E_NOT_READY', 'call `await init()` once before validating');
   }
 
-  // -> [flags, days, nowSeconds]
+  // -> [flags, days, nowSeconds, message templates]
   function options(o, forceNormalize) {
     if (o === undefined || o === null) o = {};
     else if (typeof o !== 'object' || Array.isArray(o)) throw misuse('E_OPTIONS', `options must be an object, got ${describe(o)}`);
@@ -47,7 +184,8 @@ export function createApi(raw, isReady) {
     const { mode, lang, window: win, now } = o;
     if (forceNormalize || mode === 'normalize') flags |= FLAG_NORMALIZE;
     else if (mode !== undefined && mode !== 'strict') throw misuse('E_OPTIONS', `mode must be 'strict' or 'normalize', got ${describe(mode)}`);
-    if (lang === 'en') flags |= FLAG_EN;
+    let messages = MESSAGES_TR;
+    if (lang === 'en') messages = MESSAGES_EN;
     else if (lang !== undefined && lang !== 'tr') throw misuse('E_OPTIONS', `lang must be 'tr' or 'en', got ${describe(lang)}`);
     let days = 3;
     if (win === undefined) flags |= FLAG_WINDOW | FLAG_HOLIDAYS;
@@ -70,10 +208,10 @@ export function createApi(raw, isReady) {
       seconds = Math.floor(ms / 1000);
     } else if (typeof now === 'string') {
       ready();
-      seconds = raw.local_to_unix(now);
+      seconds = localToUnix(now);
       if (Number.isNaN(seconds)) throw misuse('E_OPTIONS', `now must be 'YYYY-MM-DD HH:mm:ss' (a real time in Turkey), got ${describe(now)}`);
     } else throw misuse('E_OPTIONS', `now must be a Date, epoch milliseconds or 'YYYY-MM-DD HH:mm:ss', got ${describe(now)}`);
-    return [flags, days, seconds];
+    return [flags, days, seconds, messages];
   }
 
   function text(json, what) {
@@ -92,28 +230,33 @@ export function createApi(raw, isReady) {
     return json;
   }
 
-  function validateRecipient(input, opts) {
-    const [flags] = options(opts, false);
+  function recipient(input, opts, normalize) {
+    const [flags, , , messages] = options(opts, normalize);
     ready();
-    return JSON.parse(raw.recipient(text(input, 'the recipient'), flags));
+    send(text(input, 'the recipient'), (x, len) => x.recipient(len, flags));
+    return recipientAnswer(messages);
+  }
+
+  function validateRecipient(input, opts) {
+    return recipient(input, opts, false);
   }
 
   function normalizeRecipient(input, opts) {
-    const [flags] = options(opts, true);
-    ready();
-    return JSON.parse(raw.recipient(text(input, 'the recipient'), flags));
+    return recipient(input, opts, true);
   }
 
   function validateConsentJson(json, opts) {
-    const [flags, days, now] = options(opts, false);
+    const [flags, days, now, messages] = options(opts, false);
     ready();
-    return JSON.parse(raw.consent(text(json, 'the JSON text'), flags, days, now));
+    send(text(json, 'the JSON text'), (x, len) => x.consent(len, flags, days, now));
+    return consentAnswer(messages);
   }
 
   function validateBatchJson(json, opts) {
-    const [flags, days, now] = options(opts, false);
+    const [flags, days, now, messages] = options(opts, false);
     ready();
-    return JSON.parse(raw.batch(text(json, 'the JSON text'), flags, days, now));
+    send(text(json, 'the JSON text'), (x, len) => x.batch(len, flags, days, now));
+    return batchAnswer(messages);
   }
 
   return {

@@ -1,10 +1,15 @@
-// Node, `require`: the wasm-bindgen `nodejs` build (CommonJS, loads the .wasm synchronously).
+// Node, `require`: the `web` build's glue as CommonJS (node/iys_validate.cjs, made by `cargo xtask
+// npm`), instantiated synchronously from the .wasm file.
 'use strict';
-const glue = require('./node/iys_validate.js');
-const { createApi, IysValidateError } = require('./api.cjs');
+const { readFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { initSync: wbgInitSync } = require('./node/iys_validate.cjs');
+const { createApi, codes, IysValidateError } = require('./api.cjs');
+
+const wasm = wbgInitSync({ module: readFileSync(join(__dirname, 'web', 'iys_validate_bg.wasm')) });
 
 /** Already loaded: kept so that code written for the browser build runs unchanged. */
 async function init() {}
 function initSync() {}
 
-module.exports = { ...createApi(glue, () => true), IysValidateError, init, initSync, default: init };
+module.exports = { ...createApi(() => wasm, () => true), CODES: codes(), IysValidateError, init, initSync, default: init };

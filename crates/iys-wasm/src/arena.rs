@@ -1,13 +1,11 @@
-//! The wasm's global allocator: a bump arena over linear memory that empties itself whenever
-//! nothing is allocated.
+//! The wasm's global allocator: a bump arena over linear memory that empties between calls.
 //!
-//! Every export allocates only while it runs: the input string (allocated by the JS glue through
-//! `__wbindgen_malloc` just before the call, freed by the Rust side when the call returns), the
-//! work, and the result string, which the glue copies out and frees right after. So between two
-//! calls nothing is live. The arena counts live allocations; when the count drops to zero, the bump
-//! pointer goes back to the start, and the next call reuses the same memory. Within a call an
-//! allocation costs an add and a compare, `dealloc` is a decrement, and the most recent allocation
-//! grows, shrinks and frees in place (the common case for a `String` being written).
+//! Every export allocates only while it runs, plus its answer, which must stay until the JS glue has
+//! read it. A call starts with `io::input`, which [`Arena::reset`]s the arena (the previous answer has
+//! been read by then) and takes the input buffer from it; the work and the answer follow. Within a
+//! call an allocation costs an add and a compare, `dealloc` is a decrement, and the most recent
+//! allocation grows, shrinks and frees in place (the common case for a `Vec` being written); when the
+//! live count drops to zero the bump pointer goes back to the start.
 //!
 //! Memory therefore peaks at what one call allocates in total, and never grows across calls.
 //! Single-threaded: the wasm has one thread (no atomics target feature).
@@ -73,6 +71,24 @@ impl Arena {
         let next = start.checked_add(size)?;
         self.top.set(next);
         Some(start)
+    }
+}
+
+impl Arena {
+    /// Frees everything at once: the bump pointer goes back to the start of the region. Only for
+    /// the start of a call, when nothing allocated before it is used again (the previous answer,
+    /// which the glue has already read, is the only thing left; see `io.rs`).
+    pub fn reset(&self) {
+        self.live.set(0);
+        self.top.set(self.base.get());
+    }
+
+    /// `size` bytes at the bump pointer, counted as one live allocation; `None` when memory cannot
+    /// grow.
+    pub fn take(&self, size: usize) -> Option<*mut u8> {
+        let p = self.bump(size.max(1), 8)?;
+        self.live.set(self.live.get() + 1);
+        Some(p as *mut u8)
     }
 }
 

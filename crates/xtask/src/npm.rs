@@ -1,7 +1,7 @@
 //! `cargo xtask npm`: builds the npm package `iys-validate` into `crates/iys-wasm/pkg/`, and its
 //! test suites (Rust host tests of the boundary, `node --test`, `tsc --noEmit`, headless Chromium).
-//! The shipped JavaScript is minified with esbuild (see [`minify`]); readable sources stay in
-//! `crates/iys-wasm/npm/`.
+//! The wasm goes through `crates/iys-wasm/tools/shrink.mjs` (see [`shrink`]); the shipped JavaScript
+//! is minified with esbuild (see [`minify`]); readable sources stay in `crates/iys-wasm/npm/`.
 //!
 //! The wasm builds use their own target dir (`target/wasm`), so they never wait on the lock of the
 //! host builds.
@@ -16,7 +16,8 @@ const WASM_BINDGEN_VERSION: &str = "0.2.130";
 /// Budget for what a browser downloads (wasm + wasm-bindgen glue + our wrapper), gzip -9 bytes.
 pub const GZIP_BUDGET: u64 = 20_000;
 /// Files of the package, copied from `crates/iys-wasm/npm/`.
-const TEMPLATE: &[&str] = &["package.json", "README.md", "index.js", "node.mjs", "node.cjs", "worker.js", "api.js"];
+/// (`api.js` is not among them: [`inline_tables`] writes it.)
+const TEMPLATE: &[&str] = &["package.json", "README.md", "index.js", "node.mjs", "node.cjs", "worker.js"];
 /// What a browser loads: counted against [`GZIP_BUDGET`].
 const BROWSER_FILES: &[&str] = &["web/iys_validate_bg.wasm", "web/iys_validate.js", "index.js", "api.js"];
 
@@ -94,7 +95,32 @@ fn read(path: &Path) -> Result<String, String> {
     fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))
 }
 
-/// `api.js` as CommonJS: it has no imports, and only `export function` / `export class` at the top.
+/// `npm/api.js` with `npm/tables.js` in place of its one import (`import { … } from './tables.js';`),
+/// the tables' `export`s dropped: the package ships one `api.js`, so a browser makes no extra request.
+fn inline_tables(api: &str, tables: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut inlined = false;
+    for line in api.lines() {
+        if line.starts_with("import {") && line.ends_with(" from './tables.js';") && !inlined {
+            for t in tables.lines() {
+                out.push_str(t.strip_prefix("export ").unwrap_or(t));
+                out.push('\n');
+            }
+            inlined = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if inlined {
+        Ok(out)
+    } else {
+        Err("npm/api.js: no `import { … } from './tables.js';` line".into())
+    }
+}
+
+/// `api.js` (tables inlined) as CommonJS: it has no imports, and only `export function` / `export
+/// class` at the top.
 fn api_cjs(esm: &str) -> Result<String, String> {
     let mut names = Vec::new();
     let mut out = String::from("'use strict';\n");
@@ -121,7 +147,7 @@ fn api_cjs(esm: &str) -> Result<String, String> {
 /// `--keep-names` would cost about 420 B gzip.
 const MINIFIED: &[&str] = &[
     "web/iys_validate.js",
-    "node/iys_validate.js",
+    "node/iys_validate.cjs",
     "index.js",
     "api.js",
     "api.cjs",
@@ -130,14 +156,39 @@ const MINIFIED: &[&str] = &[
     "worker.js",
 ];
 
-/// Minifies `pkg/<f>` in place with the repository's pinned esbuild (transform only: no bundling, the
-/// module format, imports and exports stay as they are; `--target=es2020` so that minifying never
-/// introduces newer syntax than the sources use).
-fn minify(root: &Path, pkg: &Path) -> Result<(), String> {
+fn esbuild(root: &Path) -> Result<PathBuf, String> {
     let esbuild = root.join("node_modules").join(".bin").join("esbuild");
     if !esbuild.exists() {
         run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))?;
     }
+    Ok(esbuild)
+}
+
+/// `crates/iys-wasm/tools/shrink.mjs` on the wasm, in place: Rust's panic paths become `unreachable`
+/// (so `core::fmt` drops out), binaryen `-Oz`, no name or producers section. binaryen is the npm
+/// package pinned in package.json.
+fn shrink(root: &Path, wasm: &Path) -> Result<(), String> {
+    if !root.join("node_modules").join("binaryen").join("package.json").exists() {
+        run(Command::new("npm").current_dir(root).args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    run(Command::new("node").current_dir(root).arg(root.join("crates/iys-wasm/tools/shrink.mjs")).arg(wasm))
+}
+
+/// `node/iys_validate.cjs`: the `web` glue as CommonJS for `require` (node.cjs passes it the module,
+/// so its `import.meta.url` default, which CommonJS lacks, is never used).
+fn node_glue(root: &Path, pkg: &Path) -> Result<(), String> {
+    fs::create_dir_all(pkg.join("node")).map_err(|e| format!("mkdir {}: {e}", pkg.join("node").display()))?;
+    run(Command::new(esbuild(root)?)
+        .arg(pkg.join("web").join("iys_validate.js"))
+        .args(["--format=cjs", "--platform=node", "--target=es2020", "--log-level=error"])
+        .arg(format!("--outfile={}", pkg.join("node").join("iys_validate.cjs").display())))
+}
+
+/// Minifies `pkg/<f>` in place with the repository's pinned esbuild (transform only: no bundling, the
+/// module format, imports and exports stay as they are; `--target=es2020` so that minifying never
+/// introduces newer syntax than the sources use).
+fn minify(root: &Path, pkg: &Path) -> Result<(), String> {
+    let esbuild = esbuild(root)?;
     for f in MINIFIED {
         let p = pkg.join(f);
         run(Command::new(&esbuild)
@@ -193,18 +244,21 @@ pub fn build(root: &Path) -> Result<(), String> {
     if pkg.exists() {
         fs::remove_dir_all(&pkg).map_err(|e| format!("remove {}: {e}", pkg.display()))?;
     }
-    for (target, dir) in [("web", "web"), ("nodejs", "node")] {
-        run(Command::new(&bindgen)
-            .args(["--target", target, "--out-name", "iys_validate", "--no-typescript"])
-            .args(["--remove-name-section", "--remove-producers-section", "--out-dir"])
-            .arg(pkg.join(dir))
-            .arg(&wasm))?;
-    }
-    write(&pkg.join("node").join("package.json"), "{ \"type\": \"commonjs\" }\n")?;
+    // The name section stays for `shrink.mjs`, which finds the panic paths by name and then removes
+    // it (and the producers section).
+    run(Command::new(&bindgen)
+        .args(["--target", "web", "--out-name", "iys_validate", "--no-typescript"])
+        .args(["--remove-producers-section", "--out-dir"])
+        .arg(pkg.join("web"))
+        .arg(&wasm))?;
+    shrink(root, &pkg.join("web").join("iys_validate_bg.wasm"))?;
     for f in TEMPLATE {
         copy(&krate.join("npm").join(f), &pkg.join(f))?;
     }
-    write(&pkg.join("api.cjs"), &api_cjs(&read(&krate.join("npm").join("api.js"))?)?)?;
+    let api = inline_tables(&read(&krate.join("npm").join("api.js"))?, &read(&krate.join("npm").join("tables.js"))?)?;
+    write(&pkg.join("api.js"), &api)?;
+    write(&pkg.join("api.cjs"), &api_cjs(&api)?)?;
+    node_glue(root, &pkg)?;
     minify(root, &pkg)?;
     let dts = read(&krate.join("types").join("index.d.ts"))?;
     write(&pkg.join("index.d.ts"), &dts)?;

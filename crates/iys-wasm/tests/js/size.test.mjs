@@ -1,4 +1,4 @@
-// What a browser downloads (the wasm, the wasm-bindgen glue and our wrapper), gzip -9, must not
+// What a browser downloads (the wasm, the wasm-bindgen glue and our wrapper with its tables), gzip -9, must not
 // grow past the guard below, and the wasm must be built as intended: no name or producers section, no phonenumber and no regex inside.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,9 +10,10 @@ const require = createRequire(import.meta.url);
 const dir = require.resolve('iys-validate/package.json').replace(/package\.json$/, '');
 const BROWSER_FILES = ['web/iys_validate_bg.wasm', 'web/iys_validate.js', 'index.js', 'api.js'];
 // A regression guard, not the goal: the goal is 20,000 B (docs/benchmarks.md reports it and
-// `cargo xtask bench` measures it); the package was 34,203 B (JS minified by esbuild in
-// `cargo xtask npm`) when this guard was set.
-const BUDGET = 34_500;
+// `cargo xtask bench` measures it); the package was 36,595 B when this guard was set (panic paths
+// cut by tools/shrink.mjs, messages in tables.js; iys-core had grown by about 4 kB gzip since the
+// previous guard of 34,500).
+const BUDGET = 37_000;
 
 test(`browser download ≤ ${BUDGET} bytes gzip -9`, (t) => {
   let total = 0;

@@ -1,0 +1,44 @@
+// `node crates/iys-wasm/tools/shrink.mjs FILE.wasm` — run by `cargo xtask npm` on the wasm-bindgen
+// output (which still has its name section, for this step), rewriting FILE in place:
+//
+// 1. Every function of Rust's panic paths (`core::panicking::*`, the slice/str index failures,
+//    `unwrap_failed`, `capacity_overflow`, `handle_alloc_error`) becomes a bare `unreachable`. Each
+//    of them diverges into our panic handler, which traps without reading the message, so the
+//    behaviour is the same trap; but while they build a message, `core::fmt`, `Debug` of chars and
+//    ranges and the Unicode printable tables stay in the module (stable Rust cannot leave them out:
+//    that needs `-Zbuild-std` with `panic_immediate_abort`).
+// 2. binaryen's optimiser (`-Oz`: shrink level 2, optimise level 2) then drops what nothing calls
+//    any more, and the rest of the module gets smaller too.
+// 3. The name and producers sections are removed.
+//
+// binaryen is the npm package pinned in the repository's package.json (the JS/wasm build of
+// wasm-opt; no native download). A panic path that the pattern misses only costs bytes.
+import binaryen from 'binaryen';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const file = process.argv[2];
+if (!file) throw new Error('usage: node shrink.mjs FILE.wasm');
+const PANIC = /^(core|alloc)(\[[0-9a-f]+\])?::(panicking::|str::slice_error_fail|slice::index::slice_(index|start_index|end_index)_|slice::index::slice_index_order_fail|option::unwrap_failed|option::expect_failed|result::unwrap_failed|raw_vec::capacity_overflow|raw_vec::handle_error|alloc::handle_alloc_error)/;
+
+const before = readFileSync(file);
+const mod = binaryen.readBinary(before);
+mod.setFeatures(binaryen.Features.All);
+const snipped = [];
+for (let i = 0; i < mod.getNumFunctions(); i++) {
+  const f = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
+  if (f.body && PANIC.test(f.name)) snipped.push(f);
+}
+for (const f of snipped) {
+  mod.removeFunction(f.name);
+  mod.addFunction(f.name, f.params, f.results, [], mod.unreachable());
+}
+binaryen.setShrinkLevel(2);
+binaryen.setOptimizeLevel(2);
+binaryen.setDebugInfo(false);
+mod.optimize();
+mod.runPasses(['strip-debug', 'strip-producers']);
+if (!mod.validate()) throw new Error(`${file}: binaryen produced an invalid module`);
+const after = mod.emitBinary();
+mod.dispose();
+writeFileSync(file, after);
+console.error(`shrink: ${snipped.length} panic functions made unreachable; ${before.length} -> ${after.length} bytes`);
