@@ -412,7 +412,9 @@ impl Found {
     fn into_vec(self) -> Vec<Diagnostic> {
         let mut out = self.keys;
         for list in self.fields {
-            out.extend(list);
+            if !list.is_empty() {
+                out.extend(list);
+            }
         }
         out
     }
@@ -774,8 +776,8 @@ fn repeats(numbers: &[Option<u64>]) -> Vec<bool> {
 
 /// Checks a consentDate string; true when it passed.
 fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options, clock: &Clock) -> bool {
-    let date = match LocalDateTime::parse(s) {
-        Ok(date) => date,
+    let (date, unix) = match LocalDateTime::parse_unix(s) {
+        Ok(parsed) => parsed,
         Err(err) => {
             let code = match err {
                 DateError::Format => Code::DateFormat,
@@ -797,13 +799,8 @@ fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options
         found.add(CONSENT_DATE, Code::DateBefore2015, &[("value", s)]);
         return false;
     }
-    let now = clock.now;
-    let future = match date.to_unix() {
-        Some(t) => t > opts.now,
-        None => date > now,
-    };
-    if future {
-        found.add(CONSENT_DATE, Code::DateInFuture, &[("value", s), ("now", &now.to_wire())]);
+    if unix > opts.now {
+        found.add(CONSENT_DATE, Code::DateInFuture, &[("value", s), ("now", &clock.now.to_wire())]);
         return false;
     }
     if let Some(rule) = opts.window {

@@ -150,6 +150,34 @@ enum Frame {
     Object(Vec<(String, Value)>, String),
 }
 
+/// The end of the run of bytes from `i` that need no attention in a string (everything but `"`, `\\`
+/// and controls): eight bytes at a time while none of them does, then byte by byte.
+fn plain_run(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let w = u64::from_le_bytes(chunk);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        // High bit set in a lane for a zero lane of `quote` or `backslash`, or a lane of `w` below 0x20
+        // (exact as to whether there is one, which is all that is asked here).
+        let special = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        if special & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// The reader: a position in the text. Crate-visible so that the consent and batch validators can read
 /// straight from the text (borrowing strings and numbers, building no [`Value`]) with the very checks,
 /// in the very order, that [`parse`] makes; so both give the same first error.
@@ -306,13 +334,7 @@ impl<'a> Reader<'a> {
         let mut out: Option<String> = None;
         let mut run = self.pos;
         loop {
-            // Fast scan over the bytes that need no attention (everything but `"`, `\` and controls).
-            while let Some(&b) = self.bytes.get(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.pos = plain_run(self.bytes, self.pos);
             // `run..pos` ends just before an ASCII byte (or at the end), so it is a char boundary.
             let chunk = self.text.get(run..self.pos).unwrap_or_default();
             match self.peek() {
@@ -713,6 +735,22 @@ mod tests {
         ];
         for (text, reason, offset) in cases {
             assert_eq!(bad(text), ((*reason).to_owned(), (*offset).to_owned()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn plain_run_stops_where_the_byte_loop_would() {
+        let naive =
+            |b: &[u8], i: usize| i + b[i..].iter().take_while(|&&c| c != b'"' && c != b'\\' && c >= 0x20).count();
+        for special in 0..=255u8 {
+            for at in 0..20 {
+                for start in 0..3 {
+                    let mut text = vec![b'a'; 21];
+                    text[at] = special;
+                    text[(at + 7) % 21] = 0xC3;
+                    assert_eq!(plain_run(&text, start), naive(&text, start), "byte {special:#x} at {at} from {start}");
+                }
+            }
         }
     }
 

@@ -139,6 +139,15 @@ impl Found {
 /// assert_eq!(codes(" a@bc.de"), ["recipient/email-not-wire-form"]);
 /// ```
 pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
+    if plainly_valid(input) {
+        // What the rules below conclude for such an address, in either mode: valid as written.
+        return Report::from_parts(Some(Recipient::Email(Email(input.to_owned()))), Vec::new());
+    }
+    validate_closely(input, mode)
+}
+
+/// [`validate`] without its shortcut.
+fn validate_closely(input: &str, mode: Mode) -> Report<Recipient> {
     let mut found = Found(Vec::new());
     let trimmed = input.trim_matches(is_blank);
     let wire = match mode {
@@ -157,6 +166,42 @@ pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
             .push(Diagnostic::new(Code::RecipientNormalized, "").with("input", input).with("wire", wire.clone()));
     }
     Report::from_parts(Some(Recipient::Email(Email(wire))), diagnostics)
+}
+
+/// The common case in one pass over the bytes: an ASCII address, one `@`, a local part of allowed
+/// characters (not empty, no dot at either end, no `..`, at most 64), at least two domain labels of
+/// `A–Z a–z 0–9 -` (1 to 63, no hyphen at either end), a TLD of 2+ letters, not `x@y.zz`, at most 254
+/// in all. Such an address breaks no rule of [`check`] and needs no trimming; `false` only means
+/// "look closer".
+fn plainly_valid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(at) = b.iter().position(|&c| c == b'@') else { return false };
+    let (Some(local), Some(domain)) = (b.get(..at), b.get(at + 1..)) else { return false };
+    if b.len() > TOTAL_MAX || local.is_empty() || local.len() > LOCAL_MAX {
+        return false;
+    }
+    if local.first() == Some(&b'.') || local.last() == Some(&b'.') || local.windows(2).any(|w| w == b"..") {
+        return false;
+    }
+    if !local.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'+' | b'-')) {
+        return false;
+    }
+    let (mut labels, mut first_len, mut tld): (usize, usize, &[u8]) = (0, 0, &[]);
+    for label in domain.split(|&c| c == b'.') {
+        labels += 1;
+        if labels == 1 {
+            first_len = label.len();
+        }
+        let hyphen_end = label.first() == Some(&b'-') || label.last() == Some(&b'-');
+        if label.is_empty() || label.len() > LABEL_MAX || hyphen_end {
+            return false;
+        }
+        if !label.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-') {
+            return false;
+        }
+        tld = label;
+    }
+    labels >= 2 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) && !(labels == 2 && first_len == 1)
 }
 
 /// Every rule of the module docs, on an address without surrounding blanks.
@@ -222,16 +267,19 @@ fn check(s: &str, found: &mut Found) {
     }
     check_total_length(s, found);
 
-    // Domain.
-    let mut labels: Vec<&str> = Vec::new();
+    // Domain: labels between dots, the last one the TLD (walked without collecting them).
+    let last = domain.bytes().filter(|&b| b == b'.').count();
     let mut rest = domain;
-    while let Some((label, tail)) = crate::split_once_byte(rest, b'.') {
-        labels.push(label);
+    let (mut first, mut tld) = ("", "");
+    for i in 0..=last {
+        let (label, tail) = crate::split_once_byte(rest, b'.').unwrap_or((rest, ""));
         rest = tail;
-    }
-    labels.push(rest);
-    let last = labels.len().saturating_sub(1);
-    for (i, &label) in labels.iter().enumerate() {
+        if i == 0 {
+            first = label;
+        }
+        if i == last {
+            tld = label;
+        }
         if label.is_empty() {
             // Between `..` (reported above) or at the end (a missing TLD, below): not a label error.
             // At the start (`user@.example.com`) it is.
@@ -248,16 +296,13 @@ fn check(s: &str, found: &mut Found) {
             found.add(Code::EmailDomainLabel, &[("label", label.to_owned())]);
         }
     }
-    let tld = labels.get(last).copied().unwrap_or_default();
     let tld_ok = last >= 1 && tld.len() >= 2 && tld.len() <= LABEL_MAX && tld.bytes().all(|b| b.is_ascii_alphabetic());
     if !tld_ok {
         found.add(Code::EmailTld, &[]);
     }
     // IYS's minimum shape x@yy.zz: `yy` has 2+ characters.
-    if let [first, _] = labels.as_slice() {
-        if char_len(first) == 1 && is_valid_label(first) {
-            found.add(Code::EmailDomainLabel, &[("label", (*first).to_owned())]);
-        }
+    if last == 1 && char_len(first) == 1 && is_valid_label(first) {
+        found.add(Code::EmailDomainLabel, &[("label", first.to_owned())]);
     }
 }
 
@@ -310,6 +355,49 @@ mod tests {
     use super::*;
 
     const OK: &[&str] = &[];
+
+    #[test]
+    fn the_shortcut_only_takes_addresses_the_rules_accept_as_written() {
+        // Random short strings over the characters that matter, plus a few real shapes.
+        let alphabet = b"a.-_+@1Z";
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut taken = 0;
+        for n in 0..400_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 3 + (n % 12) as usize;
+            let s: String = (0..len).map(|i| char::from(alphabet[((x >> (i * 3)) & 7) as usize])).collect();
+            for s in [s.clone(), format!("{s}.com"), format!("ab{s}"), format!("{s}@ex.tr")] {
+                if plainly_valid(&s) {
+                    taken += 1;
+                    for mode in [Mode::Strict, Mode::Normalize] {
+                        let r = validate_closely(&s, mode);
+                        assert!(r.diagnostics.is_empty(), "{s:?}: {:?}", r.diagnostics);
+                        assert_eq!(r.value.as_ref().map(Recipient::wire), Some(s.as_str()));
+                    }
+                }
+            }
+        }
+        assert!(taken > 10_000, "{taken}");
+        for s in ["ali@example.com", "a.b+c_d-e@x-y.example.com.tr", "ab@cd.ef"] {
+            assert!(plainly_valid(s), "{s}");
+        }
+        for s in [
+            "a@b.cd",
+            "a@bc.d",
+            "a@bc.d1",
+            "a@-b.cd",
+            "a@b-.cd",
+            ".a@bc.de",
+            "a.@bc.de",
+            "a..b@bc.de",
+            "a@bc..de",
+            "a@b_c.de",
+        ] {
+            assert!(!plainly_valid(s), "{s}");
+        }
+    }
 
     /// Judges `input` and compares the codes (in order) and the value.
     fn check_case(input: &str, mode: Mode, want: &[&str], wire: Option<&str>) {

@@ -96,17 +96,29 @@ impl PhoneType {
     }
 }
 
+/// The longest E.164 text: `+90` and [`MAX_NSN`] digits.
+const E164_MAX: usize = 3 + MAX_NSN;
+
 /// A valid Turkish number in E.164 form.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Phone {
-    e164: String,
+    /// The E.164 text, held inline (no allocation): `len` ASCII bytes, zeros after them.
+    e164: [u8; E164_MAX],
+    len: u8,
     number_type: PhoneType,
+}
+
+impl core::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Phone").field("e164", &self.e164()).field("number_type", &self.number_type).finish()
+    }
 }
 
 impl Phone {
     /// `+90` and the national number, e.g. `+905321234567`.
     pub fn e164(&self) -> &str {
-        &self.e164
+        // Always ASCII; the fallback is unreachable.
+        core::str::from_utf8(self.e164.get(..usize::from(self.len)).unwrap_or_default()).unwrap_or_default()
     }
 
     /// Mobile, fixed line, …
@@ -117,7 +129,7 @@ impl Phone {
     /// Reads a phone number as a person writes it (`0532 123 45 67`, `+90 (532) 123-45-67`, …)
     /// into E.164 and its type, without diagnostics: the lean call for code that only needs the
     /// number (no message, no `recipient/normalized` warning, nothing allocated on the common
-    /// path but the E.164 string).
+    /// path: the E.164 text is held inline).
     ///
     /// The same parser as [`validate`]: `Ok` exactly when `validate(input, Mode::Normalize)` has
     /// a value, with the same [`Phone`]; `Err` carries the code of the error `validate` reports
@@ -158,25 +170,23 @@ pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
         Ok(p) => p,
         Err(d) => return Report::from_parts(None, vec![d]),
     };
-    let wire = &parsed.phone.e164;
+    let wire = parsed.phone.e164();
     // An input already in wire form allocates nothing here: no diagnostic, no copy of the wire form.
     let mut diagnostics = Vec::new();
     match mode {
         Mode::Strict => {
             if input != wire {
-                diagnostics.push(Diagnostic::new(Code::PhoneNotWireForm, "").with("wire", wire.as_str()));
+                diagnostics.push(Diagnostic::new(Code::PhoneNotWireForm, "").with("wire", wire));
             }
         }
         Mode::Normalize => {
             if input != wire {
-                diagnostics.push(
-                    Diagnostic::new(Code::RecipientNormalized, "").with("input", input).with("wire", wire.as_str()),
-                );
+                diagnostics
+                    .push(Diagnostic::new(Code::RecipientNormalized, "").with("input", input).with("wire", wire));
             }
             if let Some(ext) = parsed.extension {
-                diagnostics.push(
-                    Diagnostic::new(Code::PhoneExtensionDropped, "").with("extension", ext).with("wire", wire.as_str()),
-                );
+                diagnostics
+                    .push(Diagnostic::new(Code::PhoneExtensionDropped, "").with("extension", ext).with("wire", wire));
             }
         }
     }
@@ -198,6 +208,14 @@ const PLAIN_DIGITS: usize = 24;
 
 /// `+90` and the national digits of `input`, or the one diagnostic that explains why not.
 fn parse(input: &str) -> Result<Parsed, Diagnostic> {
+    // The wire form of a 10-digit number: `+90` then a national number with no prefix `0`. What
+    // `national_number` makes of its digits is those 10 digits (`9` is no country code, `90` is).
+    if let Some(national) = input.strip_prefix("+90") {
+        let b = national.as_bytes();
+        if b.len() == 10 && b.first() != Some(&b'0') && b.iter().all(u8::is_ascii_digit) {
+            return phone_of(national, None);
+        }
+    }
     let mut buf = [0u8; PLAIN_DIGITS];
     match read_plain(input, &mut buf) {
         Some((plus, digits)) => number(digits, plus, None),
@@ -210,13 +228,21 @@ fn parse(input: &str) -> Result<Parsed, Diagnostic> {
 
 /// The phone number of the `digits` that were written (after a `+` when `plus`).
 fn number(digits: &str, plus: bool, extension: Option<String>) -> Result<Parsed, Diagnostic> {
-    let national = national_number(digits, plus)?;
-    let mut e164 = String::with_capacity(3 + national.len());
-    e164.push_str("+90");
-    e164.push_str(national);
+    phone_of(national_number(digits, plus)?, extension)
+}
+
+/// The phone number of a national number.
+fn phone_of(national: &str, extension: Option<String>) -> Result<Parsed, Diagnostic> {
+    // `national_number` allows at most MAX_NSN digits, so the text fits.
+    let mut e164 = [0u8; E164_MAX];
+    for (slot, &b) in e164.iter_mut().zip(b"+90".iter().chain(national.as_bytes())) {
+        *slot = b;
+    }
+    let len = (3 + national.len()).min(E164_MAX) as u8;
+    let phone = |number_type| Phone { e164, len, number_type };
     match number_type(national.as_bytes()) {
-        Some(number_type) => Ok(Parsed { phone: Phone { e164, number_type }, extension }),
-        None => Err(why_not(national.as_bytes(), &e164)),
+        Some(number_type) => Ok(Parsed { phone: phone(number_type), extension }),
+        None => Err(why_not(national.as_bytes(), phone(PhoneType::Mobile).e164())),
     }
 }
 
@@ -568,6 +594,24 @@ mod tests {
     }
 
     const W: &str = "normalized wire=+905321234567";
+
+    #[test]
+    fn wire_shortcut_agrees_with_the_general_reading() {
+        assert!(!is_country_code("9") && is_country_code("90"));
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let national = format!("{:010}", x % 10_000_000_000);
+            let mut buf = [0u8; PLAIN_DIGITS];
+            let digits = format!("90{national}");
+            let general = number(&digits, true, None).map(|p| p.phone);
+            let input = format!("+90{national}");
+            assert_eq!(read_plain(&input, &mut buf), Some((true, digits.as_str())));
+            assert_eq!(parse(&input).map(|p| p.phone), general, "{input}");
+        }
+    }
 
     #[test]
     fn read_plain_reads_what_read_reads() {

@@ -137,6 +137,11 @@ impl LocalDateTime {
     /// assert_eq!(LocalDateTime::parse("2024-01-01 12:00:00.000"), Err(DateError::Format));
     /// ```
     pub fn parse(s: &str) -> Result<Self, DateError> {
+        Self::parse_unix(s).map(|(t, _)| t)
+    }
+
+    /// [`LocalDateTime::parse`] and the instant [`LocalDateTime::to_unix`] gives, in one go.
+    pub(crate) fn parse_unix(s: &str) -> Result<(Self, i64), DateError> {
         let b = s.as_bytes();
         if b.len() != 19 {
             return Err(DateError::Format);
@@ -164,7 +169,7 @@ impl LocalDateTime {
             second: small(num(17, 19)),
         };
         match t.to_unix() {
-            Some(_) => Ok(t),
+            Some(unix) => Ok((t, unix)),
             None => Err(DateError::Invalid),
         }
     }
