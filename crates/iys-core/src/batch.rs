@@ -27,9 +27,12 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::consent::{examine, judge, read_fields, Clock, ConsentType, Examined, Options, RecipientType, ValidConsent};
+use crate::consent::{
+    examine, judge, not_object, read_fields, Clock, ConsentType, Examined, Options, RecipientType, ValidConsent,
+};
 use crate::diagnostic::{Code, Diagnostic, Report};
 use crate::json::{write_u64, Reader, Value};
+use crate::recipient::Recipient;
 
 /// Most consents IYS takes in one request (H125).
 pub const MAX_BATCH: usize = 1000;
@@ -58,23 +61,24 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
     let mut r = Reader::new(json);
     r.skip_ws();
     if r.peek() != Some(b'[') {
-        return match r.value(0, false).and_then(|_| r.end()) {
+        return match r.value::<false>(0).and_then(|_| r.end()) {
             Ok(()) => not_array(),
             Err(d) => BatchReport { diagnostics: vec![d], items: Vec::new() },
         };
     }
     let clock = Clock::new(opts);
-    let mut items = Vec::new();
+    // Room for the items a text of this length likely holds (a consent takes 150-250 bytes), so the
+    // list is seldom moved while it grows.
+    let mut items = Items::with_capacity((json.len() / 128).min(MAX_BATCH + 1));
     let read = (|| {
         if !r.open(0, b']')? {
             loop {
-                let examined = if r.peek() == Some(b'{') {
-                    judge(read_fields(&mut r, 1)?, opts, &clock, true)
+                if r.peek() == Some(b'{') {
+                    items.push(judge(read_fields(&mut r, 1)?, opts, &clock, true));
                 } else {
-                    r.value(1, false)?;
-                    examine(&Value::Null, opts, &clock, true)
-                };
-                items.push(examined);
+                    r.value::<false>(1)?;
+                    items.push(not_object());
+                }
                 if !r.next(b']')? {
                     break;
                 }
@@ -83,7 +87,7 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
         r.end()
     })();
     match read {
-        Ok(()) => finish(items),
+        Ok(()) => items.finish(),
         Err(d) => BatchReport { diagnostics: vec![d], items: Vec::new() },
     }
 }
@@ -94,74 +98,111 @@ pub fn validate_batch_value(value: &Value, opts: &Options) -> BatchReport {
         return not_array();
     };
     let clock = Clock::new(opts);
-    finish(list.iter().map(|item| examine(item, opts, &clock, true)).collect())
+    let mut items = Items::with_capacity(list.len());
+    for item in list {
+        items.push(examine(item, opts, &clock, true));
+    }
+    items.finish()
 }
 
 fn not_array() -> BatchReport {
     BatchReport { diagnostics: vec![Diagnostic::new(Code::BatchNotArray, "")], items: Vec::new() }
 }
 
-/// The batch report from its examined items: batch-level problems, item paths, duplicates.
-fn finish(list: Vec<Examined>) -> BatchReport {
-    let mut diagnostics = Vec::new();
-    if list.is_empty() {
-        diagnostics.push(Diagnostic::new(Code::BatchEmpty, ""));
-    } else if list.len() > MAX_BATCH {
-        diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with_number("count", list.len() as u64));
-    }
-    let firsts = first_occurrences(&list);
-    let items = list
-        .into_iter()
-        .zip(firsts)
-        .enumerate()
-        .map(|(i, (examined, first))| {
-            let Report { value, mut diagnostics } = examined.report;
-            if !diagnostics.is_empty() || first.is_some() {
-                let prefix = item_path(i);
-                for d in &mut diagnostics {
-                    d.path.insert_str(0, &prefix);
-                }
-                if let Some(first) = first {
-                    diagnostics.push(Diagnostic::new(Code::BatchDuplicate, prefix).with_number("first", first as u64));
-                }
-            }
-            Report::from_parts(value, diagnostics)
-        })
-        .collect();
-    BatchReport { diagnostics, items }
+/// The items of a batch as they are judged: their reports, and beside them what finding duplicates
+/// needs (recipientType and type when the key is known, and the recipient when the report has none).
+struct Items {
+    reports: Vec<Report<ValidConsent>>,
+    keys: Vec<Option<(RecipientType, ConsentType, Option<Recipient>)>>,
 }
 
-/// For each item, the index of the first earlier item with the same key, if any. An open-addressing
-/// hash table of item indices, probed in item order, so each key's first occurrence is the one stored.
-fn first_occurrences(list: &[Examined]) -> Vec<Option<usize>> {
-    let mut firsts = vec![None; list.len()];
-    let size = (2 * list.len()).next_power_of_two().max(2);
-    let mut table: Vec<usize> = vec![usize::MAX; size];
-    for (i, item) in list.iter().enumerate() {
-        let Some(key) = item.key() else { continue };
-        let mut at = hash(&key) as usize & (size - 1);
-        while let Some(slot) = table.get_mut(at) {
-            if *slot == usize::MAX {
-                *slot = i;
-                break;
-            }
-            if list.get(*slot).and_then(Examined::key) == Some(key) {
-                if let Some(f) = firsts.get_mut(i) {
-                    *f = Some(*slot);
-                }
-                break;
-            }
-            at = (at + 1) & (size - 1);
+impl Items {
+    fn with_capacity(n: usize) -> Self {
+        Items { reports: Vec::with_capacity(n), keys: Vec::with_capacity(n) }
+    }
+
+    fn push(&mut self, examined: Examined) {
+        self.keys.push(examined.key.map(|(rt, kind)| (rt, kind, examined.recipient)));
+        self.reports.push(examined.report);
+    }
+
+    /// Item `i`'s key: (recipientType, type, recipient in wire form).
+    fn key(&self, i: usize) -> Option<(RecipientType, ConsentType, &str)> {
+        let (rt, kind, spare) = self.keys.get(i)?.as_ref()?;
+        let recipient = match spare {
+            Some(r) => r,
+            None => self.reports.get(i)?.value.as_ref()?.recipient(),
+        };
+        Some((*rt, *kind, recipient.wire()))
+    }
+
+    /// The batch report: batch-level problems, item paths, duplicates.
+    fn finish(self) -> BatchReport {
+        let mut diagnostics = Vec::new();
+        let n = self.reports.len();
+        if n == 0 {
+            diagnostics.push(Diagnostic::new(Code::BatchEmpty, ""));
+        } else if n > MAX_BATCH {
+            diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with_number("count", n as u64));
         }
+        let firsts = self.first_occurrences();
+        let mut items = self.reports;
+        for (i, (report, first)) in items.iter_mut().zip(firsts).enumerate() {
+            if report.diagnostics.is_empty() && first.is_none() {
+                continue;
+            }
+            let prefix = item_path(i);
+            for d in &mut report.diagnostics {
+                d.path.insert_str(0, &prefix);
+            }
+            if let Some(first) = first {
+                let d = Diagnostic::new(Code::BatchDuplicate, prefix).with_number("first", first as u64);
+                report.diagnostics.push(d);
+                report.value = None;
+            }
+        }
+        BatchReport { diagnostics, items }
     }
-    firsts
+
+    /// For each item, the index of the first earlier item with the same key, if any: an open-addressing
+    /// hash table of item indices, probed in item order, so each key's first occurrence is the one
+    /// stored.
+    fn first_occurrences(&self) -> Vec<Option<usize>> {
+        let n = self.reports.len();
+        let mut firsts = vec![None; n];
+        let size = (2 * n).next_power_of_two().max(2);
+        let shift = 64 - size.trailing_zeros();
+        let mut table: Vec<usize> = vec![usize::MAX; size];
+        for i in 0..n {
+            let Some(key) = self.key(i) else { continue };
+            let mut at = (hash(key) >> shift) as usize;
+            while let Some(slot) = table.get_mut(at) {
+                if *slot == usize::MAX {
+                    *slot = i;
+                    break;
+                }
+                if self.key(*slot) == Some(key) {
+                    if let Some(f) = firsts.get_mut(i) {
+                        *f = Some(*slot);
+                    }
+                    break;
+                }
+                at = (at + 1) & (size - 1);
+            }
+        }
+        firsts
+    }
 }
 
-/// FNV-1a over the key.
-fn hash(key: &(RecipientType, ConsentType, &str)) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in [key.0 as u8, key.1 as u8].into_iter().chain(key.2.bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+/// A multiplicative hash of the key, eight bytes at a time; the table uses its high bits.
+fn hash((rt, kind, wire): (RecipientType, ConsentType, &str)) -> u64 {
+    let mut h = (rt as u64) << 8 | kind as u64;
+    for chunk in wire.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        for (w, b) in word.iter_mut().zip(chunk) {
+            *w = *b;
+        }
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     h
 }

@@ -230,7 +230,8 @@ impl Options {
 pub fn validate_consent(json: &str, opts: &Options) -> Report<ValidConsent> {
     let mut r = Reader::new(json);
     r.skip_ws();
-    let read = if r.peek() == Some(b'{') { read_fields(&mut r, 0).map(Some) } else { r.value(0, false).map(|_| None) };
+    let read =
+        if r.peek() == Some(b'{') { read_fields(&mut r, 0).map(Some) } else { r.value::<false>(0).map(|_| None) };
     match read.and_then(|fields| r.end().map(|()| fields)) {
         Ok(Some(fields)) => judge(fields, opts, &Clock::new(opts), false).report,
         Ok(None) => not_object().report,
@@ -331,19 +332,7 @@ pub(crate) struct Examined {
     pub(crate) recipient: Option<Recipient>,
 }
 
-impl Examined {
-    /// The batch key: (recipientType, type, recipient in wire form).
-    pub(crate) fn key(&self) -> Option<(RecipientType, ConsentType, &str)> {
-        let (rt, kind) = self.key?;
-        let recipient = match &self.report.value {
-            Some(v) => v.recipient(),
-            None => self.recipient.as_ref()?,
-        };
-        Some((rt, kind, recipient.wire()))
-    }
-}
-
-fn not_object() -> Examined {
+pub(crate) fn not_object() -> Examined {
     Examined {
         report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, "")]),
         key: None,
@@ -509,7 +498,7 @@ pub(crate) fn read_fields<'a>(r: &mut Reader<'a>, depth: usize) -> Result<Fields
                 fields.set(slot, field);
             }
             None => {
-                r.value(depth + 1, false)?;
+                r.value::<false>(depth + 1)?;
             }
         }
         if !r.next(b'}')? {
@@ -530,7 +519,7 @@ fn read_field<'a>(r: &mut Reader<'a>, depth: usize, slot: usize) -> Result<Field
                     let item = match r.peek() {
                         Some(b'-' | b'0'..=b'9') => plain_u64(r.number()?).filter(|n| *n > 0),
                         _ => {
-                            r.value(depth + 1, false)?;
+                            r.value::<false>(depth + 1)?;
                             None
                         }
                     };
@@ -543,15 +532,15 @@ fn read_field<'a>(r: &mut Reader<'a>, depth: usize, slot: usize) -> Result<Field
             Field::Array(items)
         }
         Some(b'n') => {
-            r.value(depth, false)?;
+            r.value::<false>(depth)?;
             Field::Null
         }
         Some(b'[') => {
-            r.value(depth, false)?;
+            r.value::<false>(depth)?;
             Field::Array(Vec::new())
         }
         _ => {
-            r.value(depth, false)?;
+            r.value::<false>(depth)?;
             Field::Other
         }
     })

@@ -100,23 +100,30 @@ const F64_OVERFLOW: &[u8; 309] = b"179769313486231580793728971405303415079934132
 /// builds would pay for in size: numbers whose leading digit is above 10^308 overflow, those below
 /// cannot, and those in between are compared digit by digit with the halfway point.
 fn fits_f64(raw: &str) -> bool {
-    let unsigned = raw.strip_prefix('-').unwrap_or(raw);
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], &unsigned[i + 1..]),
-        None => (unsigned, ""),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = || int.bytes().chain(frac.bytes());
+    // Split on bytes (a `char` pattern would bring a searcher into the wasm build).
+    fn split(s: &[u8], at: Option<usize>) -> (&[u8], &[u8]) {
+        match at {
+            Some(i) => (s.get(..i).unwrap_or_default(), s.get(i + 1..).unwrap_or_default()),
+            None => (s, &[]),
+        }
+    }
+    let unsigned = raw.as_bytes().strip_prefix(b"-").unwrap_or(raw.as_bytes());
+    let (mantissa, exponent) = split(unsigned, unsigned.iter().position(|&b| b == b'e' || b == b'E'));
+    let (int, frac) = split(mantissa, mantissa.iter().position(|&b| b == b'.'));
+    let digits = || int.iter().chain(frac).copied();
     let Some(lead) = digits().position(|b| b != b'0') else {
         return true; // zero, whatever the exponent
     };
     // Decimal exponent of the leading non-zero digit, saturating: anything past ±10^6 is decided anyway.
-    let exp_digits = exponent.trim_start_matches(['+', '-']);
+    let (sign, exp_digits) = match exponent.split_first() {
+        Some((&sign @ (b'+' | b'-'), rest)) => (sign, rest),
+        _ => (b'+', exponent),
+    };
     let mut exp: i64 = 0;
-    for b in exp_digits.bytes() {
-        exp = (exp * 10 + i64::from(b - b'0')).min(1_000_000);
+    for &b in exp_digits {
+        exp = (exp * 10 + i64::from(b.wrapping_sub(b'0'))).min(1_000_000);
     }
-    if exponent.starts_with('-') {
+    if sign == b'-' {
         exp = -exp;
     }
     let magnitude = int.len() as i64 - 1 - lead as i64 + exp;
@@ -413,9 +420,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one value at `pos` (whitespace before it already skipped) inside `depth` open containers,
-    /// without recursion. With `keep` false the value is only checked, not built (the result is
+    /// without recursion. With `KEEP` false the value is only checked, not built (the result is
     /// `Null`, and nothing is allocated but for escaped strings and nesting).
-    pub(crate) fn value(&mut self, depth: usize, keep: bool) -> Result<Value, Diagnostic> {
+    pub(crate) fn value<const KEEP: bool>(&mut self, depth: usize) -> Result<Value, Diagnostic> {
         let mut stack: Vec<Frame> = Vec::new();
         'value: loop {
             // Read one value, or open a container and go round again for its first element.
@@ -425,8 +432,8 @@ impl<'a> Reader<'a> {
                         Value::Object(Vec::new())
                     } else {
                         let key = self.key()?;
-                        let key = if keep { key.into_owned() } else { String::new() };
-                        stack.push(Frame::Object(if keep { Vec::with_capacity(8) } else { Vec::new() }, key));
+                        let key = if KEEP { key.into_owned() } else { String::new() };
+                        stack.push(Frame::Object(if KEEP { Vec::with_capacity(8) } else { Vec::new() }, key));
                         continue 'value;
                     }
                 }
@@ -434,13 +441,13 @@ impl<'a> Reader<'a> {
                     if self.open(depth + stack.len(), b']')? {
                         Value::Array(Vec::new())
                     } else {
-                        stack.push(Frame::Array(if keep { Vec::with_capacity(4) } else { Vec::new() }));
+                        stack.push(Frame::Array(if KEEP { Vec::with_capacity(4) } else { Vec::new() }));
                         continue 'value;
                     }
                 }
                 Some(b'"') => {
                     let s = self.string()?;
-                    if keep {
+                    if KEEP {
                         Value::String(s.into_owned())
                     } else {
                         Value::Null
@@ -448,7 +455,7 @@ impl<'a> Reader<'a> {
                 }
                 Some(b'-' | b'0'..=b'9') => {
                     let raw = self.number()?;
-                    if keep {
+                    if KEEP {
                         Value::Number(raw.to_owned())
                     } else {
                         Value::Null
@@ -464,30 +471,30 @@ impl<'a> Reader<'a> {
                 match stack.last_mut() {
                     None => return Ok(done),
                     Some(Frame::Array(items)) => {
-                        if keep {
+                        if KEEP {
                             items.push(done);
                         }
                         if self.next(b']')? {
                             continue 'value;
                         }
                         done = match stack.pop() {
-                            Some(Frame::Array(items)) if keep => Value::Array(items),
+                            Some(Frame::Array(items)) if KEEP => Value::Array(items),
                             _ => Value::Null,
                         };
                     }
                     Some(Frame::Object(entries, key)) => {
-                        if keep {
+                        if KEEP {
                             entries.push((core::mem::take(key), done));
                         }
                         if self.next(b'}')? {
                             let next = self.key()?;
-                            if let (true, Some(Frame::Object(_, key))) = (keep, stack.last_mut()) {
+                            if let (true, Some(Frame::Object(_, key))) = (KEEP, stack.last_mut()) {
                                 *key = next.into_owned();
                             }
                             continue 'value;
                         }
                         done = match stack.pop() {
-                            Some(Frame::Object(entries, _)) if keep => Value::Object(entries),
+                            Some(Frame::Object(entries, _)) if KEEP => Value::Object(entries),
                             _ => Value::Null,
                         };
                     }
@@ -502,7 +509,7 @@ impl<'a> Reader<'a> {
 pub fn parse(text: &str) -> Result<Value, Diagnostic> {
     let mut r = Reader::new(text);
     r.skip_ws();
-    let v = r.value(0, true)?;
+    let v = r.value::<true>(0)?;
     r.end()?;
     Ok(v)
 }
