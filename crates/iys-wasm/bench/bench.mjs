@@ -107,9 +107,17 @@ kv('node.phone.disagree_example', example);
 
 // --- consents
 const opts = { now: NOW };
+// Two pairs: from JS objects (ajv on the objects; validateBatch, which writes them as JSON text for
+// the wasm), and from the same JSON text, as a Worker or server receives a body (JSON.parse + ajv;
+// validateBatchJson).
 const consent = interleaved([
   () => consents.reduce((a, c) => (ajvValidate(c) ? a + 1 : a), 0),
   () => countBatchOk(consentBatches, opts),
+  () => {
+    let ok = 0;
+    for (const j of consentJsonBatches) for (const c of JSON.parse(j)) if (ajvValidate(c)) ok++;
+    return ok;
+  },
   () => {
     let ok = 0;
     for (const j of consentJsonBatches) for (const item of iys.validateBatchJson(j, opts).items) if (item.ok) ok++;
@@ -118,7 +126,8 @@ const consent = interleaved([
 ]);
 const cPeer = series('node.consent.ajv', consent[0], consents.length);
 const cBatch = series('node.consent.iys_batch', consent[1], consents.length);
-const cJson = series('node.consent.iys_batch_json', consent[2], consents.length);
+const cPeerJson = series('node.consent.ajv_json', consent[2], consents.length);
+const cJson = series('node.consent.iys_batch_json', consent[3], consents.length);
 const loadAfter = load();
 
 // --- cold start, fresh processes
@@ -174,5 +183,6 @@ writeFileSync(`${dir}/node.tsv`, `${tsv.join('\n')}\n`);
 const f = (x) => Math.round(x).toLocaleString('en-US');
 console.log(`Node ${process.version}, median of ${PASSES} passes (ops/s); load ${loadBefore} -> ${loadAfter}`);
 console.log(`recipients  lpjs/max ${f(pPeer)}  iys validateBatch ${f(pBatch)} (${(pBatch / pPeer).toFixed(1)}x)  normalizeRecipient ${f(pSingle)} (${(pSingle / pPeer).toFixed(1)}x)  disagreements ${disagree}`);
-console.log(`consents    ajv standalone ${f(cPeer)}  iys validateBatch ${f(cBatch)} (${(cBatch / cPeer).toFixed(2)}x)  validateBatchJson ${f(cJson)} (${(cJson / cPeer).toFixed(2)}x)`);
+console.log(`consents    objects: ajv standalone ${f(cPeer)}  iys validateBatch ${f(cBatch)} (${(cBatch / cPeer).toFixed(2)}x)`);
+console.log(`consents    JSON text: JSON.parse + ajv ${f(cPeerJson)}  iys validateBatchJson ${f(cJson)} (${(cJson / cPeerJson).toFixed(2)}x)`);
 console.log(tsv.filter((l) => l.startsWith('node.start') || l.startsWith('size')).join('\n'));

@@ -7,8 +7,8 @@
 //    behaviour is the same trap; but while they build a message, `core::fmt`, `Debug` of chars and
 //    ranges and the Unicode printable tables stay in the module (stable Rust cannot leave them out:
 //    that needs `-Zbuild-std` with `panic_immediate_abort`).
-// 2. binaryen's optimiser (`-Oz`: shrink level 2, optimise level 2) then drops what nothing calls
-//    any more, and the rest of the module gets smaller too.
+// 2. binaryen's optimiser (`-Oz`: shrink level 2, optimise level 2, but no inlining) then drops
+//    what nothing calls any more, and the rest of the module gets smaller too.
 // 3. The name and producers sections are removed.
 //
 // binaryen is the npm package pinned in the repository's package.json (the JS/wasm build of
@@ -22,7 +22,8 @@ const PANIC = /^(core|alloc)(\[[0-9a-f]+\])?::(panicking::|str::slice_error_fail
 
 const before = readFileSync(file);
 const mod = binaryen.readBinary(before);
-mod.setFeatures(binaryen.Features.All);
+// (The features are the module's own, read from its target_features section: the optimiser must not
+// use any other, or older engines refuse the module.)
 const snipped = [];
 for (let i = 0; i < mod.getNumFunctions(); i++) {
   const f = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
@@ -34,6 +35,12 @@ for (const f of snipped) {
 }
 binaryen.setShrinkLevel(2);
 binaryen.setOptimizeLevel(2);
+// No inlining: rustc has inlined what pays already, and V8 compiles each function the first time it
+// runs, so merging rarely-run callees into hot functions only makes the first answer slower (and,
+// measured, the module a little larger).
+binaryen.setAlwaysInlineMaxSize(0);
+binaryen.setFlexibleInlineMaxSize(0);
+binaryen.setOneCallerInlineMaxSize(0);
 binaryen.setDebugInfo(false);
 mod.optimize();
 mod.runPasses(['strip-debug', 'strip-producers']);

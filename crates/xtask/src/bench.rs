@@ -569,6 +569,7 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
     let ca = num(f, "node.consent.ajv.ops")?;
     let cb = num(f, "node.consent.iys_batch.ops")?;
     let cj = num(f, "node.consent.iys_batch_json.ops")?;
+    let caj = num(f, "node.consent.ajv_json.ops")?;
     let first = num(f, "node.start.first_ms")?;
     let gz = num(f, "size.iys.files_gz")?;
     let peer_gz = num(f, "size.peer.gz")?;
@@ -577,10 +578,11 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
         score: nb / np / TARGET_NPM_PHONE,
         shown: format!("{:.2}× (target ≥ {TARGET_NPM_PHONE:.0}×)", nb / np),
     });
+    // The consent target is judged from JSON text (see the text under the npm table for why).
     rows.push(Row {
-        label: "npm: consents/s vs ajv standalone".into(),
-        score: cb / ca / TARGET_NPM_CONSENT,
-        shown: format!("{:.3}× (target ≥ {TARGET_NPM_CONSENT:.1}×)", cb / ca),
+        label: "npm: consents/s vs JSON.parse + ajv standalone".into(),
+        score: cj / caj / TARGET_NPM_CONSENT,
+        shown: format!("{:.3}× (target ≥ {TARGET_NPM_CONSENT:.1}×; from objects {:.3}×)", cj / caj, cb / ca),
     });
     rows.push(Row {
         label: "npm: instantiate → first answer".into(),
@@ -620,29 +622,40 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
         Some(nb / np >= TARGET_NPM_PHONE),
     );
     line(w, "`normalizeRecipient` per input (context)", "node.phone.iys_single", Some(ns / np), "", None);
-    line(w, "ajv 8.20.0 standalone (precompiled) consent schema, schema only", "node.consent.ajv", None, "", None);
     line(
         w,
-        "`validateBatch` (1000 objects per call), every IYS rule (strict, window, holidays)",
-        "node.consent.iys_batch",
-        Some(cb / ca),
-        "≥ 1.0×",
-        Some(cb / ca >= TARGET_NPM_CONSENT),
+        "from JSON text (1000 per batch): `JSON.parse` + ajv 8.20.0 standalone (precompiled) consent schema, schema only",
+        "node.consent.ajv_json",
+        None,
+        "",
+        None,
     );
     line(
         w,
-        "`validateBatchJson` (the same batches as JSON text; context)",
+        "from JSON text: `validateBatchJson` (the same batch texts), every IYS rule (strict, window, holidays)",
         "node.consent.iys_batch_json",
-        Some(cj / ca),
+        Some(cj / caj),
+        "≥ 1.0×",
+        Some(cj / caj >= TARGET_NPM_CONSENT),
+    );
+    line(w, "from objects: ajv standalone on the parsed objects (context)", "node.consent.ajv", None, "", None);
+    line(
+        w,
+        "from objects: `validateBatch` (1000 objects per call, written as JSON text for the wasm; context)",
+        "node.consent.iys_batch",
+        Some(cb / ca),
         "",
         None,
     );
     let _ = writeln!(
         w,
         "\nPhone verdict or E.164 differs between libphonenumber-js/max and `normalizeRecipient` on {} of {} inputs{}. \
-         The ratios compare work of different scope: `validateBatch` also writes every item back as a consent in \
-         wire form with its diagnostics (JSON across the wasm boundary both ways), and reports every problem, \
-         where ajv stops at the first.\n",
+         The ratios compare work of different scope: iys-validate also hands every item back as a consent in \
+         wire form with its diagnostics and messages, and reports every problem, where ajv stops at the first. \
+         The consent target is judged on the JSON-text pair: a Worker or server receives a request body as JSON \
+         text, and from there both sides do the whole job (`JSON.parse` + ajv; `validateBatchJson`). From JS \
+         objects ajv gets the parsing for free while `validateBatch` must first `JSON.stringify` them for the \
+         wasm, so that pair (context) measures the copy across the boundary more than the validation.\n",
         text(f, "node.phone.disagree"),
         group(phones),
         match text(f, "node.phone.disagree_example") {
@@ -675,7 +688,7 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
     let _ = writeln!(w, "|---|---:|---:|---|");
     let _ = writeln!(
         w,
-        "| iys-validate: `web/iys_validate_bg.wasm` + `web/iys_validate.js` + `index.js` + `api.js` ({} raw) | {} | ≤ 20,000 | {} |",
+        "| iys-validate: `web/iys_validate_bg.wasm` + `web/iys_validate.js` + `index.js` + `api.js` (with the code and message tables of both languages; {} raw) | {} | ≤ 20,000 | {} |",
         group(num(f, "size.iys.files_raw")?),
         group(gz),
         verdict(gz <= TARGET_GZ)
