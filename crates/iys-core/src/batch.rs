@@ -28,7 +28,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::consent::{
-    examine, judge, not_object, read_fields, Clock, ConsentType, Examined, Options, RecipientType, ValidConsent,
+    examine, judge, not_object, read_fields, Clock, ConsentType, Examined, Fields, Options, RecipientType, ValidConsent,
 };
 use crate::diagnostic::{Code, Diagnostic, Report};
 use crate::json::{write_u64, Reader, Value};
@@ -74,7 +74,9 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
         if !r.open(0, b']')? {
             loop {
                 if r.peek() == Some(b'{') {
-                    items.push(judge(read_fields(&mut r, 1)?, opts, &clock, true));
+                    let mut fields = Fields::new();
+                    read_fields(&mut r, 1, &mut fields)?;
+                    items.push(judge(&mut fields, opts, &clock, true));
                 } else {
                     r.value::<false>(1)?;
                     items.push(not_object());

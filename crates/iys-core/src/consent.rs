@@ -55,6 +55,7 @@ use alloc::collections::BinaryHeap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 use crate::diagnostic::{push_pointer_token, Code, Diagnostic, Report};
 use crate::json::{plain_u64, write_u64, Reader, Value};
@@ -230,11 +231,12 @@ impl Options {
 pub fn validate_consent(json: &str, opts: &Options) -> Report<ValidConsent> {
     let mut r = Reader::new(json);
     r.skip_ws();
-    let read =
-        if r.peek() == Some(b'{') { read_fields(&mut r, 0).map(Some) } else { r.value::<false>(0).map(|_| None) };
-    match read.and_then(|fields| r.end().map(|()| fields)) {
-        Ok(Some(fields)) => judge(fields, opts, &Clock::new(opts), false).report,
-        Ok(None) => not_object().report,
+    let mut fields = Fields::new();
+    let object = r.peek() == Some(b'{');
+    let read = if object { read_fields(&mut r, 0, &mut fields) } else { r.value::<false>(0).map(drop) };
+    match read.and_then(|()| r.end()) {
+        Ok(()) if object => judge(&mut fields, opts, &Clock::new(opts), false).report,
+        Ok(()) => not_object().report,
         Err(d) => Report::from_parts(None, vec![d]),
     }
 }
@@ -246,32 +248,48 @@ pub fn validate_consent_value(value: &Value, opts: &Options) -> Report<ValidCons
 
 /// What `now` means for consentDate, worked out once per call (a batch shares it across items).
 pub(crate) struct Clock {
-    now: LocalDateTime,
-    /// A time no earlier than the business-day cutoff: `days` × 24 h before now, plus 2 h for any clock
-    /// change in between. A date at or after it is inside the window without computing the cutoff.
-    surely_recent: Option<LocalDateTime>,
+    now: i64,
+    /// Now on Turkey's wall clock, worked out on first need (messages, the cutoff).
+    local: Cell<Option<LocalDateTime>>,
+    /// A time no earlier than the business-day cutoff, as wall-clock seconds
+    /// ([`LocalDateTime::naive_seconds`]): `days` × 24 h before now, plus 2 h for any clock change in
+    /// between. A date at or after it is inside the window without computing the cutoff.
+    surely_recent: Option<i64>,
     /// The cutoff itself, computed on first need (walking back over holidays costs about a microsecond).
-    cutoff: core::cell::Cell<Option<LocalDateTime>>,
+    cutoff: Cell<Option<LocalDateTime>>,
 }
 
 impl Clock {
     pub(crate) fn new(opts: &Options) -> Self {
         let surely_recent = opts.window.map(|rule| {
             let back = i64::from(rule.days).saturating_mul(86_400).saturating_sub(7_200);
-            LocalDateTime::from_unix(opts.now.saturating_sub(back))
+            LocalDateTime::naive_seconds_at(opts.now.saturating_sub(back))
         });
-        Clock { now: LocalDateTime::from_unix(opts.now), surely_recent, cutoff: core::cell::Cell::new(None) }
+        Clock { now: opts.now, local: Cell::new(None), surely_recent, cutoff: Cell::new(None) }
     }
 
-    /// The oldest date `rule` accepts, or `None` when `date` is certainly recent enough.
-    fn cutoff_for(&self, date: LocalDateTime, rule: BusinessDays) -> Option<LocalDateTime> {
-        if self.surely_recent.is_some_and(|recent| date >= recent) {
+    /// Now on Turkey's wall clock.
+    fn local(&self) -> LocalDateTime {
+        match self.local.get() {
+            Some(t) => t,
+            None => {
+                let t = LocalDateTime::from_unix(self.now);
+                self.local.set(Some(t));
+                t
+            }
+        }
+    }
+
+    /// The oldest date `rule` accepts, or `None` when `date` (wall-clock seconds `naive`) is certainly
+    /// recent enough.
+    fn cutoff_for(&self, date: LocalDateTime, naive: i64, rule: BusinessDays) -> Option<LocalDateTime> {
+        if self.surely_recent.is_some_and(|recent| naive >= recent) {
             return None;
         }
         let cutoff = match self.cutoff.get() {
             Some(c) => c,
             None => {
-                let c = business_day_cutoff(self.now, rule);
+                let c = business_day_cutoff(self.local(), rule);
                 self.cutoff.set(Some(c));
                 c
             }
@@ -375,12 +393,15 @@ fn slot_of(key: &str) -> Option<usize> {
 struct Found {
     keys: Vec<Diagnostic>,
     fields: [Vec<Diagnostic>; 8],
+    /// How many diagnostics `fields` holds.
+    count: usize,
 }
 
 impl Found {
     fn push(&mut self, slot: usize, d: Diagnostic) {
         if let Some(list) = self.fields.get_mut(slot) {
             list.push(d);
+            self.count += 1;
         }
     }
 
@@ -400,8 +421,9 @@ impl Found {
 
     fn into_vec(self) -> Vec<Diagnostic> {
         let mut out = self.keys;
-        for list in self.fields {
-            if !list.is_empty() {
+        if self.count > 0 {
+            out.reserve(self.count);
+            for list in self.fields {
                 out.extend(list);
             }
         }
@@ -409,7 +431,8 @@ impl Found {
     }
 
     fn has_error(&self) -> bool {
-        self.keys.iter().chain(self.fields.iter().flatten()).any(Diagnostic::is_error)
+        (!self.keys.is_empty() || self.count > 0)
+            && self.keys.iter().chain(self.fields.iter().flatten()).any(Diagnostic::is_error)
     }
 }
 
@@ -435,7 +458,7 @@ pub(crate) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Fields { slots: Default::default(), seen: 0, keys: Vec::new() }
     }
 
@@ -485,10 +508,9 @@ fn fields_of_value(entries: &[(String, Value)]) -> Fields<'_> {
 }
 
 /// Reads an object's fields from the text; `r` is on its `{`, inside `depth` open containers.
-pub(crate) fn read_fields<'a>(r: &mut Reader<'a>, depth: usize) -> Result<Fields<'a>, Diagnostic> {
-    let mut fields = Fields::new();
+pub(crate) fn read_fields<'a>(r: &mut Reader<'a>, depth: usize, fields: &mut Fields<'a>) -> Result<(), Diagnostic> {
     if r.open(depth, b'}')? {
-        return Ok(fields);
+        return Ok(());
     }
     loop {
         let key = r.key()?;
@@ -502,7 +524,7 @@ pub(crate) fn read_fields<'a>(r: &mut Reader<'a>, depth: usize) -> Result<Fields
             }
         }
         if !r.next(b'}')? {
-            return Ok(fields);
+            return Ok(());
         }
     }
 }
@@ -597,19 +619,19 @@ fn positive_integer(v: &Value) -> Option<u64> {
 /// Judges one consent; keeps what its batch key needs when `want_key` (a single consent needs none).
 pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
     match value {
-        Value::Object(entries) => judge(fields_of_value(entries), opts, clock, want_key),
+        Value::Object(entries) => judge(&mut fields_of_value(entries), opts, clock, want_key),
         _ => not_object(),
     }
 }
 
 /// Judges the fields of one consent.
-pub(crate) fn judge(fields: Fields<'_>, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
-    let mut found = Found { keys: fields.keys, fields: Default::default() };
+pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
+    let mut found = Found { keys: core::mem::take(&mut fields.keys), fields: Default::default(), count: 0 };
     let [v_recipient, v_recipient_type, v_type, v_status, v_source, v_date, v_retailer_code, v_retailer_access] =
-        fields.slots;
+        &fields.slots;
 
     // recipient
-    let recipient = string_field(&mut found, &v_recipient, RECIPIENT, Some(Code::RecipientMissing)).and_then(|s| {
+    let recipient = string_field(&mut found, v_recipient, RECIPIENT, Some(Code::RecipientMissing)).and_then(|s| {
         let report = validate_recipient(s, opts.mode);
         for d in report.diagnostics {
             found.push(RECIPIENT, d.under("/recipient"));
@@ -620,14 +642,13 @@ pub(crate) fn judge(fields: Fields<'_>, opts: &Options, clock: &Clock, want_key:
     // recipientType, type, status
     let recipient_type = enum_field(
         &mut found,
-        &v_recipient_type,
+        v_recipient_type,
         RECIPIENT_TYPE,
         Some(Code::RecipientTypeMissing),
         Code::InvalidRecipientType,
         RecipientType::from_wire,
     );
-    let kind =
-        enum_field(&mut found, &v_type, TYPE, Some(Code::TypeMissing), Code::InvalidType, ConsentType::from_wire);
+    let kind = enum_field(&mut found, v_type, TYPE, Some(Code::TypeMissing), Code::InvalidType, ConsentType::from_wire);
     if let (Some(r), Some(kind)) = (&recipient, kind) {
         match (r, kind) {
             (Recipient::Phone(_), ConsentType::Eposta) => {
@@ -646,13 +667,13 @@ pub(crate) fn judge(fields: Fields<'_>, opts: &Options, clock: &Clock, want_key:
         }
     }
     let status =
-        enum_field(&mut found, &v_status, STATUS, Some(Code::StatusMissing), Code::InvalidStatus, Status::from_wire);
+        enum_field(&mut found, v_status, STATUS, Some(Code::StatusMissing), Code::InvalidStatus, Status::from_wire);
 
     // source and consentDate: required for BIREYSEL only.
     let bireysel = recipient_type == Some(RecipientType::Bireysel);
     let source = enum_field(
         &mut found,
-        &v_source,
+        v_source,
         SOURCE,
         bireysel.then_some(Code::SourceMissing),
         Code::InvalidSource,
@@ -661,7 +682,7 @@ pub(crate) fn judge(fields: Fields<'_>, opts: &Options, clock: &Clock, want_key:
     if source == Some(Source::HsKarar) && status == Some(Status::Onay) {
         found.add(STATUS, Code::KararNeedsRet, &[]);
     }
-    let date = string_field(&mut found, &v_date, CONSENT_DATE, bireysel.then_some(Code::DateMissing));
+    let date = string_field(&mut found, v_date, CONSENT_DATE, bireysel.then_some(Code::DateMissing));
     let date_ok = date.is_some_and(|s| check_date(&mut found, s, source, opts, clock));
 
     // retailerCode
@@ -688,9 +709,9 @@ pub(crate) fn judge(fields: Fields<'_>, opts: &Options, clock: &Clock, want_key:
             None
         }
         Some(Field::Array(numbers)) => {
-            let repeated = repeats(&numbers);
+            let repeated = repeats(numbers);
             let mut codes = Vec::with_capacity(numbers.len());
-            for (i, (n, repeat)) in numbers.into_iter().zip(repeated).enumerate() {
+            for (i, (&n, repeat)) in numbers.iter().zip(repeated).enumerate() {
                 let code = match n {
                     Some(n) if !repeat => {
                         codes.push(n);
@@ -789,11 +810,11 @@ fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options
         return false;
     }
     if unix > opts.now {
-        found.add(CONSENT_DATE, Code::DateInFuture, &[("value", s), ("now", &clock.now.to_wire())]);
+        found.add(CONSENT_DATE, Code::DateInFuture, &[("value", s), ("now", &clock.local().to_wire())]);
         return false;
     }
     if let Some(rule) = opts.window {
-        if let Some(cutoff) = clock.cutoff_for(date, rule) {
+        if let Some(cutoff) = clock.cutoff_for(date, date.naive_seconds(), rule) {
             let mut days = String::new();
             write_u64(&mut days, u64::from(rule.days));
             let cutoff = cutoff.to_wire();
@@ -1135,7 +1156,11 @@ mod tests {
                 let cutoff = business_day_cutoff(LocalDateTime::from_unix(now), rule);
                 for back in [0, 3_599, 3_600, 86_400, 2 * 86_400 + 3_600, 3 * 86_400 - 1, 3 * 86_400, 5 * 86_400] {
                     let date = LocalDateTime::from_unix(now - back);
-                    assert_eq!(clock.cutoff_for(date, rule).is_some(), date < cutoff, "now {now} back {back}");
+                    assert_eq!(
+                        clock.cutoff_for(date, date.naive_seconds(), rule).is_some(),
+                        date < cutoff,
+                        "now {now} back {back}"
+                    );
                 }
                 now += 97_777;
             }

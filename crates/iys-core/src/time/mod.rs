@@ -232,13 +232,32 @@ impl LocalDateTime {
         if !self.is_valid() {
             return None;
         }
-        let naive = days_from_civil(self.year, self.month, self.day) * DAY
-            + i64::from(self.hour) * HOUR
-            + i64::from(self.minute) * 60
-            + i64::from(self.second);
+        let naive = self.naive_seconds();
         // A wall time is real at offset `o` when the zone's offset at `naive - o` is `o`. UTC+3 first:
         // where both work (the repeated hour), that is the earlier instant.
         [EEST, EET].into_iter().map(|o| naive - i64::from(o)).find(|&t| i64::from(utc_offset(t)) == naive - t)
+    }
+
+    /// The wall-clock time as seconds since 1970-01-01 00:00:00 on the same wall clock (no offset
+    /// applied). For real dates and times this orders exactly as the fields do.
+    pub(crate) fn naive_seconds(self) -> i64 {
+        days_from_civil(self.year, self.month, self.day) * DAY
+            + i64::from(self.hour) * HOUR
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+    }
+
+    /// [`LocalDateTime::naive_seconds`] of [`LocalDateTime::from_unix`]`(unix)`, without the calendar
+    /// arithmetic where the year cannot overflow.
+    pub(crate) fn naive_seconds_at(unix: i64) -> i64 {
+        // ±2^40 s is about ±34,800 years: from_unix's year fits an i32 there, so its fields are
+        // exactly the local seconds.
+        const SAFE: i64 = 1 << 40;
+        if (-SAFE..SAFE).contains(&unix) {
+            unix + i64::from(utc_offset(unix))
+        } else {
+            LocalDateTime::from_unix(unix).naive_seconds()
+        }
     }
 
     /// Turkey's wall clock at a Unix instant.
@@ -435,6 +454,21 @@ mod tests {
 
     fn t(s: &str) -> LocalDateTime {
         LocalDateTime::parse(s).expect(s)
+    }
+
+    #[test]
+    fn naive_seconds_at_is_the_wall_clock_of_from_unix() {
+        let edges = [i64::MIN, i64::MIN + 1, -(1 << 40) - 1, -(1 << 40), 0, (1 << 40) - 1, 1 << 40, i64::MAX];
+        let mut unix = -(1i64 << 41);
+        let mut all: Vec<i64> = edges.to_vec();
+        while unix < 1 << 41 {
+            all.push(unix);
+            unix += 9_876_543_211;
+        }
+        all.extend((1_420_000_000..1_480_000_000).step_by(1_799));
+        for u in all {
+            assert_eq!(LocalDateTime::naive_seconds_at(u), LocalDateTime::from_unix(u).naive_seconds(), "{u}");
+        }
     }
 
     #[test]
