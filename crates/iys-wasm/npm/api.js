@@ -6,7 +6,7 @@
 // the generated tables.js. It validates nothing itself.
 // (`cargo xtask npm` puts tables.js in place of its import, and also writes the result as api.cjs for
 // `require`: keep to `export function` and `export class` at the top level, and no other import.)
-import { CODES, IYS_CODES, WARNINGS, RECIPIENT_TYPES, TYPES, STATUSES, SOURCES, PHONE_TYPES, MESSAGES_TR, MESSAGES_EN } from './tables.js';
+import { CODES, IYS_CODES, WARNINGS, RECIPIENT_TYPES, TYPES, STATUSES, SOURCES, PHONE_TYPES, PARAM_NAMES, MESSAGES_TR, MESSAGES_EN } from './tables.js';
 
 const FLAG_NORMALIZE = 1;
 const FLAG_WINDOW = 4;
@@ -39,9 +39,20 @@ export function codes() {
   return Object.freeze(CODES);
 }
 
-/** `{name}` in a message template → the param's value (left as written when there is none). */
-function fill(template, params) {
-  return template.indexOf('{') < 0 ? template : template.replace(/\{([^}]*)\}/g, (m, k) => (Object.prototype.hasOwnProperty.call(params, k) ? params[k] : m));
+// Each template split once into text and param names: ['Written as ', 'input', '; the IYS form is ', 'wire', '.'].
+const PARTS = new Map([[MESSAGES_TR, []], [MESSAGES_EN, []]]);
+
+/** The message of code `c` in `messages`, `{name}` filled from `params` (left as written when absent). */
+function fill(messages, c, params) {
+  const cache = PARTS.get(messages);
+  let parts = cache[c];
+  if (parts === undefined) parts = cache[c] = (messages[c] || CODES[c]).split(/\{([^}]*)\}/);
+  let out = parts[0];
+  for (let i = 1; i < parts.length; i += 2) {
+    const v = params[parts[i]];
+    out += (typeof v === 'string' ? v : `{${parts[i]}}`) + parts[i + 1];
+  }
+  return out;
 }
 
 // `wasm()` is the instance's exports (memory, input, recipient, consent, batch, local_to_unix), or
@@ -96,8 +107,8 @@ export function createApi(wasm, isReady) {
       const path = str();
       const params = {};
       for (let k = w[at++]; k > 0; k--) {
-        const name = str();
-        params[name] = str();
+        const name = w[at++];
+        params[name === 0 ? str() : PARAM_NAMES[name - 1]] = str();
       }
       const warning = WARNINGS.charCodeAt(c) === 49;
       (warning ? warnings : errors).push({
@@ -105,7 +116,7 @@ export function createApi(wasm, isReady) {
         iysCode: IYS_CODES[c] || null,
         severity: warning ? 'warning' : 'error',
         path,
-        message: fill(messages[c] || CODES[c], params),
+        message: fill(messages, c, params),
         params,
       });
     }

@@ -10,7 +10,7 @@
 //! - header, words 0..3: string table address, its length in bytes, the number of words.
 //! - *string*: 2 words, start and length in UTF-16 units within the decoded string table.
 //! - *diagnostic*: code index (into [`iys_core::Code::ALL`]), path *string*, param count `n`, then
-//!   `n` × (name *string*, value *string*).
+//!   `n` × (name, value *string*), the name as its index + 1 in [`PARAM_NAMES`], or 0 and a *string*.
 //! - *diagnostics*: count, then each *diagnostic*, in the core's order (JS splits errors from
 //!   warnings by the code's severity).
 //! - *recipient answer*: flags (bit 0 ok, bit 1 value present, bit 2 e-mail, bits 4..8 phone type
@@ -45,6 +45,37 @@ pub const PHONE_TYPES: [PhoneType; 10] = [
     PhoneType::Pager,
     PhoneType::Uan,
     PhoneType::Voicemail,
+];
+
+/// The params' names the messages use (every `{name}` of every template; a test checks), in the
+/// order of the JS table `PARAM_NAMES`. A name outside it crosses as a string.
+pub const PARAM_NAMES: [&str; 26] = [
+    "char",
+    "country",
+    "count",
+    "cutoff",
+    "days",
+    "digits",
+    "expected",
+    "extension",
+    "field",
+    "first",
+    "input",
+    "iys_code",
+    "kind",
+    "label",
+    "length",
+    "limit",
+    "now",
+    "number",
+    "offset",
+    "param",
+    "reason",
+    "retry_after",
+    "scope",
+    "type",
+    "value",
+    "wire",
 ];
 
 fn index<T: PartialEq>(all: &[T], v: &T) -> u32 {
@@ -101,7 +132,13 @@ impl Out {
             self.str(&d.path);
             self.word(d.params.len() as u32);
             for (name, value) in &d.params {
-                self.str(name);
+                match PARAM_NAMES.iter().position(|n| n == name) {
+                    Some(i) => self.word(i as u32 + 1),
+                    None => {
+                        self.word(0);
+                        self.str(name);
+                    }
+                }
                 self.str(value);
             }
         }

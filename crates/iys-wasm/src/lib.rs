@@ -198,7 +198,10 @@ mod tests {
                 let code = Code::ALL[self.word() as usize];
                 let mut d = Diagnostic::new(code, self.str());
                 for _ in 0..self.word() {
-                    let name: &'static str = Box::leak(self.str().into_boxed_str());
+                    let name: &'static str = match self.word() {
+                        0 => Box::leak(self.str().into_boxed_str()),
+                        i => encode::PARAM_NAMES[i as usize - 1],
+                    };
                     d = d.with(name, self.str());
                 }
                 let params: Map<String, Value> = d.params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();

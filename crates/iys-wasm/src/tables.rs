@@ -5,7 +5,7 @@
 //! `cargo test -p iys-wasm` fails when the committed file is stale; `IYS_BLESS=1 cargo test -p
 //! iys-wasm` rewrites it.
 
-use crate::encode::PHONE_TYPES;
+use crate::encode::{PARAM_NAMES, PHONE_TYPES};
 use iys_core::consent::{ConsentType, RecipientType, Source, Status};
 use iys_core::{Code, Lang, Severity};
 
@@ -53,6 +53,7 @@ pub fn render() -> String {
     out.push_str(&list("STATUSES", "status values.", Status::ALL.iter().map(|v| v.as_str())));
     out.push_str(&list("SOURCES", "source values.", Source::ALL.iter().map(|v| v.as_str())));
     out.push_str(&list("PHONE_TYPES", "Phone types.", PHONE_TYPES.iter().map(|v| v.as_str())));
+    out.push_str(&list("PARAM_NAMES", "Names of message params.", PARAM_NAMES));
     out.push_str(&list(
         "MESSAGES_TR",
         "Message templates in Turkish ('' for codes the wasm never reports); `{name}` stands for a param.",
@@ -70,6 +71,18 @@ pub fn render() -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn every_placeholder_is_a_known_param_name() {
+        for &code in Code::ALL {
+            for lang in [Lang::Tr, Lang::En] {
+                for part in code.template(lang).split('{').skip(1) {
+                    let name = part.split('}').next().unwrap_or("");
+                    assert!(PARAM_NAMES.contains(&name), "{code}: {{{name}}} is not in encode::PARAM_NAMES");
+                }
+            }
+        }
+    }
 
     #[test]
     fn tables_are_fresh() {
