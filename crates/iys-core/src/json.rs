@@ -167,12 +167,13 @@ fn plain_run(bytes: &[u8], mut i: usize) -> usize {
         let quote = w ^ (ONES * u64::from(b'"'));
         let backslash = w ^ (ONES * u64::from(b'\\'));
         // High bit set in a lane for a zero lane of `quote` or `backslash`, or a lane of `w` below 0x20
-        // (exact as to whether there is one, which is all that is asked here).
+        // (a borrow can only run upwards from a true one).
         let special = (quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
             | (w.wrapping_sub(ONES * 0x20) & !w);
         if special & HIGH != 0 {
-            break;
+            // The lowest flagged lane is the first such byte: a false flag can only sit above a true one.
+            return i + (special & HIGH).trailing_zeros() as usize / 8;
         }
         i += 8;
     }
@@ -758,6 +759,18 @@ mod tests {
                     assert_eq!(plain_run(&text, start), naive(&text, start), "byte {special:#x} at {at} from {start}");
                 }
             }
+        }
+        // Several special and high bytes in one word.
+        let alphabet = [b'a', b'"', b'\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff];
+        let mut x: u64 = 0x0123_4567_89AB_CDEF;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 19) as usize;
+            let text: Vec<u8> = (0..len).map(|i| alphabet[((x >> (3 * i)) as usize) % alphabet.len()]).collect();
+            let start = (x >> 60) as usize % len;
+            assert_eq!(plain_run(&text, start), naive(&text, start), "{text:?} from {start}");
         }
     }
 
