@@ -73,13 +73,16 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
     let read = (|| {
         if !r.open(0, b']')? {
             loop {
+                let base = items.next_path();
                 if r.peek() == Some(b'{') {
                     let mut fields = Fields::new();
                     read_fields(&mut r, 1, &mut fields)?;
-                    items.push(judge(&mut fields, opts, &clock, true));
+                    let examined = judge(&mut fields, opts, &clock, true, base);
+                    items.push(examined);
                 } else {
                     r.value::<false>(1)?;
-                    items.push(not_object());
+                    let examined = not_object(base);
+                    items.push(examined);
                 }
                 if !r.next(b']')? {
                     break;
@@ -102,7 +105,8 @@ pub fn validate_batch_value(value: &Value, opts: &Options) -> BatchReport {
     let clock = Clock::new(opts);
     let mut items = Items::with_capacity(list.len());
     for item in list {
-        items.push(examine(item, opts, &clock, true));
+        let examined = examine(item, opts, &clock, true, items.next_path());
+        items.push(examined);
     }
     items.finish()
 }
@@ -116,11 +120,21 @@ fn not_array() -> BatchReport {
 struct Items {
     reports: Vec<Report<ValidConsent>>,
     keys: Vec<Option<(RecipientType, ConsentType, Option<Recipient>)>>,
+    /// The JSON Pointer of the next item, `/{i}` (its diagnostics' paths start with it).
+    path: String,
 }
 
 impl Items {
     fn with_capacity(n: usize) -> Self {
-        Items { reports: Vec::with_capacity(n), keys: Vec::with_capacity(n) }
+        Items { reports: Vec::with_capacity(n), keys: Vec::with_capacity(n), path: String::new() }
+    }
+
+    /// The path of the item about to be pushed.
+    fn next_path(&mut self) -> &str {
+        self.path.clear();
+        self.path.push('/');
+        write_u64(&mut self.path, self.reports.len() as u64);
+        &self.path
     }
 
     fn push(&mut self, examined: Examined) {
@@ -129,13 +143,13 @@ impl Items {
     }
 
     /// Item `i`'s key: (recipientType, type, recipient in wire form).
-    fn key(&self, i: usize) -> Option<(RecipientType, ConsentType, &str)> {
+    fn key(&self, i: usize) -> Option<(RecipientType, ConsentType, &[u8])> {
         let (rt, kind, spare) = self.keys.get(i)?.as_ref()?;
         let recipient = match spare {
             Some(r) => r,
             None => self.reports.get(i)?.value.as_ref()?.recipient(),
         };
-        Some((*rt, *kind, recipient.wire()))
+        Some((*rt, *kind, recipient.wire_bytes()))
     }
 
     /// The batch report: batch-level problems, item paths, duplicates.
@@ -150,15 +164,8 @@ impl Items {
         let firsts = self.first_occurrences();
         let mut items = self.reports;
         for (i, (report, first)) in items.iter_mut().zip(firsts).enumerate() {
-            if report.diagnostics.is_empty() && first.is_none() {
-                continue;
-            }
-            let prefix = item_path(i);
-            for d in &mut report.diagnostics {
-                d.path.insert_str(0, &prefix);
-            }
             if let Some(first) = first {
-                let d = Diagnostic::new(Code::BatchDuplicate, prefix).with_number("first", first as u64);
+                let d = Diagnostic::new(Code::BatchDuplicate, item_path(i)).with_number("first", first as u64);
                 report.diagnostics.push(d);
                 report.value = None;
             }
@@ -197,9 +204,9 @@ impl Items {
 }
 
 /// A multiplicative hash of the key, eight bytes at a time; the table uses its high bits.
-fn hash((rt, kind, wire): (RecipientType, ConsentType, &str)) -> u64 {
+fn hash((rt, kind, wire): (RecipientType, ConsentType, &[u8])) -> u64 {
     let mut h = (rt as u64) << 8 | kind as u64;
-    for chunk in wire.as_bytes().chunks(8) {
+    for chunk in wire.chunks(8) {
         let mut word = [0u8; 8];
         for (w, b) in word.iter_mut().zip(chunk) {
             *w = *b;

@@ -235,15 +235,15 @@ pub fn validate_consent(json: &str, opts: &Options) -> Report<ValidConsent> {
     let object = r.peek() == Some(b'{');
     let read = if object { read_fields(&mut r, 0, &mut fields) } else { r.value::<false>(0).map(drop) };
     match read.and_then(|()| r.end()) {
-        Ok(()) if object => judge(&mut fields, opts, &Clock::new(opts), false).report,
-        Ok(()) => not_object().report,
+        Ok(()) if object => judge(&mut fields, opts, &Clock::new(opts), false, "").report,
+        Ok(()) => not_object("").report,
         Err(d) => Report::from_parts(None, vec![d]),
     }
 }
 
 /// Validates one consent given as a parsed JSON value. Paths are relative to the consent (`/recipient`).
 pub fn validate_consent_value(value: &Value, opts: &Options) -> Report<ValidConsent> {
-    examine(value, opts, &Clock::new(opts), false).report
+    examine(value, opts, &Clock::new(opts), false, "").report
 }
 
 /// What `now` means for consentDate, worked out once per call (a batch shares it across items).
@@ -350,9 +350,9 @@ pub(crate) struct Examined {
     pub(crate) recipient: Option<Recipient>,
 }
 
-pub(crate) fn not_object() -> Examined {
+pub(crate) fn not_object(base: &str) -> Examined {
     Examined {
-        report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, "")]),
+        report: Report::from_parts(None, vec![Diagnostic::new(Code::ConsentNotObject, base)]),
         key: None,
         recipient: None,
     }
@@ -390,14 +390,24 @@ fn slot_of(key: &str) -> Option<usize> {
 }
 
 /// Diagnostics per field, so rules that span fields can file theirs in the right place.
-struct Found {
+struct Found<'b> {
+    /// The JSON Pointer every path starts with (`/3` for a batch's fourth item, `""` for a consent).
+    base: &'b str,
     keys: Vec<Diagnostic>,
     fields: [Vec<Diagnostic>; 8],
     /// How many diagnostics `fields` holds.
     count: usize,
 }
 
-impl Found {
+impl Found<'_> {
+    /// `base` then `tail`, in one allocation.
+    fn path(&self, tail: &str) -> String {
+        let mut path = String::with_capacity(self.base.len() + tail.len());
+        path.push_str(self.base);
+        path.push_str(tail);
+        path
+    }
+
     fn push(&mut self, slot: usize, d: Diagnostic) {
         if let Some(list) = self.fields.get_mut(slot) {
             list.push(d);
@@ -407,7 +417,7 @@ impl Found {
 
     /// Files a diagnostic at the field's own path.
     fn add(&mut self, slot: usize, code: Code, params: &[(&'static str, &str)]) {
-        let mut d = Diagnostic::new(code, PATHS.get(slot).copied().unwrap_or(""));
+        let mut d = Diagnostic::new(code, self.path(PATHS.get(slot).copied().unwrap_or("")));
         for (name, value) in params {
             d = d.with(name, *value);
         }
@@ -422,9 +432,12 @@ impl Found {
     fn into_vec(self) -> Vec<Diagnostic> {
         let mut out = self.keys;
         if self.count > 0 {
-            out.reserve(self.count);
             for list in self.fields {
-                out.extend(list);
+                if out.is_empty() {
+                    out = list; // the first list as it is, no copy
+                } else {
+                    out.extend(list);
+                }
             }
         }
         out
@@ -617,24 +630,43 @@ fn positive_integer(v: &Value) -> Option<u64> {
 }
 
 /// Judges one consent; keeps what its batch key needs when `want_key` (a single consent needs none).
-pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
+/// Every path starts with `base`.
+pub(crate) fn examine(value: &Value, opts: &Options, clock: &Clock, want_key: bool, base: &str) -> Examined {
     match value {
-        Value::Object(entries) => judge(&mut fields_of_value(entries), opts, clock, want_key),
-        _ => not_object(),
+        Value::Object(entries) => judge(&mut fields_of_value(entries), opts, clock, want_key, base),
+        _ => not_object(base),
     }
 }
 
-/// Judges the fields of one consent.
-pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want_key: bool) -> Examined {
-    let mut found = Found { keys: core::mem::take(&mut fields.keys), fields: Default::default(), count: 0 };
+/// Judges the fields of one consent. Every path starts with `base`.
+pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want_key: bool, base: &str) -> Examined {
+    let mut keys = core::mem::take(&mut fields.keys);
+    if !base.is_empty() {
+        for d in &mut keys {
+            d.path.insert_str(0, base);
+        }
+    }
+    let mut found = Found { base, keys, fields: Default::default(), count: 0 };
     let [v_recipient, v_recipient_type, v_type, v_status, v_source, v_date, v_retailer_code, v_retailer_access] =
         &fields.slots;
 
     // recipient
     let recipient = string_field(&mut found, v_recipient, RECIPIENT, Some(Code::RecipientMissing)).and_then(|s| {
-        let report = validate_recipient(s, opts.mode);
-        for d in report.diagnostics {
-            found.push(RECIPIENT, d.under("/recipient"));
+        let mut report = validate_recipient(s, opts.mode);
+        if !report.diagnostics.is_empty() {
+            for d in &mut report.diagnostics {
+                // (Recipient diagnostics are at `""`, the recipient itself.)
+                let prefix = found.path("/recipient");
+                if d.path.is_empty() {
+                    d.path = prefix;
+                } else {
+                    d.path.insert_str(0, &prefix);
+                }
+            }
+            found.count += report.diagnostics.len();
+            if let Some(list) = found.fields.get_mut(RECIPIENT) {
+                list.append(&mut report.diagnostics);
+            }
         }
         report.value
     });
@@ -658,7 +690,7 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
                 found.add(TYPE, Code::EmailNeedsEposta, &[("type", kind.as_str())]);
             }
             (Recipient::Phone(p), ConsentType::Mesaj) if p.number_type() != PhoneType::Mobile => {
-                let d = Diagnostic::new(Code::PhoneNotMobile, "/recipient")
+                let d = Diagnostic::new(Code::PhoneNotMobile, found.path("/recipient"))
                     .with("number", p.e164())
                     .with("kind", p.number_type().as_str());
                 found.push(RECIPIENT, d);
@@ -720,7 +752,7 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
                     Some(_) => Code::RetailerAccessDuplicate,
                     None => Code::RetailerAccessInvalid,
                 };
-                let mut path = String::from("/retailerAccess/");
+                let mut path = found.path("/retailerAccess/");
                 write_u64(&mut path, i as u64);
                 let mut d = Diagnostic::new(code, path);
                 if let Some(n) = n {
@@ -743,8 +775,13 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
     let mut spare = None;
     let valid = match (found.has_error(), recipient, recipient_type, kind, status) {
         (false, Some(recipient), Some(recipient_type), Some(kind), Some(status)) => {
+            // The wire form, copied from the input when that is what was written (no UTF-8 check).
+            let wire = match v_recipient {
+                Some(Field::Str(s)) if s.as_bytes() == recipient.wire_bytes() => s.as_ref(),
+                _ => recipient.wire(),
+            };
             let consent = Consent {
-                recipient: recipient.wire().to_owned(),
+                recipient: wire.to_owned(),
                 recipient_type,
                 kind,
                 status,

@@ -67,6 +67,14 @@ impl Recipient {
         }
     }
 
+    /// [`Recipient::wire`]'s bytes (without the UTF-8 check a phone's `&str` costs).
+    pub(crate) fn wire_bytes(&self) -> &[u8] {
+        match self {
+            Recipient::Phone(p) => p.e164_bytes(),
+            Recipient::Email(e) => e.as_str().as_bytes(),
+        }
+    }
+
     /// Phone or e-mail.
     pub fn kind(&self) -> RecipientKind {
         match self {

@@ -118,7 +118,12 @@ impl Phone {
     /// `+90` and the national number, e.g. `+905321234567`.
     pub fn e164(&self) -> &str {
         // Always ASCII; the fallback is unreachable.
-        core::str::from_utf8(self.e164.get(..usize::from(self.len)).unwrap_or_default()).unwrap_or_default()
+        core::str::from_utf8(self.e164_bytes()).unwrap_or_default()
+    }
+
+    /// The E.164 text's bytes.
+    pub(crate) fn e164_bytes(&self) -> &[u8] {
+        self.e164.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     /// Mobile, fixed line, …
@@ -170,17 +175,19 @@ pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
         Ok(p) => p,
         Err(d) => return Report::from_parts(None, vec![d]),
     };
-    let wire = parsed.phone.e164();
     // An input already in wire form allocates nothing here: no diagnostic, no copy of the wire form.
     let mut diagnostics = Vec::new();
+    let rewritten = input.as_bytes() != parsed.phone.e164_bytes();
     match mode {
         Mode::Strict => {
-            if input != wire {
+            if rewritten {
+                let wire = parsed.phone.e164();
                 diagnostics.push(Diagnostic::new(Code::PhoneNotWireForm, "").with("wire", wire));
             }
         }
         Mode::Normalize => {
-            if input != wire {
+            let wire = parsed.phone.e164();
+            if rewritten {
                 diagnostics
                     .push(Diagnostic::new(Code::RecipientNormalized, "").with("input", input).with("wire", wire));
             }
