@@ -2,7 +2,8 @@
 //!
 //! Objects keep their keys in order *with duplicates* (so a validator can report them), numbers keep
 //! their source text (so `1.0`, `1e3` and `18446744073709551616` can be judged exactly), nesting is
-//! bounded by [`MAX_DEPTH`] and the reader never recurses, so no input can exhaust the stack.
+//! bounded by [`MAX_DEPTH`] and the reader never recurses, so no input can exhaust the stack. The
+//! consent and batch validators read through the same reader without building a [`Value`].
 //!
 //! Refused: trailing commas, comments, leading zeros, `NaN`/`Infinity`, single quotes, unescaped control
 //! characters in strings, lone UTF-16 surrogates in `\u` escapes, whitespace other than space, tab,
@@ -200,10 +201,12 @@ impl<'a> Reader<'a> {
         Reader { text, bytes: text.as_bytes(), pos: 0 }
     }
 
+    #[inline(always)]
     pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
+    #[inline(always)]
     pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
@@ -537,28 +540,31 @@ pub fn write_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    for &b in buf.get(start..).unwrap_or_default() {
-        out.push(char::from(b));
-    }
+    // ASCII digits: the fallback is unreachable.
+    out.push_str(core::str::from_utf8(buf.get(start..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Appends `s` to `out` as a JSON string literal (quotes included).
 pub fn write_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push('"');
+    let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
+    loop {
+        // The bytes to escape are the ones a string scan stops at: `"`, `\` and controls.
+        let i = plain_run(bytes, run);
+        // `i` is on an ASCII byte or the end, so both slices end on char boundaries.
+        out.push_str(s.get(run..i).unwrap_or_default());
+        let Some(&b) = bytes.get(i) else { break };
         let esc = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
             b'\n' => "\\n",
             b'\r' => "\\r",
             b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
+            _ => "",
         };
-        // `i` is an ASCII byte, so both slices end on char boundaries.
-        out.push_str(s.get(run..i).unwrap_or_default());
         if esc.is_empty() {
             out.push_str("\\u00");
             out.push(char::from(HEX[usize::from(b >> 4)]));
@@ -568,7 +574,6 @@ pub fn write_str(out: &mut String, s: &str) {
         }
         run = i + 1;
     }
-    out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
 }
 
@@ -805,6 +810,39 @@ mod tests {
         assert_eq!(ok(&out), s("a\"\\\n\r\t\u{1}\u{1f}ç😀/"));
         for text in [r#"{"a":[1,-2.5e3,"x",null,true,false,{}],"a":{"b":[]}}"#, "[]", "\"\"", "0"] {
             assert_eq!(ok(text).to_json(), text);
+        }
+    }
+
+    #[test]
+    fn write_str_escapes_exactly_quotes_backslashes_and_controls() {
+        fn reference(s: &str) -> String {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let alphabet = ['a', '"', '\\', '\n', '\r', '\t', '\u{0}', '\u{1f}', ' ', '\u{7f}', 'ç', '😀', '/', 'Z'];
+        let mut x: u64 = 0x5DEE_CE66_D1CE_4E5B;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 21) as usize;
+            let s: String = (0..len).map(|i| alphabet[((x >> (2 * i)) as usize) % alphabet.len()]).collect();
+            let mut out = String::new();
+            write_str(&mut out, &s);
+            assert_eq!(out, reference(&s), "{s:?}");
+            assert_eq!(ok(&out), Value::String(s));
         }
     }
 

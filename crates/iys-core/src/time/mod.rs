@@ -146,12 +146,9 @@ impl LocalDateTime {
         if b.len() != 19 {
             return Err(DateError::Format);
         }
-        let shape_ok = b.iter().enumerate().all(|(i, &c)| match i {
-            4 | 7 => c == b'-',
-            10 => c == b' ',
-            13 | 16 => c == b':',
-            _ => c.is_ascii_digit(),
-        });
+        // Digits where the template has `0`, the template's own byte elsewhere.
+        const SHAPE: &[u8; 19] = b"0000-00-00 00:00:00";
+        let shape_ok = b.iter().zip(SHAPE).all(|(&c, &t)| if t == b'0' { c.is_ascii_digit() } else { c == t });
         if !shape_ok {
             return Err(DateError::Format);
         }
