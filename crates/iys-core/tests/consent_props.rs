@@ -348,3 +348,37 @@ fn enum_spellings_are_exact() {
     keys.sort_unstable();
     assert_eq!(keys, fields);
 }
+
+#[test]
+fn text_and_value_paths_agree_at_the_depth_limit() {
+    // Nesting right around json::MAX_DEPTH, inside retailerAccess (read item by item from the text) and
+    // inside an unknown field (skipped), for a consent and for a batch (one level deeper).
+    let opts = Options::new(1_741_780_800);
+    for n in 58..=68 {
+        let nested = format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let objects = format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+        for extra in [
+            format!(r#""retailerAccess":{nested}"#),
+            format!(r#""retailerAccess":[1,{nested}]"#),
+            format!(r#""zzz":{nested}"#),
+            format!(r#""zzz":{objects}"#),
+            format!(r#""recipient":{objects}"#),
+        ] {
+            let consent = format!(
+                r#"{{"recipient":"+905321234567","recipientType":"TACIR","type":"ARAMA","status":"ONAY",{extra}}}"#
+            );
+            for text in [consent.clone(), format!("[{consent}]"), format!("[1,{consent}]")] {
+                let by_value = match parse(&text) {
+                    Ok(v) => validate_consent_value(&v, &opts),
+                    Err(d) => iys_core::Report::from_parts(None, vec![d]),
+                };
+                assert_eq!(validate_consent(&text, &opts), by_value, "{text}");
+                let by_value = match parse(&text) {
+                    Ok(v) => validate_batch_value(&v, &opts),
+                    Err(d) => iys_core::BatchReport { diagnostics: vec![d], items: Vec::new() },
+                };
+                assert_eq!(validate_batch(&text, &opts), by_value, "{text}");
+            }
+        }
+    }
+}
