@@ -788,10 +788,13 @@ fn attacks_are_refused_with_stable_codes_and_nothing_is_relayed_or_leaked() {
     let a = provider(&r, scope_a.clone(), 1000.0, 1000.0);
     let b = provider(&r, json!([{"iysCode": 600100, "brands": [600100], "types": ["MESAJ"]}]), 1000.0, 1000.0);
     let revoked = provider(&r, scope_a.clone(), 1000.0, 1000.0);
-    let expired = provider(&r, scope_a, 1000.0, 1000.0);
+    let mut expired = provider(&r, scope_a, 1000.0, 1000.0);
     assert_eq!(r.admin("POST", &format!("/admin/providers/{}/revoke", revoked.id), None).status, 200);
-    // Expire E's tokens (before any traffic: an outside `d1 execute` locks the local SQLite file).
+    // Expire E's refresh token (before any traffic: an outside `d1 execute` locks the local SQLite
+    // file). Access tokens are signed, not stored: E's is one correctly signed under the relay's key
+    // that expired at 1970-01-01T00:00:01Z.
     r.d1(&format!("UPDATE tokens SET expires_at = 1 WHERE provider_id = '{}'", expired.id));
+    expired.access = attack::signed_access_token(ADMIN, &expired.id, 1);
 
     // Control: the relay does relay an in-scope query, and the sim's log shows it.
     let ok = r.req(

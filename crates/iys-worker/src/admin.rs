@@ -166,8 +166,9 @@ pub async fn handle(
                 db.prepare("DELETE FROM tokens WHERE provider_id = ?1").bind(&[(*id).into()])?,
             ])
             .await?;
-            record(env, &request_id, "admin:revoke-provider", id, "200").await?;
             let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+            push(env, &p).await?;
+            record(env, &request_id, "admin:revoke-provider", id, "200").await?;
             Ok(Response::from_json(&p.public())?)
         }
         (Method::Put, ["providers", id, "limits"]) => {
@@ -184,8 +185,9 @@ pub async fn handle(
             if r.meta()?.and_then(|m| m.changes).unwrap_or(0) == 0 {
                 return Err(ApiError::code(Code::NotFound, &[], lang));
             }
-            record(env, &request_id, "admin:set-limits", id, "200").await?;
             let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+            push(env, &p).await?;
+            record(env, &request_id, "admin:set-limits", id, "200").await?;
             Ok(Response::from_json(&p.public())?)
         }
         (Method::Get, ["providers", id, "usage"]) => {
@@ -245,6 +247,19 @@ pub async fn handle(
         }
         _ => Err(ApiError::code(Code::NotFound, &[], lang)),
     }
+}
+
+/// Hands a provider's new row to its limiter object, which authorises each of its requests, so a
+/// revocation or a limit change applies to the next request. D1 is written first (a limiter that
+/// restarts reads the row from there); the admin answer waits for this, and a failure is an error
+/// (the change is in D1: repeating the admin call pushes it again).
+async fn push(env: &Env, p: &Provider) -> Result<(), ApiError> {
+    let body = serde_json::to_value(p).map_err(|e| ApiError::internal(&e.to_string()))?;
+    let (status, _) = crate::do_post(env, "LIMITER", &p.id, "/config", &body).await?;
+    if status != 200 {
+        return Err(ApiError::internal(&format!("limiter answered {status} to /config")));
+    }
+    Ok(())
 }
 
 async fn record(env: &Env, request_id: &str, kind: &str, subject: &str, outcome: &str) -> worker::Result<()> {

@@ -1,16 +1,22 @@
 //! Provider credentials, relay tokens and scopes.
 //!
 //! - Passwords are random secrets the relay issues; stored as PBKDF2-SHA256 (per-provider salt).
-//! - Tokens are 32 random bytes; only their SHA-256 is stored, with an expiry.
+//! - Access tokens are signed, not stored: `iyse_at_<provider>.<expiry>.<nonce>.<HMAC-SHA256>`
+//!   under the relay's token key ([`token_key`]), so checking one needs no lookup. Whether the
+//!   provider is still active (and its scope and limits) is answered by its limiter object on every
+//!   request (`relay::admit`), so a revocation still applies to the very next request.
+//! - Refresh tokens are 32 random bytes; only their SHA-256 is stored, with an expiry (single use).
 //! - A token's scope is its provider's: a list of (iysCode, brands, consent types).
 
 use crate::http_error::ApiError;
 use crate::util::{ct_eq, hex, now_s, random_bytes, random_token, sha256_hex};
+use hmac::{Hmac, Mac};
 use iys_core::consent::ConsentType;
 use iys_core::{Code, Lang, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use std::cell::RefCell;
 use worker::{D1Database, Env, Request};
 
 /// PBKDF2 iterations. The passwords are 32-byte random secrets, so this guards against nothing but a
@@ -142,17 +148,12 @@ fn env_u64(env: &Env, name: &str, default: u64) -> u64 {
 async fn issue(db: &D1Database, env: &Env, provider_id: &str) -> Result<Value, ApiError> {
     let ttl = env_u64(env, "RELAY_TOKEN_TTL", 7200);
     let rttl = env_u64(env, "RELAY_REFRESH_TTL", 14400);
-    let access = random_token("iyse_at_").map_err(|e| ApiError::internal(&e))?;
-    let refresh = random_token("iyse_rt_").map_err(|e| ApiError::internal(&e))?;
     let now = now_s();
+    let key = token_key(env).map_err(|e| ApiError::internal(&e))?;
+    let access = mint_access(&key, provider_id, now + ttl as i64).map_err(|e| ApiError::internal(&e))?;
+    let refresh = random_token("iyse_rt_").map_err(|e| ApiError::internal(&e))?;
     let ins = "INSERT INTO tokens (token_hash, provider_id, kind, expires_at) VALUES (?1, ?2, ?3, ?4)";
     db.batch(vec![
-        db.prepare(ins).bind(&[
-            sha256_hex(access.as_bytes()).into(),
-            provider_id.into(),
-            "access".into(),
-            ((now + ttl as i64) as f64).into(),
-        ])?,
         db.prepare(ins).bind(&[
             sha256_hex(refresh.as_bytes()).into(),
             provider_id.into(),
@@ -241,37 +242,84 @@ pub async fn token_endpoint(db: &D1Database, env: &Env, v: &Value, lang: Lang) -
     }
 }
 
-/// The provider behind `Authorization: Bearer <relay token>`.
-pub async fn authenticate(db: &D1Database, req: &Request, lang: Lang) -> Result<Provider, ApiError> {
+/// The prefix of a relay access token.
+const ACCESS_PREFIX: &str = "iyse_at_";
+/// What the token key is derived from `ADMIN_SECRET` with, when `RELAY_TOKEN_SECRET` is not set.
+const KEY_LABEL: &[u8] = b"iys-edge relay access tokens v1";
+
+thread_local! {
+    /// The token key, computed once per isolate (secrets do not change within one).
+    static TOKEN_KEY: RefCell<Option<[u8; 32]>> = const { RefCell::new(None) };
+}
+
+fn hmac32(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC accepts keys of any length.
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+/// The key relay access tokens are signed with: HMAC-SHA256 over `RELAY_TOKEN_SECRET` when that
+/// secret is set (at least 32 characters), else derived from `ADMIN_SECRET` (an admin can mint
+/// providers anyway, so the derived key gives it nothing new). Changing the secret it comes from
+/// ends every access token; providers log in again (or use their refresh token, which is stored).
+pub fn token_key(env: &Env) -> Result<[u8; 32], String> {
+    if let Some(k) = TOKEN_KEY.with(|k| *k.borrow()) {
+        return Ok(k);
+    }
+    let own = env.secret("RELAY_TOKEN_SECRET").map(|s| s.to_string()).ok().filter(|s| !s.is_empty());
+    let key = match own {
+        Some(s) if s.len() >= 32 => hmac32(s.as_bytes(), &[KEY_LABEL]),
+        Some(_) => return Err("RELAY_TOKEN_SECRET must be at least 32 characters".into()),
+        None => {
+            let admin = env.secret("ADMIN_SECRET").map(|s| s.to_string()).map_err(|_| "ADMIN_SECRET is not set")?;
+            if admin.len() < 16 {
+                return Err("ADMIN_SECRET must be at least 16 characters".into());
+            }
+            hmac32(admin.as_bytes(), &[KEY_LABEL])
+        }
+    };
+    TOKEN_KEY.with(|k| *k.borrow_mut() = Some(key));
+    Ok(key)
+}
+
+/// A signed access token for `provider_id`, good until `expires_at` (Unix seconds).
+pub fn mint_access(key: &[u8; 32], provider_id: &str, expires_at: i64) -> Result<String, String> {
+    let nonce = hex(&random_bytes(16)?);
+    let body = format!("{provider_id}.{expires_at}.{nonce}");
+    Ok(format!("{ACCESS_PREFIX}{body}.{}", hex(&hmac32(key, &[ACCESS_PREFIX.as_bytes(), body.as_bytes()]))))
+}
+
+/// The provider id and expiry a correctly signed access token names (`None`: not one of ours).
+/// The signature is compared in constant time; the expiry is checked by the caller.
+pub fn open_access<'t>(key: &[u8; 32], token: &'t str) -> Option<(&'t str, i64)> {
+    let rest = token.strip_prefix(ACCESS_PREFIX)?;
+    let (body, mac) = rest.rsplit_once('.')?;
+    let want = hex(&hmac32(key, &[ACCESS_PREFIX.as_bytes(), body.as_bytes()]));
+    if !ct_eq(want.as_bytes(), mac.as_bytes()) {
+        return None;
+    }
+    let mut parts = body.splitn(3, '.');
+    let (id, exp) = (parts.next()?, parts.next()?.parse::<i64>().ok()?);
+    Some((id, exp))
+}
+
+/// The provider id behind `Authorization: Bearer <relay access token>`: the signature and expiry
+/// are checked here (no lookup); whether that provider is still active is the limiter's answer
+/// (`relay::admit`), asked on every request.
+pub fn authenticate(env: &Env, req: &Request, lang: Lang) -> Result<String, ApiError> {
     let h = req.headers().get("Authorization").ok().flatten().unwrap_or_default();
     let token = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).map(str::trim).unwrap_or("");
     if token.is_empty() {
         return Err(ApiError::code(Code::MissingToken, &[], lang));
     }
-    #[derive(Deserialize)]
-    struct T {
-        #[serde(flatten)]
-        p: Provider,
-        token_expires_at: f64,
+    let key = token_key(env).map_err(|e| ApiError::internal(&e))?;
+    match open_access(&key, token) {
+        Some((id, exp)) if exp > now_s() => Ok(id.to_string()),
+        _ => Err(ApiError::code(Code::InvalidToken, &[], lang)),
     }
-    // One query on the tokens primary key joined to the providers primary key; the provider row is
-    // read fresh each time, so a revocation applies to the very next request.
-    let t: Option<T> = db
-        .prepare(
-            "SELECT p.id, p.name, p.username, p.scopes, p.mode, p.rate, p.burst, p.created_at, p.revoked_at, \
-             t.expires_at AS token_expires_at FROM tokens t JOIN providers p ON p.id = t.provider_id \
-             WHERE t.token_hash = ?1 AND t.kind = 'access'",
-        )
-        .bind(&[sha256_hex(token.as_bytes()).into()])?
-        .first(None)
-        .await?;
-    let Some(T { p, .. }) = t.filter(|t| (t.token_expires_at as i64) > now_s()) else {
-        return Err(ApiError::code(Code::InvalidToken, &[], lang));
-    };
-    if p.revoked_at.is_some() {
-        return Err(ApiError::code(Code::Revoked, &[], lang));
-    }
-    Ok(p)
 }
 
 /// Checks `Authorization: Bearer <ADMIN_SECRET>` in constant time.
@@ -284,4 +332,26 @@ pub fn is_admin(env: &Env, req: &Request) -> bool {
     let given = h.strip_prefix("Bearer ").unwrap_or("");
     // Compare hashes so the length of the secret does not leak either.
     ct_eq(sha256_hex(given.as_bytes()).as_bytes(), sha256_hex(secret.as_bytes()).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_tokens_open_only_unaltered_under_their_key() {
+        let key = [7u8; 32];
+        let t = mint_access(&key, "prv_abc-1", 1_900_000_000).unwrap_or_default();
+        assert_eq!(open_access(&key, &t), Some(("prv_abc-1", 1_900_000_000)));
+        assert_eq!(open_access(&[8u8; 32], &t), None, "another key");
+        let mut flipped = t.clone();
+        let last = if flipped.ends_with('0') { "1" } else { "0" };
+        flipped.replace_range(flipped.len() - 1.., last);
+        assert_eq!(open_access(&key, &flipped), None);
+        assert_eq!(open_access(&key, &t[..t.len() - 8]), None);
+        assert_eq!(open_access(&key, &t.replace("prv_abc-1", "prv_abc-2")), None, "another provider");
+        assert_eq!(open_access(&key, &t.replace(".1900000000.", ".1900000001.")), None, "another expiry");
+        assert_eq!(open_access(&key, "iyse_at_"), None);
+        assert_eq!(open_access(&key, ""), None);
+    }
 }

@@ -93,7 +93,11 @@ async fn run(
     for (index, item) in list.iter().enumerate() {
         // One limiter token per consent, as if the provider had sent each as a single add. When
         // the first is refused nothing has happened yet: the whole request is 429.
-        if let Err(e) = relay::limit(ctx.env, p, lang).await {
+        let admitted = match relay::admit(ctx.env, &p.id, Some(iys), Some(brand), lang).await {
+            Ok((_, verdict)) => relay::rate_limited(verdict, lang),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = admitted {
             if index == 0 {
                 return Err(e);
             }

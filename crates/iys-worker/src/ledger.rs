@@ -104,7 +104,7 @@ pub async fn append_direct(db: &D1Database, entries: &[Entry], hint: Option<Head
         let (mut seq, mut prev) = (head.seq, head.hash);
         let first = seq + 1;
         let at = iso_now();
-        let mut stmts = Vec::with_capacity(entries.len());
+        let mut rows = Vec::with_capacity(entries.len());
         for e in entries {
             seq += 1;
             let mut r = Row {
@@ -121,24 +121,48 @@ pub async fn append_direct(db: &D1Database, entries: &[Entry], hint: Option<Head
             };
             r.hash = r.compute_hash();
             prev = r.hash.clone();
-            stmts.push(
-                db.prepare(
-                    "INSERT INTO ledger (seq, at, provider, request_id, kind, payload_sha256, outcome, iys_ids, prev_hash, hash) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .bind(&[
-                    (r.seq as f64).into(),
-                    r.at.into(),
-                    r.provider.into(),
-                    r.request_id.into(),
-                    r.kind.into(),
-                    r.payload_sha256.into(),
-                    r.outcome.into(),
-                    r.iys_ids.into(),
-                    r.prev_hash.into(),
-                    r.hash.into(),
-                ])?,
+            rows.push(r);
+        }
+        // One multi-row INSERT per ROWS_PER_INSERT rows (D1 binds at most 100 parameters per
+        // statement; a row has 10), all in one D1 batch (a transaction).
+        let mut stmts = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_INSERT));
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO ledger (seq, at, provider, request_id, kind, payload_sha256, outcome, iys_ids, prev_hash, hash) VALUES ",
             );
+            let mut binds: Vec<wasm_bindgen::JsValue> = Vec::with_capacity(chunk.len() * 10);
+            for (i, r) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let b = i * 10;
+                sql.push_str(&format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10
+                ));
+                binds.extend([
+                    (r.seq as f64).into(),
+                    r.at.as_str().into(),
+                    r.provider.as_str().into(),
+                    r.request_id.as_str().into(),
+                    r.kind.as_str().into(),
+                    r.payload_sha256.as_str().into(),
+                    r.outcome.as_str().into(),
+                    r.iys_ids.as_str().into(),
+                    r.prev_hash.as_str().into(),
+                    r.hash.as_str().into(),
+                ]);
+            }
+            stmts.push(db.prepare(&sql).bind(&binds)?);
         }
         match db.batch(stmts).await {
             Ok(_) => return Ok((first, Head { seq, hash: prev })),
@@ -156,6 +180,9 @@ pub async fn append_direct(db: &D1Database, entries: &[Entry], hint: Option<Head
     Err(worker::Error::RustError(format!("ledger append gave up: {last_err}")))
 }
 
+/// Ledger rows per INSERT statement (10 bound parameters each; D1 allows 100 per statement).
+const ROWS_PER_INSERT: usize = 10;
+
 /// The writer object's name (there is one).
 const WRITER: &str = "ledger";
 
@@ -165,35 +192,149 @@ struct AppendReq {
     dedup: bool,
 }
 
-async fn via_writer(env: &Env, entries: &[Entry], dedup: bool) -> Result<i64> {
-    let body = serde_json::to_value(AppendReq { entries: entries.to_vec(), dedup })?;
+#[derive(Deserialize)]
+struct AppendMany {
+    appends: Vec<AppendReq>,
+}
+
+/// The writer's answer for one append: its first seq, or why it failed.
+#[derive(Serialize, Deserialize)]
+struct AppendResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Hands several appends to the writer in one call; one result per append, in order.
+async fn via_writer(env: &Env, appends: &[AppendReq]) -> Result<Vec<std::result::Result<i64, String>>> {
+    let body = serde_json::to_value(json!({ "appends": appends }))?;
     let (status, v) = crate::do_post(env, "LEDGER", WRITER, "/append", &body).await?;
-    match v.get("first").and_then(Value::as_i64) {
-        Some(first) if status == 200 => Ok(first),
+    let results: Option<Vec<AppendResult>> = v
+        .get("results")
+        .and_then(|r| serde_json::from_value(r.clone()).ok())
+        .filter(|r: &Vec<_>| r.len() == appends.len());
+    match results {
+        Some(rs) if status == 200 => Ok(rs
+            .into_iter()
+            .map(|r| match (r.first, r.error) {
+                (Some(first), None) => Ok(first),
+                (_, e) => Err(e.unwrap_or_else(|| "no result".into())),
+            })
+            .collect()),
         _ => Err(worker::Error::RustError(format!("ledger writer answered {status}: {v}"))),
     }
 }
 
+/// Where one append's result lands.
+type Slot = Rc<RefCell<Option<std::result::Result<i64, String>>>>;
+
+/// This isolate's outbox: appends waiting for the next call to the writer, and when the call in
+/// flight (if any) started.
+#[derive(Default)]
+struct Outbox {
+    waiting: Vec<(Vec<Entry>, Slot)>,
+    in_flight_since: Option<u64>,
+}
+
+thread_local! {
+    static OUTBOX: RefCell<Outbox> = RefCell::new(Outbox::default());
+}
+
+/// How often an append waiting for another request's call looks again (its own timer).
+const POLL_MS: u64 = 5;
+/// How long the request that sends gathers the isolate's appends before its call (off the response
+/// path: the answer has left already). Fewer, fuller calls to the writer, and fewer D1 writes.
+const GATHER_MS: u64 = 10;
+/// A call in flight longer than this is not waited for (its sender may be gone); the append is then
+/// handed over again on its own, marked `dedup`.
+const STALE_MS: u64 = 10_000;
+
+/// Hands one append to the writer, sharing the call with this isolate's other pending appends:
+/// when no call is in flight, this request sends everything waiting (its own append included) in
+/// one call and fills in every result; otherwise it waits, on its own timer, for a request that
+/// does. Nothing waits on another request's I/O (the runtime would cancel a request that only
+/// waits on another's), and every request does its own retries.
+async fn hand_over(env: &Env, entries: Vec<Entry>) -> std::result::Result<i64, String> {
+    let mine: Slot = Rc::new(RefCell::new(None));
+    let started = crate::util::now_ms();
+    OUTBOX.with(|o| o.borrow_mut().waiting.push((entries, mine.clone())));
+    loop {
+        if let Some(r) = mine.borrow_mut().take() {
+            return r;
+        }
+        let now = crate::util::now_ms();
+        let batch = OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            let free = o.in_flight_since.is_none_or(|t| now.saturating_sub(t) > STALE_MS);
+            if free && !o.waiting.is_empty() {
+                o.in_flight_since = Some(now);
+                Some(std::mem::take(&mut o.waiting))
+            } else {
+                None
+            }
+        });
+        let Some(mut batch) = batch else {
+            if now.saturating_sub(started) > STALE_MS {
+                // Our rows may be in a call that never came back: the caller retries with dedup.
+                OUTBOX.with(|o| o.borrow_mut().waiting.retain(|(_, s)| !Rc::ptr_eq(s, &mine)));
+                return Err("ledger hand-over: the shared call did not answer".into());
+            }
+            Delay::from(Duration::from_millis(POLL_MS)).await;
+            continue;
+        };
+        // Let the appends of requests finishing around now join this call.
+        Delay::from(Duration::from_millis(GATHER_MS)).await;
+        OUTBOX.with(|o| batch.append(&mut o.borrow_mut().waiting));
+        let (appends, slots): (Vec<AppendReq>, Vec<Slot>) =
+            batch.into_iter().map(|(entries, slot)| (AppendReq { entries, dedup: false }, slot)).unzip();
+        let results = via_writer(env, &appends).await;
+        OUTBOX.with(|o| o.borrow_mut().in_flight_since = None);
+        match results {
+            Ok(rs) => {
+                for (slot, r) in slots.iter().zip(rs) {
+                    *slot.borrow_mut() = Some(r);
+                }
+            }
+            Err(e) => {
+                for slot in &slots {
+                    *slot.borrow_mut() = Some(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
 /// Appends rows (adjacent, in order) through the writer and returns the first seq (0 when a retried
-/// append found its rows already there). Retries a failed hand-over twice, then writes directly.
+/// append found its rows already there). The first hand-over shares one call to the writer with the
+/// isolate's other pending appends; a failed one is retried alone twice (marked `dedup`), then the
+/// rows are written directly.
 pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
     if entries.is_empty() {
         return Ok(0);
     }
-    let mut last = String::new();
+    let mut last = match hand_over(env, entries.to_vec()).await {
+        Ok(first) => return Ok(first),
+        Err(e) => e,
+    };
     for attempt in 0..3u32 {
-        match via_writer(env, entries, attempt > 0).await {
-            Ok(first) => return Ok(first),
-            Err(e) => {
-                last = e.to_string();
-                worker::console_error!(
-                    "ledger/append-retry request={} attempt={} rows={}: {last}",
-                    entries[0].request_id,
-                    attempt + 1,
-                    entries.len()
-                );
-                Delay::from(Duration::from_millis(50 << attempt)).await;
-            }
+        worker::console_error!(
+            "ledger/append-retry request={} attempt={} rows={}: {last}",
+            entries[0].request_id,
+            attempt + 1,
+            entries.len()
+        );
+        Delay::from(Duration::from_millis(50 << attempt)).await;
+        if attempt == 2 {
+            break;
+        }
+        match via_writer(env, &[AppendReq { entries: entries.to_vec(), dedup: true }]).await {
+            Ok(mut r) => match r.pop() {
+                Some(Ok(first)) => return Ok(first),
+                Some(Err(e)) => last = e,
+                None => last = "no result".into(),
+            },
+            Err(e) => last = e.to_string(),
         }
     }
     // Last resort: straight into D1. The key check keeps the chain linear next to the writer.
@@ -211,6 +352,16 @@ pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
 /// Waits until every append the writer has received is committed (admin reads of the ledger call
 /// this first, so they see what this isolate's requests recorded from `waitUntil`).
 pub async fn flush(env: &Env) -> Result<()> {
+    // This isolate's outbox first: wait (on this request's own timer) until it is empty and no call
+    // is in flight, so the writer has received what this isolate answered.
+    let started = crate::util::now_ms();
+    while OUTBOX.with(|o| {
+        let o = o.borrow();
+        !o.waiting.is_empty() || o.in_flight_since.is_some()
+    }) && crate::util::now_ms().saturating_sub(started) < STALE_MS
+    {
+        Delay::from(Duration::from_millis(POLL_MS)).await;
+    }
     crate::do_get(env, "LEDGER", WRITER, "/flush").await.map(|_| ())
 }
 
@@ -301,28 +452,35 @@ async fn write(env: Env, head: Rc<RefCell<Option<Head>>>, jobs: Vec<Job>) -> Out
 }
 
 impl LedgerWriter {
-    /// Puts `job` in the open batch (or opens one after the newest flight); its result.
-    async fn append(&self, job: Job) -> std::result::Result<i64, String> {
+    /// Puts `jobs` (adjacent, in order) in the open batch (or opens one after the newest flight);
+    /// one result per job.
+    async fn append(&self, jobs: Vec<Job>) -> Vec<std::result::Result<i64, String>> {
+        let n = jobs.len();
+        let mut jobs = Some(jobs);
         let joined = {
             let open = self.open.borrow();
             match open.as_ref() {
                 Some((b, f)) => {
                     let mut slot = b.borrow_mut();
-                    match slot.as_mut() {
-                        Some(jobs) => {
-                            jobs.push(Job { entries: job.entries.clone(), dedup: job.dedup });
-                            Some((f.clone(), jobs.len() - 1))
+                    match (slot.as_mut(), jobs.take()) {
+                        (Some(open_jobs), Some(js)) => {
+                            let at = open_jobs.len();
+                            open_jobs.extend(js);
+                            Some((f.clone(), at))
                         }
-                        None => None,
+                        (_, js) => {
+                            jobs = js;
+                            None
+                        }
                     }
                 }
                 None => None,
             }
         };
-        let (flight, idx) = match joined {
+        let (flight, at) = match joined {
             Some(x) => x,
             None => {
-                let batch: Batch = Rc::new(RefCell::new(Some(vec![job])));
+                let batch: Batch = Rc::new(RefCell::new(Some(jobs.take().unwrap_or_default())));
                 let prev = self.last.borrow().clone();
                 let (env, head, b) = (self.env.clone(), self.head.clone(), batch.clone());
                 let fut = async move {
@@ -340,7 +498,9 @@ impl LedgerWriter {
             }
         };
         let out = flight.await;
-        out.get(idx).cloned().unwrap_or_else(|| Err("ledger writer lost an append".into()))
+        (at..at + n)
+            .map(|i| out.get(i).cloned().unwrap_or_else(|| Err("ledger writer lost an append".into())))
+            .collect()
     }
 }
 
@@ -358,14 +518,22 @@ impl DurableObject for LedgerWriter {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.path().as_str() {
             "/append" => {
+                // `{appends: [{entries, dedup}, …]}`: one result per append, `{first}` or `{error}`.
                 self.receiving.set(self.receiving.get() + 1);
-                let body: std::result::Result<AppendReq, _> = req.json().await;
+                let body = req.text().await;
                 self.receiving.set(self.receiving.get().saturating_sub(1));
-                let a = body?;
-                match self.append(Job { entries: a.entries, dedup: a.dedup }).await {
-                    Ok(first) => Response::from_json(&json!({"first": first})),
-                    Err(e) => Ok(Response::from_json(&json!({"error": e}))?.with_status(500)),
-                }
+                let many: AppendMany = serde_json::from_str(&body?)?;
+                let jobs = many.appends.into_iter().map(|a| Job { entries: a.entries, dedup: a.dedup }).collect();
+                let results: Vec<AppendResult> = self
+                    .append(jobs)
+                    .await
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(first) => AppendResult { first: Some(first), error: None },
+                        Err(e) => AppendResult { first: None, error: Some(e) },
+                    })
+                    .collect();
+                Response::from_json(&json!({ "results": results }))
             }
             "/flush" => {
                 while self.receiving.get() > 0 {

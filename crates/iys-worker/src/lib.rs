@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod limit;
 pub mod pull;
 pub mod queue;
+pub mod raw;
 pub mod relay;
 pub mod sweep;
 pub mod token;
@@ -31,7 +32,7 @@ pub mod util;
 use http_error::{lang_of, ApiError};
 use iys_core::Code;
 use serde_json::Value;
-use worker::{event, Context, Env, Method, Request, RequestInit, Response, Result};
+use worker::{event, Context, Env, Method, Request, Response, Result};
 
 pub use ledger::LedgerWriter;
 pub use limit::{ProviderLimiter, UpstreamGovernor};
@@ -44,21 +45,13 @@ pub fn env_f64(env: &Env, name: &str, default: f64) -> f64 {
 
 /// GET `path` on the Durable Object `name` of namespace `binding`; the JSON answer.
 pub async fn do_get(env: &Env, binding: &str, name: &str, path: &str) -> Result<Value> {
-    let stub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?;
-    let mut r = stub.fetch_with_str(&format!("https://do{path}")).await?;
-    let text = r.text().await?;
+    let (_, text) = raw::durable(env, binding, name, "GET", path, None).await?;
     Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// POST JSON to a Durable Object; (status, JSON answer).
 pub async fn do_post(env: &Env, binding: &str, name: &str, path: &str, body: &Value) -> Result<(u16, Value)> {
-    let stub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.to_string().into()));
-    let req = Request::new_with_init(&format!("https://do{path}"), &init)?;
-    let mut r = stub.fetch_with_request(req).await?;
-    let status = r.status_code();
-    let text = r.text().await?;
+    let (status, text) = raw::durable(env, binding, name, "POST", path, Some(&body.to_string())).await?;
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
 }
 

@@ -2,14 +2,44 @@
 //!
 //! - [`ProviderLimiter`]: one object per provider, a token bucket (rate per second, burst). Each
 //!   decision is made synchronously on the object's single thread, so concurrent requests are counted
-//!   exactly: with burst 3, five simultaneous requests give exactly three "allowed".
+//!   exactly: with burst 3, five simultaneous requests give exactly three "allowed". It also holds
+//!   the provider's row (revocation, scopes, mode, limits), so one call per request both authorises
+//!   and admits (`/admit`): the relay's access tokens are signed, and this object says whether their
+//!   provider is still active.
 //! - [`UpstreamGovernor`]: one object per integrator account. It hands out send slots spaced
 //!   `1000 / IYS_MAX_RPS` ms apart, so the total sent to IYS stays under its per-second limit; the
-//!   caller waits for its slot and sends itself.
+//!   caller waits for its slot and sends itself. Slots are handed out in runs (leases, `?n=`) that
+//!   an isolate's requests use one each (`relay::slot`).
 
+use crate::auth::{provider_by_id, Provider};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+/// `/admit`: may this provider's request for (iysCode, brandCode) pass? `None` codes: the path
+/// parameters did not parse (nothing is taken; the relay answers H190/H191).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Admit {
+    /// The provider the access token names (this object's name).
+    pub provider: String,
+    /// The path's iysCode.
+    #[serde(default)]
+    pub iys_code: Option<u64>,
+    /// The path's brandCode.
+    #[serde(default)]
+    pub brand_code: Option<u64>,
+}
+
+/// The answer to [`Admit`]: the provider's row (`None`: no such provider), and the limiter's verdict
+/// when one token was asked for: only for an active provider, in scope for (iysCode, brandCode).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Admission {
+    /// The provider's row as this object holds it.
+    pub provider: Option<Provider>,
+    /// The bucket's decision (`None`: nothing was taken).
+    pub verdict: Option<Verdict>,
+}
 
 /// A limiter question: may one request (of `cost`) pass under (`rate`, `burst`)?
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,7 +113,11 @@ fn decide(b: &mut Bucket, now_ms: f64, t: &Take) -> Verdict {
     }
 }
 
-/// The per-provider limiter.
+/// The per-provider limiter, and the provider's row.
+///
+/// The row is read from D1 the first time the object needs it and kept in memory; admin pushes
+/// every change (`/config`: revocation, limits) before answering, so the next request sees it. A
+/// read from D1 that started before a push is not applied over it (`epoch`).
 ///
 /// The bucket lives in memory and in the object's own SQLite (`ctx.storage.sql`), written
 /// **synchronously** in the same turn as the decision: no `await` between deciding and recording, so
@@ -93,7 +127,11 @@ fn decide(b: &mut Bucket, now_ms: f64, t: &Take) -> Verdict {
 #[durable_object]
 pub struct ProviderLimiter {
     state: State,
+    env: Env,
     bucket: RefCell<Option<Bucket>>,
+    provider: RefCell<Option<Provider>>,
+    /// Bumped by every `/config`.
+    epoch: Cell<u64>,
 }
 
 #[derive(Deserialize)]
@@ -156,8 +194,8 @@ impl ProviderLimiter {
 }
 
 impl DurableObject for ProviderLimiter {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state, bucket: RefCell::new(None) }
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env, bucket: RefCell::new(None), provider: RefCell::new(None), epoch: Cell::new(0) }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -178,7 +216,46 @@ impl DurableObject for ProviderLimiter {
             self.save(&Bucket::default())?;
             return Response::ok("reset");
         }
-        let take: Take = req.json().await?;
+        if path == "/config" {
+            let p: Provider = serde_json::from_str(&req.text().await?)?;
+            self.epoch.set(self.epoch.get() + 1);
+            *self.provider.borrow_mut() = Some(p);
+            return Response::ok("ok");
+        }
+        if path == "/admit" {
+            let a: Admit = serde_json::from_str(&req.text().await?)?;
+            if self.provider.borrow().is_none() {
+                let epoch = self.epoch.get();
+                let found = provider_by_id(&self.env.d1("DB")?, &a.provider).await?;
+                // Not over a push that arrived while D1 was read; an unknown id is not kept.
+                if self.epoch.get() == epoch && self.provider.borrow().is_none() {
+                    *self.provider.borrow_mut() = found;
+                }
+            }
+            // From here to the answer nothing awaits: the row read, the decision and its write are
+            // one turn of this object.
+            let p = self.provider.borrow().clone().filter(|p| p.id == a.provider);
+            let Some(p) = p else { return Response::from_json(&Admission { provider: None, verdict: None }) };
+            let in_scope = match (a.iys_code, a.brand_code) {
+                (Some(i), Some(b)) => p.check_scope(i, b, &[], iys_core::Lang::En).is_ok(),
+                _ => false,
+            };
+            let verdict = if p.revoked_at.is_none() && in_scope {
+                let mut slot = self.bucket.borrow_mut();
+                let b = slot.get_or_insert_with(Bucket::default);
+                let v = decide(
+                    b,
+                    worker::Date::now().as_millis() as f64,
+                    &Take { rate: p.rate, burst: p.burst, cost: 1.0 },
+                );
+                self.save(b)?;
+                Some(v)
+            } else {
+                None
+            };
+            return Response::from_json(&Admission { provider: Some(p), verdict });
+        }
+        let take: Take = serde_json::from_str(&req.text().await?)?;
         // The decision, the state change and its write happen with no await in between: exact under
         // concurrency, and durable before the answer leaves (output gate).
         let verdict = {
@@ -192,12 +269,19 @@ impl DurableObject for ProviderLimiter {
     }
 }
 
-/// A slot from the governor: wait `wait_ms`, then send.
+/// Most slots in one lease.
+const MAX_LEASE: u64 = 100_000;
+
+/// Slots from the governor (a lease): the first is `wait_ms` from now, then one every `step_ms`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Slot {
-    /// Milliseconds to wait before sending.
-    pub wait_ms: u64,
+    /// Milliseconds to wait before the first slot.
+    pub wait_ms: f64,
+    /// Milliseconds between slots (`1000 / rps`).
+    pub step_ms: f64,
+    /// Slots in this lease.
+    pub count: u64,
     /// Slots handed out so far.
     pub granted_total: u64,
     /// The most slots that fell in one wall-clock second.
@@ -235,26 +319,45 @@ impl DurableObject for UpstreamGovernor {
         if req.path() == "/stats" {
             let s = self.schedule.borrow();
             return Response::from_json(&Slot {
-                wait_ms: 0,
+                wait_ms: 0.0,
+                step_ms: 1000.0 / rps,
+                count: 0,
                 granted_total: s.granted_total,
                 max_per_second: s.max_per_second,
             });
         }
+        // `n` consecutive slots (a lease), `1000 / rps` ms apart, from the first free one.
+        let n: u64 = url
+            .query_pairs()
+            .find(|(k, _)| k == "n")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1)
+            .clamp(1, MAX_LEASE);
+        let step = 1000.0 / rps;
         let now = worker::Date::now().as_millis() as f64;
         let mut s = self.schedule.borrow_mut();
         let at = s.next_free_ms.max(now);
-        s.next_free_ms = at + 1000.0 / rps;
-        s.granted_total += 1;
-        let second = (at / 1000.0) as u64;
-        if second == s.second {
-            s.in_second += 1;
-        } else {
-            s.second = second;
-            s.in_second = 1;
+        s.next_free_ms = at + n as f64 * step;
+        s.granted_total += n;
+        // Slots per wall-clock second, for the stats (a lease spans at most a second or two).
+        let mut i = 0u64;
+        while i < n {
+            let second = ((at + i as f64 * step) / 1000.0) as u64;
+            let end = (((second + 1) as f64 * 1000.0 - at) / step).ceil().max(0.0) as u64;
+            let k = end.clamp(i + 1, n) - i;
+            if second == s.second {
+                s.in_second += k;
+            } else {
+                s.second = second;
+                s.in_second = k;
+            }
+            s.max_per_second = s.max_per_second.max(s.in_second);
+            i += k;
         }
-        s.max_per_second = s.max_per_second.max(s.in_second);
         Response::from_json(&Slot {
-            wait_ms: (at - now).max(0.0) as u64,
+            wait_ms: (at - now).max(0.0),
+            step_ms: step,
+            count: n,
             granted_total: s.granted_total,
             max_per_second: s.max_per_second,
         })

@@ -8,6 +8,7 @@
 use crate::auth::{self, Provider};
 use crate::http_error::{diagnostic_json, status_for, to_serde, ApiError};
 use crate::ledger::{self, Entry};
+use crate::limit::{Admission, Verdict};
 use crate::upstream::{self, UpErr, UpResp};
 use crate::util::{now_s, sha256_hex, uuid};
 use crate::{do_get, do_post, env_f64, queue};
@@ -211,12 +212,17 @@ async fn sps_inner(
     if segs.len() < 4 || segs[1] != "brands" || segs[3] != "consents" {
         return Err(ApiError::code(Code::NotFound, &[], lang));
     }
-    let provider = auth::authenticate(&ctx.db, req, lang).await?;
+    // The signature and expiry of the token here; the provider's state (active, scope, limits) and
+    // one token of its bucket from its limiter object, in one call.
+    let id = auth::authenticate(ctx.env, req, lang)?;
+    let iys = path_param(&segs[0], "iysCode", "H190", lang);
+    let brand = path_param(&segs[2], "brandCode", "H191", lang);
+    let (provider, verdict) =
+        admit(ctx.env, &id, iys.as_ref().ok().copied(), brand.as_ref().ok().copied(), lang).await?;
     ctx.provider_id = provider.id.clone();
-    let iys = path_param(&segs[0], "iysCode", "H190", lang)?;
-    let brand = path_param(&segs[2], "brandCode", "H191", lang)?;
+    let (iys, brand) = (iys?, brand?);
     provider.check_scope(iys, brand, &[], lang)?;
-    limit(ctx.env, &provider, lang).await?;
+    rate_limited(verdict, lang)?;
     let rest: Vec<&str> = segs.iter().skip(4).map(String::as_str).collect();
     // Every body is read by `read_json` (Content-Type, iys-core's reader, keys) before it is used.
     let json = |keys| read_json(req.headers(), body, keys, lang);
@@ -237,15 +243,37 @@ async fn sps_inner(
     }
 }
 
-/// Asks the provider's limiter for one token; 429 with Retry-After when there is none.
-pub async fn limit(env: &Env, p: &Provider, lang: Lang) -> Result<(), ApiError> {
-    let (_, v) =
-        do_post(env, "LIMITER", &p.id, "/take", &json!({"rate": p.rate, "burst": p.burst, "cost": 1.0})).await?;
-    if v.get("allowed").and_then(Value::as_bool) == Some(true) {
+/// Authorises and admits one request in one call to the provider's limiter object: the provider's
+/// row as the object holds it (so a revocation or a limit change applies to the next request), and,
+/// for an active provider in scope for (`iys`, `brand`), the bucket's verdict on one token. A
+/// token whose provider does not exist or is revoked is 401 `auth/invalid-token` (as when revocation
+/// deleted the stored tokens).
+pub async fn admit(
+    env: &Env,
+    provider_id: &str,
+    iys: Option<u64>,
+    brand: Option<u64>,
+    lang: Lang,
+) -> Result<(Provider, Option<Verdict>), ApiError> {
+    let body = json!({"provider": provider_id, "iysCode": iys, "brandCode": brand});
+    let (status, v) = do_post(env, "LIMITER", provider_id, "/admit", &body).await?;
+    let a: Admission = match serde_json::from_value(v) {
+        Ok(a) if status == 200 => a,
+        _ => return Err(ApiError::internal(&format!("limiter answered {status}"))),
+    };
+    match a.provider {
+        Some(p) if p.revoked_at.is_none() => Ok((p, a.verdict)),
+        _ => Err(ApiError::code(Code::InvalidToken, &[], lang)),
+    }
+}
+
+/// 429 with Retry-After unless the limiter allowed the request.
+pub fn rate_limited(verdict: Option<Verdict>, lang: Lang) -> Result<(), ApiError> {
+    let Some(v) = verdict else { return Err(ApiError::internal("the limiter took no token")) };
+    if v.allowed {
         return Ok(());
     }
-    let ms = v.get("retryAfterMs").and_then(Value::as_u64).unwrap_or(1000);
-    let secs = ms.div_ceil(1000).max(1);
+    let secs = v.retry_after_ms.div_ceil(1000).max(1);
     Err(ApiError::code(Code::RateLimited, &[("retry_after", secs.to_string())], lang))
 }
 
@@ -375,14 +403,100 @@ fn not_sent(what: &str, retry_after: u64, detail: &str) -> UpErr {
     UpErr::NotSent { code: "upstream/unavailable", retry_after, detail: detail.to_string() }
 }
 
-/// Waits for a send slot from the upstream governor.
+/// How much send time one lease from the governor covers (ms): `max(1, ⌊LEASE_MS / step⌋)` slots.
+const LEASE_MS: f64 = 50.0;
+/// A request waiting for another request's lease call looks again this often (its own timer).
+const LEASE_POLL_MS: u64 = 1;
+/// A lease call in flight longer than this is not waited for.
+const LEASE_STALE_MS: u64 = 5_000;
+
+/// A run of consecutive send slots the governor handed this isolate: slot `i` is at
+/// `first + i·step` (this isolate's clock), `next` is the first not yet used.
+#[derive(Debug)]
+struct Lease {
+    user: String,
+    step: f64,
+    first: f64,
+    count: u64,
+    next: u64,
+}
+
+thread_local! {
+    /// This isolate's lease, and when its lease call started (if one is in flight).
+    static LEASE: RefCell<(Option<Lease>, Option<u64>)> = const { RefCell::new((None, None)) };
+}
+
+/// Takes this isolate's next slot that is not in the past: how long to wait for it (ms), or `None`.
+/// Slots whose time has passed are dropped, never used late in a bunch.
+fn take_slot(user: &str, step: f64, now: f64) -> Option<f64> {
+    LEASE.with(|l| {
+        let mut l = l.borrow_mut();
+        let lease = l.0.as_mut().filter(|x| x.user == user && x.step == step)?;
+        let due = ((now - lease.first) / step).ceil().max(0.0) as u64;
+        let i = lease.next.max(due);
+        if i >= lease.count {
+            return None;
+        }
+        lease.next = i + 1;
+        Some((lease.first + i as f64 * step - now).max(0.0))
+    })
+}
+
+/// Waits for a send slot of the upstream governor. Slots come in leases: the governor hands an
+/// isolate `n = max(1, ⌊LEASE_MS / step⌋)` consecutive slots of its schedule (`step = 1000 /
+/// IYS_MAX_RPS` ms), and the isolate's requests use them one each, in order, each waiting for its own
+/// slot's time; slots already past are dropped. So every send still has a slot of its own, no send
+/// goes before its slot, and the slots are spaced as before: the total sent per second never exceeds
+/// `IYS_MAX_RPS`. At most `LEASE_MS` of sending time per lease can go unused (fewer sends, never
+/// more). With `IYS_MAX_RPS` ≤ 20 a lease is one slot: exactly the old one-call-per-send.
 async fn slot(env: &Env) {
     let Ok(user) = env.secret("IYS_USERNAME").map(|s| s.to_string()) else { return };
     let rps = env_f64(env, "IYS_MAX_RPS", 10.0);
-    if let Ok(v) = do_get(env, "GOVERNOR", &user, &format!("/slot?rps={rps}")).await {
-        let wait = v.get("waitMs").and_then(Value::as_u64).unwrap_or(0);
-        if wait > 0 {
-            Delay::from(Duration::from_millis(wait)).await;
+    let rps = if rps > 0.0 { rps } else { 10.0 };
+    let step = 1000.0 / rps;
+    let started = crate::util::now_ms();
+    loop {
+        let now = crate::util::now_ms();
+        if let Some(wait) = take_slot(&user, step, now as f64) {
+            if wait > 0.0 {
+                Delay::from(Duration::from_micros((wait * 1000.0).ceil() as u64)).await;
+            }
+            return;
+        }
+        // One lease call at a time per isolate; the others wait on their own timers (no request
+        // waits on another request's I/O).
+        let mine = LEASE.with(|l| {
+            let mut l = l.borrow_mut();
+            if l.1.is_none_or(|t| now.saturating_sub(t) > LEASE_STALE_MS) {
+                l.1 = Some(now);
+                true
+            } else {
+                false
+            }
+        });
+        if !mine {
+            if now.saturating_sub(started) > LEASE_STALE_MS {
+                return;
+            }
+            Delay::from(Duration::from_millis(LEASE_POLL_MS)).await;
+            continue;
+        }
+        let n = ((LEASE_MS / step).floor() as u64).max(1);
+        let got = do_get(env, "GOVERNOR", &user, &format!("/slot?rps={rps}&n={n}")).await;
+        let at = crate::util::now_ms() as f64;
+        LEASE.with(|l| {
+            let mut l = l.borrow_mut();
+            l.1 = None;
+            if let Ok(v) = &got {
+                let wait = v.get("waitMs").and_then(Value::as_f64).unwrap_or(0.0).max(0.0);
+                let count = v.get("count").and_then(Value::as_u64).unwrap_or(1).max(1);
+                // Counted from when the answer arrived: the slots only move later, never earlier.
+                l.0 = Some(Lease { user: user.clone(), step, first: at + wait, count, next: 0 });
+            }
+        });
+        if got.is_err() {
+            // As before: without an answer from the governor the send is not held back.
+            return;
         }
     }
 }

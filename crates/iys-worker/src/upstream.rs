@@ -3,7 +3,7 @@
 use futures_util::future::{select, Either};
 use serde_json::Value;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Delay, Method};
 
 /// IYS answered (any status).
 #[derive(Debug, Clone)]
@@ -71,27 +71,22 @@ pub async fn http(
     body: Option<String>,
     timeout_ms: u64,
 ) -> Result<UpResp, UpErr> {
-    let headers = Headers::new();
-    let _ = headers.set("Accept", "application/json");
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers: Vec<(&str, &str)> = vec![("Accept", "application/json")];
     if body.is_some() {
-        let _ = headers.set("Content-Type", "application/json");
+        headers.push(("Content-Type", "application/json"));
     }
-    if let Some(t) = bearer {
-        let _ = headers.set("Authorization", &format!("Bearer {t}"));
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a));
     }
-    let mut init = RequestInit::new();
-    init.with_method(method).with_headers(headers);
-    if let Some(b) = body {
-        init.with_body(Some(b.into()));
-    }
-    let req = Request::new_with_init(url, &init).map_err(|e| UpErr::Network(e.to_string()))?;
     let ctl = AbortController::default();
     let signal = ctl.signal();
+    let init = crate::raw::init(method.as_ref(), &headers, body.as_deref(), Some(signal.as_ref()))
+        .map_err(|e| UpErr::Network(e.to_string()))?;
+    let url = url.to_string();
     let work = async move {
-        let mut resp =
-            Fetch::Request(req).send_with_signal(&signal).await.map_err(|e| UpErr::Network(e.to_string()))?;
-        let text = resp.text().await.map_err(|e| UpErr::Network(e.to_string()))?;
-        Ok(UpResp { status: resp.status_code(), text })
+        let (status, text) = crate::raw::fetch(&url, &init).await.map_err(|e| UpErr::Network(e.to_string()))?;
+        Ok(UpResp { status, text })
     };
     let timer = Delay::from(Duration::from_millis(timeout_ms));
     match select(Box::pin(work), Box::pin(timer)).await {

@@ -394,11 +394,14 @@ fn section(f: &WorkerFigures) -> String {
          client in xtask ({CONCURRENCY} threads, blocking HTTP/1.1, `Connection: close`) sends the same \
          single add (`POST /sps/600001/brands/600001/consents`, a fresh phone each time) for \
          {PHASE_SECS} s to the relay, then {PHASE_SECS} s to the proxy, {ROUNDS} rounds, after a 1 s warm-up \
-         each; requests/s counts 2xx answers. The relay does its whole path per request (relay-token lookup, \
-         one D1 query; limiter Durable Object; iys-core validation; governor Durable Object; the IYS \
-         token from the isolate's copy, the holder object only near expiry; the upstream call; the \
-         inbound and upstream ledger rows handed to the ledger writer object from `waitUntil`, which \
-         commits them to D1 before the isolate is released); the proxy only forwards. The load client, both \
+         each; requests/s counts 2xx answers. The relay does its whole path per request (the signed relay \
+         token checked in the isolate; one call to the provider's limiter Durable Object, which holds \
+         the provider's row and both authorises and admits; iys-core validation; a send slot from the \
+         isolate's lease of governor slots, the governor object asked once per lease; the IYS token from \
+         the isolate's copy, the holder object only near expiry; the upstream call; the inbound and \
+         upstream ledger rows handed from `waitUntil` to the ledger writer object, in one call shared \
+         with the isolate's other pending appends, and committed to D1 before the isolate is \
+         released); the proxy only forwards. The load client, both \
          workerd processes and the sim share this machine's {} cores with other work, so the figures are \
          relative, not capacity.\n\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
