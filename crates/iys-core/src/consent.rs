@@ -665,7 +665,12 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
             }
             found.count += report.diagnostics.len();
             if let Some(list) = found.fields.get_mut(RECIPIENT) {
-                list.append(&mut report.diagnostics);
+                // The list is still empty here: take the report's as it is.
+                if list.is_empty() {
+                    *list = core::mem::take(&mut report.diagnostics);
+                } else {
+                    list.append(&mut report.diagnostics);
+                }
             }
         }
         report.value
