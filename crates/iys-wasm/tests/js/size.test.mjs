@@ -10,9 +10,9 @@ const require = createRequire(import.meta.url);
 const dir = require.resolve('iys-validate/package.json').replace(/package\.json$/, '');
 const BROWSER_FILES = ['web/iys_validate_bg.wasm', 'web/iys_validate.js', 'index.js', 'api.js'];
 // A regression guard, not the goal: the goal is 20,000 B (docs/benchmarks.md reports it and
-// `cargo xtask bench` measures it); the package was 32,533 B when this guard was set (panic paths
+// `cargo xtask bench` measures it); the package was 32,873 B (iys-core 5c9840e) when this guard was set (panic paths
 // cut by tools/shrink.mjs, no JSON writer or message text in the wasm: the tables are in api.js).
-const BUDGET = 33_000;
+const BUDGET = 33_300;
 
 test(`browser download ≤ ${BUDGET} bytes gzip -9`, (t) => {
   let total = 0;
