@@ -242,10 +242,10 @@ thread_local! {
 }
 
 /// How often an append waiting for another request's call looks again (its own timer).
-const POLL_MS: u64 = 5;
+const POLL_MS: u64 = 10;
 /// How long the request that sends gathers the isolate's appends before its call (off the response
 /// path: the answer has left already). Fewer, fuller calls to the writer, and fewer D1 writes.
-const GATHER_MS: u64 = 10;
+const GATHER_MS: u64 = 25;
 /// A call in flight longer than this is not waited for (its sender may be gone); the append is then
 /// handed over again on its own, marked `dedup`.
 const STALE_MS: u64 = 10_000;

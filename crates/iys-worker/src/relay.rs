@@ -454,7 +454,6 @@ async fn slot(env: &Env) {
     let rps = env_f64(env, "IYS_MAX_RPS", 10.0);
     let rps = if rps > 0.0 { rps } else { 10.0 };
     let step = 1000.0 / rps;
-    let started = crate::util::now_ms();
     loop {
         let now = crate::util::now_ms();
         if let Some(wait) = take_slot(&user, step, now as f64) {
@@ -475,9 +474,6 @@ async fn slot(env: &Env) {
             }
         });
         if !mine {
-            if now.saturating_sub(started) > LEASE_STALE_MS {
-                return;
-            }
             Delay::from(Duration::from_millis(LEASE_POLL_MS)).await;
             continue;
         }
