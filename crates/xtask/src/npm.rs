@@ -174,6 +174,19 @@ fn shrink(root: &Path, wasm: &Path) -> Result<(), String> {
     run(Command::new("node").current_dir(root).arg(root.join("crates/iys-wasm/tools/shrink.mjs")).arg(wasm))
 }
 
+/// The glue's start call, `wasm.__wbindgen_start()`, made a direct call of the import it stands for
+/// (`shrink.mjs` removes that export: re-exporting an import costs V8 a wrapper per instantiation).
+/// Fails when wasm-bindgen's glue no longer has the expected shape.
+fn start_directly(glue: &str) -> Result<String, String> {
+    const CALL: &str = "wasm.__wbindgen_start();";
+    const DIRECT: &str = "__wbg_get_imports()[\"./iys_validate_bg.js\"].__wbindgen_init_externref_table();";
+    let import_ok = glue.matches("__wbindgen_init_externref_table: function()").count() == 1;
+    if glue.matches(CALL).count() != 1 || !import_ok || !glue.contains("function __wbg_get_imports()") {
+        return Err("wasm-bindgen's glue changed shape (its start call); revisit npm::start_directly".to_owned());
+    }
+    Ok(glue.replacen(CALL, DIRECT, 1))
+}
+
 /// `node/iys_validate.cjs`: the `web` glue as CommonJS for `require` (node.cjs passes it the module,
 /// so its `import.meta.url` default, which CommonJS lacks, is never used).
 fn node_glue(root: &Path, pkg: &Path) -> Result<(), String> {
@@ -252,6 +265,8 @@ pub fn build(root: &Path) -> Result<(), String> {
         .arg(pkg.join("web"))
         .arg(&wasm))?;
     shrink(root, &pkg.join("web").join("iys_validate_bg.wasm"))?;
+    let glue = pkg.join("web").join("iys_validate.js");
+    write(&glue, &start_directly(&read(&glue)?)?)?;
     for f in TEMPLATE {
         copy(&krate.join("npm").join(f), &pkg.join(f))?;
     }

@@ -34,3 +34,13 @@ test('the wasm has no name or producers section and no phonenumber or regex code
   const text = bytes.toString('latin1');
   for (const crate of ['phonenumber', 'regex', 'serde']) assert.ok(!text.includes(crate), `${crate} is in the wasm`);
 });
+
+test('the wasm re-exports no import (each costs V8 a wrapper at every instantiation)', () => {
+  const module = new WebAssembly.Module(readFileSync(`${dir}web/iys_validate_bg.wasm`));
+  const exported = WebAssembly.Module.exports(module).map((e) => e.name);
+  // wasm-bindgen's `__wbindgen_start` is its imported externref set-up handed back: tools/shrink.mjs
+  // removes it and the glue calls the set-up itself.
+  assert.ok(!exported.includes('__wbindgen_start'), `exports: ${exported.join(', ')}`);
+  const glue = readFileSync(`${dir}web/iys_validate.js`, 'utf8');
+  assert.ok(!glue.includes('__wbindgen_start'), 'the glue still calls __wbindgen_start');
+});
