@@ -29,6 +29,20 @@ extern "C" {
     /// The global `fetch`.
     #[wasm_bindgen(js_name = fetch)]
     fn global_fetch(url: &str, init: &Object) -> Promise;
+
+    /// `AbortSignal.timeout(ms)`: a signal the runtime aborts after `ms` (no timer in wasm).
+    #[wasm_bindgen(js_namespace = AbortSignal, js_name = timeout)]
+    fn abort_signal_timeout(ms: f64) -> JsValue;
+}
+
+/// A signal that aborts by itself after `ms` milliseconds (`AbortSignal.timeout`).
+pub fn timeout_signal(ms: u64) -> JsValue {
+    abort_signal_timeout(ms as f64)
+}
+
+/// Whether `signal` has aborted.
+pub fn aborted(signal: &JsValue) -> bool {
+    Reflect::get(signal, &JsValue::from_str("aborted")).ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
 fn set(o: &Object, k: &str, v: &JsValue) -> Result<()> {

@@ -1,9 +1,7 @@
 //! Plain HTTP to IYS with a timeout, and IYS's "worth resending" rules.
 
-use futures_util::future::{select, Either};
 use serde_json::Value;
-use std::time::Duration;
-use worker::{AbortController, Delay, Method};
+use worker::Method;
 
 /// IYS answered (any status).
 #[derive(Debug, Clone)]
@@ -79,21 +77,14 @@ pub async fn http(
     if let Some(a) = &auth {
         headers.push(("Authorization", a));
     }
-    let ctl = AbortController::default();
-    let signal = ctl.signal();
-    let init = crate::raw::init(method.as_ref(), &headers, body.as_deref(), Some(signal.as_ref()))
+    // The runtime's own timeout signal covers the connection, the answer's headers and its body:
+    // when it fires, the fetch (or the body read) fails and the signal says it was the timeout.
+    let signal = crate::raw::timeout_signal(timeout_ms);
+    let init = crate::raw::init(method.as_ref(), &headers, body.as_deref(), Some(&signal))
         .map_err(|e| UpErr::Network(e.to_string()))?;
-    let url = url.to_string();
-    let work = async move {
-        let (status, text) = crate::raw::fetch(&url, &init).await.map_err(|e| UpErr::Network(e.to_string()))?;
-        Ok(UpResp { status, text })
-    };
-    let timer = Delay::from(Duration::from_millis(timeout_ms));
-    match select(Box::pin(work), Box::pin(timer)).await {
-        Either::Left((r, _)) => r,
-        Either::Right(((), _)) => {
-            ctl.abort();
-            Err(UpErr::Timeout)
-        }
+    match crate::raw::fetch(url, &init).await {
+        Ok((status, text)) => Ok(UpResp { status, text }),
+        Err(_) if crate::raw::aborted(&signal) => Err(UpErr::Timeout),
+        Err(e) => Err(UpErr::Network(e.to_string())),
     }
 }
