@@ -8,8 +8,9 @@
 //!    fresh phone number each time — to the relay (relay token) and to the proxy (the sim's own
 //!    token), alternating phases; requests/s = 2xx answers / phase seconds, median of the rounds.
 //! 2. **Validation CPU.** `bench/validate.mjs`: iys-core's batch validation built the way the
-//!    Worker is (profile `release`, wasm32), called from Node 22 (V8), 1000-item batch,
-//!    `process.cpuUsage` per call, median of 200 calls after a warm-up.
+//!    Worker is (profile `release`, wasm32), called from Node 22 (V8) through iys-wasm's raw
+//!    `input`/`batch` exports, 1000-item batch, `process.cpuUsage` per call, median of 200 calls
+//!    after a warm-up.
 //!
 //! Writes its rows between markers in `docs/benchmarks.md`, leaving the other sections as they are.
 
@@ -409,10 +410,11 @@ fn section(f: &WorkerFigures) -> String {
     s.push_str(
         "Validation CPU: the Worker's own `index_bg.wasm` cannot run outside workerd, and timers inside a \
          Worker are coarsened, so the same code is measured outside it: iys-core's batch validation \
-         (`iys-wasm`'s `batch` export: parse, validate 1000 consents in strict mode with the 3-business-day \
-         window, write the outcome JSON) compiled with the Worker's profile (`cargo build --release`, \
-         opt-level 3, LTO, panic=abort, wasm32-unknown-unknown), run in Node 22 (V8, the engine workerd \
-         embeds) by `crates/iys-worker/bench/validate.mjs`: 20 warm-up calls, then 200 calls each timed \
+         (`iys-wasm`'s `batch` export, called as its npm glue calls it: the JSON text written into the \
+         input buffer with `encodeInto`, parsed, 1000 consents validated in strict mode with the \
+         3-business-day window, the answer written in iys-wasm's word format) compiled with the Worker's \
+         profile (`cargo build --release`, opt-level 3, LTO, panic=abort, wasm32-unknown-unknown), run in \
+         Node 22 (V8, the engine workerd embeds) by `crates/iys-worker/bench/validate.mjs`: 20 warm-up calls, then 200 calls each timed \
          with `process.cpuUsage` (user + system CPU). Differences from the Worker: iys-wasm is `no_std` \
          with a bump allocator (the Worker uses std's allocator and also copies the body across the JS \
          boundary), so this is the validation's cost, not the request's.\n\n",
