@@ -297,6 +297,29 @@ struct Schedule {
     max_per_second: u64,
 }
 
+/// Grants `n` consecutive slots `step` ms apart from the first free one (never before `now`), and
+/// counts them per wall-clock second for the stats. The first slot's time.
+fn grant(s: &mut Schedule, now: f64, step: f64, n: u64) -> f64 {
+    let at = s.next_free_ms.max(now);
+    s.next_free_ms = at + n as f64 * step;
+    s.granted_total += n;
+    let mut i = 0u64;
+    while i < n {
+        let second = ((at + i as f64 * step) / 1000.0) as u64;
+        let end = (((second + 1) as f64 * 1000.0 - at) / step).ceil().max(0.0) as u64;
+        let k = end.clamp(i + 1, n) - i;
+        if second == s.second {
+            s.in_second += k;
+        } else {
+            s.second = second;
+            s.in_second = k;
+        }
+        s.max_per_second = s.max_per_second.max(s.in_second);
+        i += k;
+    }
+    at
+}
+
 /// The upstream governor (one per integrator account).
 #[durable_object]
 pub struct UpstreamGovernor {
@@ -336,24 +359,7 @@ impl DurableObject for UpstreamGovernor {
         let step = 1000.0 / rps;
         let now = worker::Date::now().as_millis() as f64;
         let mut s = self.schedule.borrow_mut();
-        let at = s.next_free_ms.max(now);
-        s.next_free_ms = at + n as f64 * step;
-        s.granted_total += n;
-        // Slots per wall-clock second, for the stats (a lease spans at most a second or two).
-        let mut i = 0u64;
-        while i < n {
-            let second = ((at + i as f64 * step) / 1000.0) as u64;
-            let end = (((second + 1) as f64 * 1000.0 - at) / step).ceil().max(0.0) as u64;
-            let k = end.clamp(i + 1, n) - i;
-            if second == s.second {
-                s.in_second += k;
-            } else {
-                s.second = second;
-                s.in_second = k;
-            }
-            s.max_per_second = s.max_per_second.max(s.in_second);
-            i += k;
-        }
+        let at = grant(&mut s, now, step, n);
         Response::from_json(&Slot {
             wait_ms: (at - now).max(0.0),
             step_ms: step,
@@ -391,5 +397,33 @@ mod tests {
         assert!(decide(&mut b, 2000.0, &t).allowed);
         assert!(!decide(&mut b, 2000.0, &t).allowed);
         assert_eq!((b.allowed_total, b.denied_total), (4, 4));
+    }
+
+    #[test]
+    fn leases_never_put_more_than_rps_slots_in_a_second() {
+        // Leases of different sizes asked at various times by several isolates: every slot is its
+        // own, spaced a step apart, and no wall-clock second holds more than rps of them.
+        for rps in [2.0, 10.0, 25.0, 1000.0] {
+            let step = 1000.0 / rps;
+            let mut s = Schedule::default();
+            let mut slots = Vec::new();
+            let mut now = 1_000_000.0;
+            for (i, n) in [1u64, 5, 3, 40, 1, 2, 64, 7].iter().cycle().take(200).enumerate() {
+                let at = grant(&mut s, now, step, *n);
+                slots.extend((0..*n).map(|k| at + k as f64 * step));
+                now += [0.0, 3.0, 170.0, 1.0, 900.0][i % 5];
+            }
+            for w in slots.windows(2) {
+                assert!(w[1] - w[0] >= step - 1e-6, "rps {rps}: {} then {}", w[0], w[1]);
+            }
+            let mut per_second = std::collections::BTreeMap::new();
+            for t in &slots {
+                *per_second.entry((t / 1000.0) as u64).or_insert(0u64) += 1;
+            }
+            let most = per_second.values().copied().max().unwrap_or(0);
+            assert!(most as f64 <= rps, "rps {rps}: {most} slots in one second");
+            assert_eq!(s.max_per_second, most, "rps {rps}: the stats count the same");
+            assert_eq!(s.granted_total, slots.len() as u64);
+        }
     }
 }

@@ -856,6 +856,30 @@ mod tests {
     use super::is_json_media_type;
 
     #[test]
+    fn a_lease_gives_each_slot_once_never_early_and_drops_past_ones() {
+        use super::{take_slot, Lease, LEASE};
+        LEASE.with(|l| {
+            l.borrow_mut().0 = Some(Lease { user: "u".into(), step: 100.0, first: 1000.0, count: 5, next: 0 })
+        });
+        // Before the first slot: wait for it.
+        assert_eq!(take_slot("u", 100.0, 950.0), Some(50.0));
+        // Slot 1 (1100) is next; slot 2 is taken by a request at the same moment.
+        assert_eq!(take_slot("u", 100.0, 1050.0), Some(50.0));
+        assert_eq!(take_slot("u", 100.0, 1050.0), Some(150.0));
+        // Later: slot 3 (1300) has passed and is dropped, slot 4 (1400) is used.
+        assert_eq!(take_slot("u", 100.0, 1350.0), Some(50.0));
+        // All used (or past): none left.
+        assert_eq!(take_slot("u", 100.0, 1350.0), None);
+        // Another account or another rate never uses this lease.
+        LEASE.with(|l| {
+            l.borrow_mut().0 = Some(Lease { user: "u".into(), step: 100.0, first: 1000.0, count: 5, next: 0 })
+        });
+        assert_eq!(take_slot("v", 100.0, 1000.0), None);
+        assert_eq!(take_slot("u", 50.0, 1000.0), None);
+        assert_eq!(take_slot("u", 100.0, 1000.0), Some(0.0));
+    }
+
+    #[test]
     fn only_application_json_is_json() {
         for ok in ["application/json", "Application/JSON", "application/json; charset=utf-8", " application/json ;x=y"]
         {
