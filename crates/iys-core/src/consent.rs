@@ -809,8 +809,8 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
 
 /// Which items repeat an earlier one (`None`s never do).
 fn repeats(numbers: &[Option<u64>]) -> Vec<bool> {
-    // Sorted (value, index) pairs, where each value's first occurrence leads its run (heapsort, as
-    // in `batch`: O(n log n) however long the list is).
+    // Sorted (value, index) pairs, where each value's first occurrence leads its run (heapsort through
+    // `BinaryHeap`: O(n log n) however long the list is, for little wasm code).
     let order: Vec<(u64, usize)> = numbers.iter().enumerate().filter_map(|(i, n)| n.map(|n| (n, i))).collect();
     let order = BinaryHeap::from(order).into_sorted_vec();
     let mut repeated = vec![false; numbers.len()];

@@ -96,34 +96,22 @@ impl PhoneType {
     }
 }
 
-/// The longest E.164 text: `+90` and [`MAX_NSN`] digits.
-const E164_MAX: usize = 3 + MAX_NSN;
-
 /// A valid Turkish number in E.164 form.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Phone {
-    /// The E.164 text, held inline (no allocation): `len` ASCII bytes, zeros after them.
-    e164: [u8; E164_MAX],
-    len: u8,
+    e164: String,
     number_type: PhoneType,
-}
-
-impl core::fmt::Debug for Phone {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Phone").field("e164", &self.e164()).field("number_type", &self.number_type).finish()
-    }
 }
 
 impl Phone {
     /// `+90` and the national number, e.g. `+905321234567`.
     pub fn e164(&self) -> &str {
-        // Always ASCII; the fallback is unreachable.
-        core::str::from_utf8(self.e164_bytes()).unwrap_or_default()
+        &self.e164
     }
 
     /// The E.164 text's bytes.
     pub(crate) fn e164_bytes(&self) -> &[u8] {
-        self.e164.get(..usize::from(self.len)).unwrap_or_default()
+        self.e164.as_bytes()
     }
 
     /// Mobile, fixed line, …
@@ -134,7 +122,7 @@ impl Phone {
     /// Reads a phone number as a person writes it (`0532 123 45 67`, `+90 (532) 123-45-67`, …)
     /// into E.164 and its type, without diagnostics: the lean call for code that only needs the
     /// number (no message, no `recipient/normalized` warning, nothing allocated on the common
-    /// path: the E.164 text is held inline).
+    /// path but the E.164 string).
     ///
     /// The same parser as [`validate`]: `Ok` exactly when `validate(input, Mode::Normalize)` has
     /// a value, with the same [`Phone`]; `Err` carries the code of the error `validate` reports
@@ -240,16 +228,12 @@ fn number(digits: &str, plus: bool, extension: Option<String>) -> Result<Parsed,
 
 /// The phone number of a national number.
 fn phone_of(national: &str, extension: Option<String>) -> Result<Parsed, Diagnostic> {
-    // `national_number` allows at most MAX_NSN digits, so the text fits.
-    let mut e164 = [0u8; E164_MAX];
-    for (slot, &b) in e164.iter_mut().zip(b"+90".iter().chain(national.as_bytes())) {
-        *slot = b;
-    }
-    let len = (3 + national.len()).min(E164_MAX) as u8;
-    let phone = |number_type| Phone { e164, len, number_type };
+    let mut e164 = String::with_capacity(3 + national.len());
+    e164.push_str("+90");
+    e164.push_str(national);
     match number_type(national.as_bytes()) {
-        Some(number_type) => Ok(Parsed { phone: phone(number_type), extension }),
-        None => Err(why_not(national.as_bytes(), phone(PhoneType::Mobile).e164())),
+        Some(number_type) => Ok(Parsed { phone: Phone { e164, number_type }, extension }),
+        None => Err(why_not(national.as_bytes(), &e164)),
     }
 }
 
