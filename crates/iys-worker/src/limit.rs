@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-/// `/admit`: may this provider's request for (iysCode, brandCode) pass? `None` codes: the path
-/// parameters did not parse (nothing is taken; the relay answers H190/H191).
+/// `GET /admit?provider=&iysCode=&brandCode=`: may this provider's request for (iysCode,
+/// brandCode) pass? `None` codes (absent): the path parameters did not parse (nothing is taken; the
+/// relay answers H190/H191).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Admit {
@@ -223,7 +224,14 @@ impl DurableObject for ProviderLimiter {
             return Response::ok("ok");
         }
         if path == "/admit" {
-            let a: Admit = serde_json::from_str(&req.text().await?)?;
+            // GET with the question in the query: no request body to stream and read.
+            let url = req.url()?;
+            let q = |k: &str| url.query_pairs().find(|(kk, _)| kk == k).map(|(_, v)| v.into_owned());
+            let a = Admit {
+                provider: q("provider").unwrap_or_default(),
+                iys_code: q("iysCode").and_then(|v| v.parse().ok()),
+                brand_code: q("brandCode").and_then(|v| v.parse().ok()),
+            };
             if self.provider.borrow().is_none() {
                 let epoch = self.epoch.get();
                 let found = provider_by_id(&self.env.d1("DB")?, &a.provider).await?;

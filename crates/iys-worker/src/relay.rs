@@ -11,7 +11,7 @@ use crate::ledger::{self, Entry};
 use crate::limit::{Admission, Verdict};
 use crate::upstream::{self, UpErr, UpResp};
 use crate::util::{now_s, sha256_hex, uuid};
-use crate::{do_get, do_post, env_f64, queue};
+use crate::{do_get, env_f64, queue};
 use iys_core::consent::{ConsentType, Options, RecipientType};
 use iys_core::json::Value as JValue;
 use iys_core::time::BusinessDays;
@@ -255,8 +255,20 @@ pub async fn admit(
     brand: Option<u64>,
     lang: Lang,
 ) -> Result<(Provider, Option<Verdict>), ApiError> {
-    let body = json!({"provider": provider_id, "iysCode": iys, "brandCode": brand});
-    let (status, v) = do_post(env, "LIMITER", provider_id, "/admit", &body).await?;
+    // Provider ids are `prv_` + [a-z0-9_-] (admin checks), so they go in a query as they are; a
+    // signed token names no other kind (anything else is refused like an unknown provider).
+    if !provider_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(ApiError::code(Code::InvalidToken, &[], lang));
+    }
+    let mut path = format!("/admit?provider={provider_id}");
+    if let Some(i) = iys {
+        path.push_str(&format!("&iysCode={i}"));
+    }
+    if let Some(b) = brand {
+        path.push_str(&format!("&brandCode={b}"));
+    }
+    let (status, text) = crate::raw::durable(env, "LIMITER", provider_id, "GET", &path, None).await?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let a: Admission = match serde_json::from_value(v) {
         Ok(a) if status == 200 => a,
         _ => return Err(ApiError::internal(&format!("limiter answered {status}"))),
