@@ -187,20 +187,9 @@ pub fn render() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn dts_is_fresh() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("types/index.d.ts");
-        let want = render();
-        if std::env::var_os("IYS_BLESS").is_some() {
-            std::fs::write(&path, &want).expect("write types/index.d.ts");
-            return;
-        }
-        let have = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            have == want,
-            "crates/iys-wasm/types/index.d.ts is stale: run `IYS_BLESS=1 cargo test -p iys-wasm dts` and commit it"
-        );
+        crate::assert_fresh("types/index.d.ts", &render(), "dts");
     }
 }

@@ -36,6 +36,22 @@ mod io;
 #[cfg(test)]
 mod tables;
 
+/// Generated files kept in the repository (`types/index.d.ts`, `npm/tables.js`): the test fails when
+/// `rel`'s committed text differs from `want`; with `IYS_BLESS` set it rewrites the file instead.
+#[cfg(test)]
+fn assert_fresh(rel: &str, want: &str, test: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    if std::env::var_os("IYS_BLESS").is_some() {
+        std::fs::write(&path, want).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "crates/iys-wasm/{rel} is stale: run `IYS_BLESS=1 cargo test -p iys-wasm {test}` and commit it"
+    );
+}
+
 use encode::Out;
 use iys_core::consent::Options;
 use iys_core::recipient::Mode;

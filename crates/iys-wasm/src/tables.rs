@@ -70,7 +70,6 @@ pub fn render() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn every_placeholder_is_a_known_param_name() {
@@ -86,16 +85,6 @@ mod tests {
 
     #[test]
     fn tables_are_fresh() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("npm/tables.js");
-        let want = render();
-        if std::env::var_os("IYS_BLESS").is_some() {
-            std::fs::write(&path, &want).expect("write npm/tables.js");
-            return;
-        }
-        let have = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            have == want,
-            "crates/iys-wasm/npm/tables.js is stale: run `IYS_BLESS=1 cargo test -p iys-wasm tables` and commit it"
-        );
+        crate::assert_fresh("npm/tables.js", &render(), "tables");
     }
 }
