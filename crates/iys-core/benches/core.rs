@@ -36,28 +36,9 @@ const PASSES: usize = 7;
 // ---------------------------------------------------------------------------------------------
 // Corpus
 
-/// xorshift64 — deterministic, small.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
-    }
-}
+#[path = "../tests/support/xorshift.rs"]
+mod xorshift;
+use xorshift::Rng;
 
 /// 30 mobile prefixes, 561 (mostly not allocated) among them, as in the anchors' corpus.
 const MOBILE: &[&str] = &[

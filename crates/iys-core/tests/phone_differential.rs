@@ -37,30 +37,9 @@ use iys_core::recipient::phone::{self, is_invisible};
 use iys_core::recipient::{Mode, Phone, Recipient};
 use phonenumber::country::Id;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
-    }
-}
+#[path = "support/xorshift.rs"]
+mod xorshift;
+use xorshift::Rng;
 
 const AREA: &[&str] = &[
     "212", "216", "222", "224", "226", "228", "232", "236", "242", "246", "248", "252", "256", "258", "262", "264",
@@ -101,7 +80,7 @@ fn national(rng: &mut Rng) -> (String, &'static str) {
         6..=8 => (format!("{}{}", rng.pick(AREA), rng.digits(7)), "fixed"),
         9 => (format!("850{}", rng.digits(7)), "850"),
         10 => {
-            let extra = *rng.pick(&[0usize, 0, 2, 3]);
+            let extra = rng.pick(&[0usize, 0, 2, 3]);
             (format!("800{}", rng.digits(7 + extra)), "800")
         }
         11 => (format!("444{}", rng.digits(4)), "444"),
@@ -204,8 +183,8 @@ fn input(rng: &mut Rng, stats: &mut Stats) -> Case {
 /// One written input: text, letters inserted, national digits after the prefix, form.
 fn write(rng: &mut Rng, stats: &mut Stats) -> (String, bool, String, &'static str) {
     if rng.chance(4) {
-        let (cc, len) = *rng.pick(FOREIGN);
-        let prefix = *rng.pick(&["+", "00", "+ ", "00 "]);
+        let (cc, len) = rng.pick(FOREIGN);
+        let prefix = rng.pick(&["+", "00", "+ ", "00 "]);
         stats.bump("form:foreign");
         let digits = rng.digits(len);
         return (format!("{prefix}{cc} {}", group(rng, &digits, " ")), false, String::new(), "foreign");
@@ -222,9 +201,9 @@ fn write(rng: &mut Rng, stats: &mut Stats) -> (String, bool, String, &'static st
         stats.bump("form:tel");
         return (s, false, nat, "tel");
     }
-    let sep = *rng.pick(&[" ", " ", "", "-", ".", "/", "\u{a0}", "\u{2009}", "\u{202f}", " - ", "\u{2013}"]);
+    let sep = rng.pick(&[" ", " ", "", "-", ".", "/", "\u{a0}", "\u{2009}", "\u{202f}", " - ", "\u{2013}"]);
     let body = group(rng, &nat, sep);
-    let (prefix, form) = *rng.pick(&[
+    let (prefix, form) = rng.pick(&[
         ("+90 ", "+90"),
         ("+90", "+90"),
         ("+90 0", "+90 0"),
@@ -244,7 +223,7 @@ fn write(rng: &mut Rng, stats: &mut Stats) -> (String, bool, String, &'static st
     if rng.chance(5) {
         let n = 1 + rng.below(5);
         let ext = rng.digits(n);
-        let marker = *rng.pick(&[" ext. ", " ext ", " x", " #", " EXT:", " extension ", " dahili "]);
+        let marker = rng.pick(&[" ext. ", " ext ", " x", " #", " EXT:", " extension ", " dahili "]);
         s.push_str(&format!("{marker}{ext}"));
         stats.bump("ext");
     }
@@ -254,8 +233,8 @@ fn write(rng: &mut Rng, stats: &mut Stats) -> (String, bool, String, &'static st
     }
     let mut s = s;
     if rng.chance(5) {
-        let mark = *rng.pick(&["\u{202a}", "\u{200e}", "\u{200f}", "\u{feff}", "\u{2066}"]);
-        let end = *rng.pick(&["\u{202c}", "\u{200e}", "\u{2069}", "\u{200b}", ""]);
+        let mark = rng.pick(&["\u{202a}", "\u{200e}", "\u{200f}", "\u{feff}", "\u{2066}"]);
+        let end = rng.pick(&["\u{202c}", "\u{200e}", "\u{2069}", "\u{200b}", ""]);
         s = format!("{mark}{s}{end}");
         stats.bump("bidi");
     }
