@@ -154,7 +154,11 @@ fn fault_drill() {
         sent.extend(got);
         if i == 2 {
             // Kill wrangler dev with work queued (faulted sends waiting for their retry), look at the
-            // state it left, and start it again on the same D1/DO state.
+            // state it left, and start it again on the same D1/DO state. The relay answers before
+            // its ledger rows are committed (they are handed over from `waitUntil` after a 5 ms
+            // gather), so a crash within those few ms loses the rows of the last answers; the kill
+            // waits 250 ms for them, and the check below holds the relay to that bound.
+            std::thread::sleep(Duration::from_millis(250));
             r.kill_wrangler();
             for row in r.d1("SELECT state, COUNT(*) AS n FROM outbound GROUP BY state")[0]["results"]
                 .as_array()
