@@ -10,7 +10,8 @@
 //! 4. Generates a 1,000,000-row consent CSV (`gen.rs`) and times `iys check` (on a pseudo-terminal,
 //!    so the progress bar is drawn) and the Node peer script (`check-csv.mjs`), alternating, under
 //!    `/usr/bin/time -v` for peak RSS.
-//! 5. Writes `docs/benchmarks.md` and `docs/benchmarks.svg`.
+//! 5. Writes `docs/benchmarks.md` and `docs/benchmarks.svg` (keeping the hand-written notes between
+//!    `<!-- bench:notes:start -->` and `<!-- bench:notes:end -->` at the end of the file).
 //! 6. The Worker section (`bench_worker.rs`): relay requests/s next to a pass-through proxy Worker
 //!    on workerd, and the CPU time of validating a 1000-item batch. `cargo xtask bench worker` runs
 //!    only this and replaces only its section of `docs/benchmarks.md`.
@@ -246,6 +247,10 @@ fn node_check(root: &Path, csv: &Path, dir: &Path) -> Result<(Timed, String), St
     Ok((time_report(&time_file)?, summary))
 }
 
+/// Markers around the notes at the end of docs/benchmarks.md that a run keeps as they are.
+const NOTES_START: &str = "<!-- bench:notes:start -->";
+const NOTES_END: &str = "<!-- bench:notes:end -->";
+
 /// Builds, measures, and writes docs/benchmarks.md and docs/benchmarks.svg.
 pub fn run(root: &Path) -> Result<(), String> {
     if std::env::args().nth(2).as_deref() == Some("worker") {
@@ -316,9 +321,18 @@ pub fn run(root: &Path) -> Result<(), String> {
         rustc: output_of("rustc", &["--version"]),
         date: output_of("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
     };
-    let (md, rows) = report(&ctx)?;
+    let (mut md, rows) = report(&ctx)?;
     let docs = root.join("docs");
     fs::create_dir_all(&docs).map_err(|e| format!("mkdir {}: {e}", docs.display()))?;
+    // Hand-written notes on figures measured outside this run stay at the end, between their markers.
+    let old = fs::read_to_string(docs.join("benchmarks.md")).unwrap_or_default();
+    if let (Some(a), Some(b)) = (old.find(NOTES_START), old.find(NOTES_END)) {
+        if a < b {
+            md.push('\n');
+            md.push_str(&old[a..b + NOTES_END.len()]);
+            md.push('\n');
+        }
+    }
     write(&docs.join("benchmarks.md"), &md)?;
     write(&docs.join("benchmarks.svg"), &svg(&rows))?;
     println!("{md}");
