@@ -101,20 +101,32 @@ fn not_utf8() -> Diagnostic {
 
 /// One recipient (phone number or e-mail address) → a recipient answer.
 pub fn recipient(input: &[u8], flags: u32) -> Out {
-    let r = match core::str::from_utf8(input) {
-        Ok(s) => iys_core::validate_recipient(s, mode(flags)),
-        Err(_) => Report::from_parts(None, alloc::vec![not_utf8()]),
+    let r = match utf8(input) {
+        Some(s) => iys_core::validate_recipient(s, mode(flags)),
+        None => Report::from_parts(None, alloc::vec![not_utf8()]),
     };
     let mut out = Out::new();
     out.recipient(&r);
     out
 }
 
+/// The input as text, or `None` when it is not UTF-8. What the JS glue writes (`encodeInto`) always
+/// is; ASCII, the common case, is recognised by a short loop, so the first call does not make V8
+/// compile `core::str::from_utf8` (each wasm function is compiled on its first call).
+#[allow(unsafe_code)]
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        return Some(unsafe { core::str::from_utf8_unchecked(bytes) });
+    }
+    core::str::from_utf8(bytes).ok()
+}
+
 /// One consent as JSON text → a consent answer.
 pub fn consent(json: &[u8], flags: u32, days: u32, now: f64) -> Out {
-    let r = match core::str::from_utf8(json) {
-        Ok(s) => iys_core::validate_consent(s, &options(flags, days, now)),
-        Err(_) => Report::from_parts(None, alloc::vec![not_utf8()]),
+    let r = match utf8(json) {
+        Some(s) => iys_core::validate_consent(s, &options(flags, days, now)),
+        None => Report::from_parts(None, alloc::vec![not_utf8()]),
     };
     let mut out = Out::new();
     out.consent_answer(&r, |v| v.consent());
@@ -123,9 +135,9 @@ pub fn consent(json: &[u8], flags: u32, days: u32, now: f64) -> Out {
 
 /// A batch (a JSON array of consents) as JSON text → a batch answer.
 pub fn batch(json: &[u8], flags: u32, days: u32, now: f64) -> Out {
-    let r = match core::str::from_utf8(json) {
-        Ok(s) => iys_core::validate_batch(s, &options(flags, days, now)),
-        Err(_) => BatchReport { diagnostics: alloc::vec![not_utf8()], items: alloc::vec::Vec::new() },
+    let r = match utf8(json) {
+        Some(s) => iys_core::validate_batch(s, &options(flags, days, now)),
+        None => BatchReport { diagnostics: alloc::vec![not_utf8()], items: alloc::vec::Vec::new() },
     };
     let mut out = Out::new();
     out.batch(&r);

@@ -211,6 +211,14 @@ fn parse(input: &str) -> Result<Parsed, Diagnostic> {
             return phone_of(national, None);
         }
     }
+    parse_written(input)
+}
+
+/// [`parse`] for input not already in wire form. A function of its own, never inlined, so that the
+/// wasm engine compiles this larger reading only when some input needs it: V8 compiles each wasm
+/// function on its first call, and a first answer about a wire-form number skips it.
+#[inline(never)]
+fn parse_written(input: &str) -> Result<Parsed, Diagnostic> {
     let mut buf = [0u8; PLAIN_DIGITS];
     match read_plain(input, &mut buf) {
         Some((plus, digits)) => number(digits, plus, None),
