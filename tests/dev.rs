@@ -13,13 +13,13 @@ mod support;
 use iys_tests::consent_date;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{request, root, wait_for, Resp};
+use support::{free_port, request, root, wait_for, Resp};
 
 /// The command's process group, killed outright if the test fails before its Ctrl-C.
 struct Dev {
@@ -52,10 +52,6 @@ fn after(lines: &[String], label: &str) -> String {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("`{label}` not printed:\n{}", lines.join("\n")))
         .to_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 fn post(url: &str, bearer: Option<&str>, body: &Value) -> Resp {

@@ -93,34 +93,31 @@ fn build_if_stale() {
     assert!(status.success(), "worker-build failed");
 }
 
-/// The iys-sim binary (built with cargo if needed).
-pub fn sim_binary() -> PathBuf {
+/// A binary of the workspace, built (debug) with cargo if needed.
+fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let bin = target.join("debug/iys-sim");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "iys-sim", "--bin", "iys-sim"])
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
         .current_dir(root())
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "cargo build -p iys-sim failed");
-    bin
+    assert!(status.success(), "cargo build -p {package} failed");
+    target.join("debug").join(bin)
+}
+
+/// The iys-sim binary (built with cargo if needed).
+pub fn sim_binary() -> PathBuf {
+    workspace_binary("iys-sim", "iys-sim")
 }
 
 /// The `iys` CLI binary (built with cargo if needed).
 pub fn cli_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "iys-cli", "--bin", "iys"])
-        .current_dir(root())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p iys-cli failed");
-    target.join("debug/iys")
+    workspace_binary("iys-cli", "iys")
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now, on loopback.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
