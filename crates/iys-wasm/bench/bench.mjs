@@ -21,7 +21,14 @@ const PASSES = 7;
 const STARTS = 11;
 const BATCH = 1000;
 
+// The Node entry loads the `server` build (opt-level 3); the `web` build (opt-level "z") that the
+// browser entry loads is timed beside it as context: it is what a sign-up form runs. It gets its own
+// instance of the glue, through a distinct URL: the glue module holds one instance, which node.mjs
+// has already set up with the server build.
 const iys = await import(pathToFileURL(`${pkg}node.mjs`).href);
+const webGlue = await import(`${pathToFileURL(`${pkg}web/iys_validate.js`).href}?web-build`);
+const webWasm = webGlue.initSync({ module: readFileSync(`${pkg}web/iys_validate_bg.wasm`) });
+const web = (await import(pathToFileURL(`${pkg}api.js`).href)).createApi(() => webWasm, () => true);
 const schemaFile = `${dir}/consent-schema.standalone.cjs`;
 compileStandalone(schemaFile);
 const ajvValidate = (await import(pathToFileURL(schemaFile).href)).default;
@@ -75,9 +82,9 @@ function series(key, s, n) {
 const loadBefore = load();
 
 // --- recipients
-const countBatchOk = (batches, opts) => {
+const countBatchOk = (batches, opts, api = iys) => {
   let ok = 0;
-  for (const b of batches) for (const item of iys.validateBatch(b, opts).items) if (item.ok) ok++;
+  for (const b of batches) for (const item of api.validateBatch(b, opts).items) if (item.ok) ok++;
   return ok;
 };
 const norm = { mode: 'normalize', now: NOW };
@@ -85,10 +92,12 @@ const phone = interleaved([
   () => phones.reduce((a, s) => (lpjs(s) !== undefined ? a + 1 : a), 0),
   () => countBatchOk(phoneBatches, norm),
   () => phones.reduce((a, s) => (iys.normalizeRecipient(s).ok ? a + 1 : a), 0),
+  () => countBatchOk(phoneBatches, norm, web),
 ]);
 const pPeer = series('node.phone.lpjs_max', phone[0], phones.length);
 const pBatch = series('node.phone.iys_batch', phone[1], phones.length);
 const pSingle = series('node.phone.iys_single', phone[2], phones.length);
+const pWeb = series('node.phone.iys_batch_web', phone[3], phones.length);
 
 // Agreement (outside timing): lpjs/max verdict and E.164 against normalizeRecipient.
 let disagree = 0;
@@ -118,30 +127,35 @@ const consent = interleaved([
     for (const j of consentJsonBatches) for (const c of JSON.parse(j)) if (ajvValidate(c)) ok++;
     return ok;
   },
-  () => {
+  ...[iys, web].map((api) => () => {
     let ok = 0;
-    for (const j of consentJsonBatches) for (const item of iys.validateBatchJson(j, opts).items) if (item.ok) ok++;
+    for (const j of consentJsonBatches) for (const item of api.validateBatchJson(j, opts).items) if (item.ok) ok++;
     return ok;
-  },
+  }),
 ]);
 const cPeer = series('node.consent.ajv', consent[0], consents.length);
 const cBatch = series('node.consent.iys_batch', consent[1], consents.length);
 const cPeerJson = series('node.consent.ajv_json', consent[2], consents.length);
 const cJson = series('node.consent.iys_batch_json', consent[3], consents.length);
+const cWeb = series('node.consent.iys_batch_json_web', consent[4], consents.length);
 const loadAfter = load();
 
 // --- cold start, fresh processes
 const run = (args) => JSON.parse(execFileSync(process.execPath, [here('./startup.mjs'), ...args], { encoding: 'utf8' }));
 const ours = [];
+const server = [];
 const peer = [];
 for (let i = 0; i < STARTS; i++) {
   ours.push(run([]));
+  server.push(run(['server']));
   peer.push(run(['peer']));
 }
 kv('node.start.first_ms', median(ours.map((r) => r.firstAnswer)).toFixed(3));
 kv('node.start.first_min_ms', Math.min(...ours.map((r) => r.firstAnswer)).toFixed(3));
 kv('node.start.first_max_ms', Math.max(...ours.map((r) => r.firstAnswer)).toFixed(3));
 kv('node.start.compile_ms', median(ours.map((r) => r.compile)).toFixed(3));
+kv('node.start.server_first_ms', median(server.map((r) => r.firstAnswer)).toFixed(3));
+kv('node.start.server_compile_ms', median(server.map((r) => r.compile)).toFixed(3));
 kv('node.start.peer_import_ms', median(peer.map((r) => r.import)).toFixed(3));
 kv('node.start.peer_first_ms', median(peer.map((r) => r.firstAnswer)).toFixed(3));
 kv('node.start.runs', STARTS);
@@ -162,6 +176,7 @@ for (const f of shipped) {
 kv('size.iys.files_raw', raw);
 kv('size.iys.files_gz', gzTotal);
 kv('size.iys.wasm_gz', gz(`${pkg}web/iys_validate_bg.wasm`));
+kv('size.iys.server_wasm_gz', gz(`${pkg}server/iys_validate_bg.wasm`));
 // The package bundled the peers' way: esbuild the JS (glue + wrapper), plus the .wasm asset.
 const oursEntry = `${dir}/size/iys-entry.mjs`;
 writeFileSync(oursEntry, `export { default as init, validateRecipient, validateConsent, validateBatch } from ${JSON.stringify(`${pkg}index.js`)};\n`);
@@ -182,7 +197,7 @@ writeFileSync(`${dir}/node.tsv`, `${tsv.join('\n')}\n`);
 
 const f = (x) => Math.round(x).toLocaleString('en-US');
 console.log(`Node ${process.version}, median of ${PASSES} passes (ops/s); load ${loadBefore} -> ${loadAfter}`);
-console.log(`recipients  lpjs/max ${f(pPeer)}  iys validateBatch ${f(pBatch)} (${(pBatch / pPeer).toFixed(1)}x)  normalizeRecipient ${f(pSingle)} (${(pSingle / pPeer).toFixed(1)}x)  disagreements ${disagree}`);
+console.log(`recipients  lpjs/max ${f(pPeer)}  iys validateBatch ${f(pBatch)} (${(pBatch / pPeer).toFixed(1)}x; web build ${f(pWeb)})  normalizeRecipient ${f(pSingle)} (${(pSingle / pPeer).toFixed(1)}x)  disagreements ${disagree}`);
 console.log(`consents    objects: ajv standalone ${f(cPeer)}  iys validateBatch ${f(cBatch)} (${(cBatch / cPeer).toFixed(2)}x)`);
-console.log(`consents    JSON text: JSON.parse + ajv ${f(cPeerJson)}  iys validateBatchJson ${f(cJson)} (${(cJson / cPeerJson).toFixed(2)}x)`);
+console.log(`consents    JSON text: JSON.parse + ajv ${f(cPeerJson)}  iys validateBatchJson ${f(cJson)} (${(cJson / cPeerJson).toFixed(2)}x; web build ${f(cWeb)})`);
 console.log(tsv.filter((l) => l.startsWith('node.start') || l.startsWith('size')).join('\n'));

@@ -4,7 +4,9 @@
 //            instantiateStreaming; Workers get the module precompiled)
 //   firstAnswer: instantiate (initSync with the compiled module) + the first validateRecipient call,
 //            including V8's lazy compilation of the functions that call runs.
-// With the argument `peer`, it times libphonenumber-js/max instead: `import` of the module (which
+// By default it times the browser entry with the `web` build (what a page loads); with the argument
+// `server`, the same entry with the `server` build that Node and Workers load (the builds share one
+// glue). With the argument `peer`, it times libphonenumber-js/max instead: `import` of the module (which
 // is where its metadata is set up) and, as firstAnswer, the first parse + isValid + E.164.
 import { readFileSync } from 'node:fs';
 
@@ -19,7 +21,8 @@ if (process.argv[2] === 'peer') {
   process.stdout.write(JSON.stringify({ import: t1 - t0, firstAnswer: t2 - t1 }));
 } else {
   const pkg = new URL('../pkg/', import.meta.url);
-  const bytes = readFileSync(new URL('web/iys_validate_bg.wasm', pkg));
+  const build = process.argv[2] === 'server' ? 'server' : 'web';
+  const bytes = readFileSync(new URL(`${build}/iys_validate_bg.wasm`, pkg));
   const api = await import(new URL('index.js', pkg).href); // the browser build: nothing instantiated yet
 
   const t0 = performance.now();

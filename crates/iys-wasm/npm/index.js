@@ -1,4 +1,5 @@
-// Browsers, bundlers (Vite, webpack, esbuild, Rollup) and web workers: the wasm-bindgen `web` build.
+// Browsers, bundlers (Vite, webpack, esbuild, Rollup) and web workers: the `web` build (opt-level
+// "z", for the download and the first answer).
 // Call `await init()` once; it fetches iys_validate_bg.wasm next to the glue (bundlers copy it as
 // an asset through `new URL(..., import.meta.url)`).
 import wbgInit, { initSync as wbgInitSync } from './web/iys_validate.js';

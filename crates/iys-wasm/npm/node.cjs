@@ -1,12 +1,12 @@
-// Node, `require`: the `web` build's glue as CommonJS (node/iys_validate.cjs, made by `cargo xtask
-// npm`), instantiated synchronously from the .wasm file.
+// Node, `require`: the shared wasm-bindgen glue as CommonJS (node/iys_validate.cjs, made by `cargo
+// xtask npm`), instantiating the `server` build (opt-level 3, for throughput) synchronously.
 'use strict';
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { initSync: wbgInitSync } = require('./node/iys_validate.cjs');
 const { createApi, codes, IysValidateError } = require('./api.cjs');
 
-const wasm = wbgInitSync({ module: readFileSync(join(__dirname, 'web', 'iys_validate_bg.wasm')) });
+const wasm = wbgInitSync({ module: readFileSync(join(__dirname, 'server', 'iys_validate_bg.wasm')) });
 
 /** Already loaded: kept so that code written for the browser build runs unchanged. */
 async function init() {}

@@ -1,6 +1,7 @@
-// Cloudflare Workers (workerd): wrangler imports the .wasm as a compiled WebAssembly.Module, and the
-// `web` glue instantiates it synchronously at startup.
-import wasmModule from './web/iys_validate_bg.wasm';
+// Cloudflare Workers (workerd): wrangler imports the `server` build's .wasm (opt-level 3, for
+// throughput) as a compiled WebAssembly.Module, and the shared glue instantiates it synchronously at
+// startup.
+import wasmModule from './server/iys_validate_bg.wasm';
 import { initSync as wbgInitSync } from './web/iys_validate.js';
 import { createApi, codes, IysValidateError } from './api.js';
 

@@ -580,6 +580,8 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
     let np = num(f, "node.phone.lpjs_max.ops")?;
     let nb = num(f, "node.phone.iys_batch.ops")?;
     let ns = num(f, "node.phone.iys_single.ops")?;
+    let nw = num(f, "node.phone.iys_batch_web.ops")?;
+    let cw = num(f, "node.consent.iys_batch_json_web.ops")?;
     let ca = num(f, "node.consent.ajv.ops")?;
     let cb = num(f, "node.consent.iys_batch.ops")?;
     let cj = num(f, "node.consent.iys_batch_json.ops")?;
@@ -612,8 +614,9 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
     let _ = writeln!(
         w,
         "`crates/iys-wasm/bench/bench.mjs`, one Node {} process, same corpus files as above; `crates/iys-wasm/pkg` \
-         as built by `cargo xtask npm`, imported through its Node entry (`node.mjs`). {} timed passes after a \
-         warm-up, peers and iys-validate interleaved; ops/s median (min–max).\n",
+         as built by `cargo xtask npm`, imported through its Node entry (`node.mjs`, which loads the `server` \
+         build, opt-level 3; the browser entry with the `web` build, opt-level \"z\", is timed beside it as \
+         context). {} timed passes after a warm-up, peers and iys-validate interleaved; ops/s median (min–max).\n",
         text(f, "node.version"),
         text(f, "node.passes")
     );
@@ -638,6 +641,14 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
     line(w, "`normalizeRecipient` per input (context)", "node.phone.iys_single", Some(ns / np), "", None);
     line(
         w,
+        "`validateBatch`, the browser's `web` build (context)",
+        "node.phone.iys_batch_web",
+        Some(nw / np),
+        "",
+        None,
+    );
+    line(
+        w,
         "from JSON text (1000 per batch): `JSON.parse` + ajv 8.20.0 standalone (precompiled) consent schema, schema only",
         "node.consent.ajv_json",
         None,
@@ -651,6 +662,14 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
         Some(cj / caj),
         "≥ 1.0×",
         Some(cj / caj >= TARGET_NPM_CONSENT),
+    );
+    line(
+        w,
+        "from JSON text: `validateBatchJson`, the browser's `web` build (context)",
+        "node.consent.iys_batch_json_web",
+        Some(cw / caj),
+        "",
+        None,
     );
     line(w, "from objects: ajv standalone on the parsed objects (context)", "node.consent.ajv", None, "", None);
     line(
@@ -681,7 +700,7 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
     let _ = writeln!(w, "|---|---:|---:|---|");
     let _ = writeln!(
         w,
-        "| iys-validate: instantiate (`initSync` with a compiled `WebAssembly.Module`) + first `validateRecipient` answer | {first:.3} (min {}, max {}) | ≤ 1 ms | {} |",
+        "| iys-validate, browser entry and `web` build: instantiate (`initSync` with a compiled `WebAssembly.Module`) + first `validateRecipient` answer | {first:.3} (min {}, max {}) | ≤ 1 ms | {} |",
         text(f, "node.start.first_min_ms"),
         text(f, "node.start.first_max_ms"),
         verdict(first <= TARGET_FIRST_MS)
@@ -690,6 +709,12 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
         w,
         "| iys-validate: `new WebAssembly.Module(bytes)` (compile; not part of the target) | {} | | |",
         text(f, "node.start.compile_ms")
+    );
+    let _ = writeln!(
+        w,
+        "| … the same with the `server` build that Node and Workers load (context; its compile {}) | {} | | |",
+        text(f, "node.start.server_compile_ms"),
+        text(f, "node.start.server_first_ms")
     );
     let _ = writeln!(w, "| libphonenumber-js/max: `import` (context) | {} | | |", text(f, "node.start.peer_import_ms"));
     let _ = writeln!(
@@ -708,6 +733,11 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
         verdict(gz <= TARGET_GZ)
     );
     let _ = writeln!(w, "| … of which the .wasm | {} | | |", group(num(f, "size.iys.wasm_gz")?));
+    let _ = writeln!(
+        w,
+        "| (not downloaded by browsers: `server/iys_validate_bg.wasm`, which Node and Workers load) | {} | | |",
+        group(num(f, "size.iys.server_wasm_gz")?)
+    );
     let _ = writeln!(
         w,
         "| iys-validate bundled like the peer (esbuild JS {} + the .wasm asset) | {} | | |",

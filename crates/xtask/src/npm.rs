@@ -236,37 +236,60 @@ fn check_dependencies(root: &Path) -> Result<(), String> {
     }
 }
 
+/// The two wasm builds of the package: `(cargo profile, pkg/ subdirectory)`.
+///
+/// - `web/`, the `wasm-release` profile (`opt-level = "z"`): what browsers and bundlers load, where
+///   the download and the first answer count.
+/// - `server/`, the `release` profile (`opt-level = 3`): what Node (`import` and `require`) and
+///   Workers load, where throughput counts and a few kB more cost nothing (about 1.9× the requests/s
+///   of the size build for about 6 kB more gzip; docs/benchmarks.md).
+///
+/// Both come from the same crate and source, so wasm-bindgen writes the same glue for both;
+/// [`build`] checks that and ships one glue (`web/iys_validate.js`) for both modules.
+const BUILDS: &[(&str, &str)] = &[("wasm-release", "web"), ("release", "server")];
+
 /// Builds `crates/iys-wasm/pkg/` and prints the raw and gzip -9 sizes.
 pub fn build(root: &Path) -> Result<(), String> {
     let krate = root.join("crates").join("iys-wasm");
     let target = wasm_target_dir(root);
     let bindgen = wasm_bindgen()?;
-    run(cargo().current_dir(root).env("CARGO_TARGET_DIR", &target).args([
-        "build",
-        "--profile",
-        "wasm-release",
-        "--target",
-        "wasm32-unknown-unknown",
-        "-p",
-        "iys-wasm",
-    ]))?;
-    let wasm = target.join("wasm32-unknown-unknown").join("wasm-release").join("iys_wasm.wasm");
-    check_dependencies(root)?;
-
     let pkg = krate.join("pkg");
     if pkg.exists() {
         fs::remove_dir_all(&pkg).map_err(|e| format!("remove {}: {e}", pkg.display()))?;
     }
-    // The name section stays for `shrink.mjs`, which finds the panic paths by name and then removes
-    // it (and the producers section).
-    run(Command::new(&bindgen)
-        .args(["--target", "web", "--out-name", "iys_validate", "--no-typescript"])
-        .args(["--remove-producers-section", "--out-dir"])
-        .arg(pkg.join("web"))
-        .arg(&wasm))?;
-    shrink(root, &pkg.join("web").join("iys_validate_bg.wasm"))?;
-    let glue = pkg.join("web").join("iys_validate.js");
-    write(&glue, &start_directly(&read(&glue)?)?)?;
+    let mut glue: Option<String> = None;
+    for (profile, dir) in BUILDS {
+        run(cargo().current_dir(root).env("CARGO_TARGET_DIR", &target).args([
+            "build",
+            "--profile",
+            profile,
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "iys-wasm",
+        ]))?;
+        let wasm = target.join("wasm32-unknown-unknown").join(profile).join("iys_wasm.wasm");
+        let out = pkg.join(dir);
+        // The name section stays for `shrink.mjs`, which finds the panic paths by name and then
+        // removes it (and the producers section).
+        run(Command::new(&bindgen)
+            .args(["--target", "web", "--out-name", "iys_validate", "--no-typescript"])
+            .args(["--remove-producers-section", "--out-dir"])
+            .arg(&out)
+            .arg(&wasm))?;
+        shrink(root, &out.join("iys_validate_bg.wasm"))?;
+        let this = read(&out.join("iys_validate.js"))?;
+        match &glue {
+            None => glue = Some(this),
+            Some(first) if *first == this => {
+                fs::remove_file(out.join("iys_validate.js")).map_err(|e| format!("remove glue of {dir}: {e}"))?;
+            }
+            Some(_) => return Err(format!("wasm-bindgen wrote different glue for `{dir}`; the package ships one")),
+        }
+    }
+    check_dependencies(root)?;
+    let glue_file = pkg.join("web").join("iys_validate.js");
+    write(&glue_file, &start_directly(glue.as_deref().unwrap_or_default())?)?;
     for f in TEMPLATE {
         copy(&krate.join("npm").join(f), &pkg.join(f))?;
     }
@@ -291,6 +314,12 @@ pub fn build(root: &Path) -> Result<(), String> {
         report.push_str(&format!("  {f:<28} {raw:>8} raw {gz:>7} gzip -9\n"));
     }
     report.push_str(&format!("  {:<28} {raw_total:>8} raw {gz_total:>7} gzip -9 (goal {GZIP_BUDGET})\n", "total"));
+    let server = pkg.join("server").join("iys_validate_bg.wasm");
+    let raw = fs::metadata(&server).map_err(|e| format!("{}: {e}", server.display()))?.len();
+    report.push_str(&format!(
+        "Node and Workers load server/iys_validate_bg.wasm: {raw} raw {} gzip -9\n",
+        gzip9(&server)?
+    ));
     let mut stderr = std::io::stderr();
     let _ = stderr.write_all(report.as_bytes());
     eprintln!("built {}", pkg.display());

@@ -38,3 +38,15 @@ test('conditions: workerd, then node import/require, then the browser build', ()
   assert.equal(root.node.require.default, './node.cjs');
   assert.equal(root.default, './index.js');
 });
+
+test('Node and Workers load the server build, browsers the web build', () => {
+  // (The entries are minified: the paths are string literals, so they survive.)
+  for (const entry of ['node.mjs', 'node.cjs', 'worker.js']) {
+    const text = readFileSync(dir + entry, 'utf8');
+    assert.match(text, /server[/'", ]+iys_validate_bg\.wasm/, entry);
+    assert.doesNotMatch(text, /web[/'", ]+iys_validate_bg\.wasm/, entry);
+  }
+  // index.js leaves the file to the glue, which fetches the .wasm next to itself, in web/.
+  assert.doesNotMatch(readFileSync(`${dir}index.js`, 'utf8'), /server/);
+  assert.match(readFileSync(`${dir}web/iys_validate.js`, 'utf8'), /iys_validate_bg\.wasm/);
+});

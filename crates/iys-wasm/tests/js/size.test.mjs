@@ -1,5 +1,6 @@
 // What a browser downloads (the wasm, the wasm-bindgen glue and our wrapper with its tables), gzip -9, must not
-// grow past the guard below, and the wasm must be built as intended: no name or producers section, no phonenumber and no regex inside.
+// grow past the guard below, and both wasm builds must be built as intended: no name or producers section, no phonenumber and no regex
+// inside.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -26,21 +27,36 @@ test(`browser download ≤ ${BUDGET} bytes gzip -9`, (t) => {
   assert.ok(total <= BUDGET, `${total} bytes gzip -9 > ${BUDGET}`);
 });
 
-test('the wasm has no name or producers section and no phonenumber or regex code', () => {
-  const bytes = readFileSync(`${dir}web/iys_validate_bg.wasm`);
-  const module = new WebAssembly.Module(bytes);
-  assert.equal(WebAssembly.Module.customSections(module, 'name').length, 0);
-  assert.equal(WebAssembly.Module.customSections(module, 'producers').length, 0);
-  const text = bytes.toString('latin1');
-  for (const crate of ['phonenumber', 'regex', 'serde']) assert.ok(!text.includes(crate), `${crate} is in the wasm`);
-});
+// The two builds: `web` (opt-level "z") for browsers and bundlers, `server` (opt-level 3) for Node
+// and Workers; both through the one glue in web/.
+const BUILDS = ['web', 'server'];
+
+for (const build of BUILDS) {
+  test(`the ${build} wasm has no name or producers section and no phonenumber or regex code`, () => {
+    const bytes = readFileSync(`${dir}${build}/iys_validate_bg.wasm`);
+    const module = new WebAssembly.Module(bytes);
+    assert.equal(WebAssembly.Module.customSections(module, 'name').length, 0);
+    assert.equal(WebAssembly.Module.customSections(module, 'producers').length, 0);
+    const text = bytes.toString('latin1');
+    for (const crate of ['phonenumber', 'regex', 'serde']) assert.ok(!text.includes(crate), `${crate} is in the wasm`);
+  });
+}
 
 test('the wasm re-exports no import (each costs V8 a wrapper at every instantiation)', () => {
-  const module = new WebAssembly.Module(readFileSync(`${dir}web/iys_validate_bg.wasm`));
-  const exported = WebAssembly.Module.exports(module).map((e) => e.name);
-  // wasm-bindgen's `__wbindgen_start` is its imported externref set-up handed back: tools/shrink.mjs
-  // removes it and the glue calls the set-up itself.
-  assert.ok(!exported.includes('__wbindgen_start'), `exports: ${exported.join(', ')}`);
+  for (const build of BUILDS) {
+    const module = new WebAssembly.Module(readFileSync(`${dir}${build}/iys_validate_bg.wasm`));
+    const exported = WebAssembly.Module.exports(module).map((e) => e.name);
+    // wasm-bindgen's `__wbindgen_start` is its imported externref set-up handed back: tools/shrink.mjs
+    // removes it and the glue calls the set-up itself.
+    assert.ok(!exported.includes('__wbindgen_start'), `${build} exports: ${exported.join(', ')}`);
+  }
   const glue = readFileSync(`${dir}web/iys_validate.js`, 'utf8');
   assert.ok(!glue.includes('__wbindgen_start'), 'the glue still calls __wbindgen_start');
+});
+
+test('the two builds import and export the same, so one glue serves both', () => {
+  const [web, server] = BUILDS.map((b) => new WebAssembly.Module(readFileSync(`${dir}${b}/iys_validate_bg.wasm`)));
+  const shape = (m) => JSON.stringify([WebAssembly.Module.imports(m), WebAssembly.Module.exports(m)]);
+  assert.equal(shape(server), shape(web));
+  assert.notDeepEqual(readFileSync(`${dir}server/iys_validate_bg.wasm`), readFileSync(`${dir}web/iys_validate_bg.wasm`));
 });
