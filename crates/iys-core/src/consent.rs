@@ -389,6 +389,46 @@ fn slot_of(key: &str) -> Option<usize> {
     })
 }
 
+/// The slot of the allowed key that starts the 16 bytes `head`, `tail` (little-endian words) and ends
+/// with a `"` inside them, if one does.
+#[inline(always)]
+fn known_key(head: u64, tail: u64) -> Option<usize> {
+    use crate::json::{low_bytes, word};
+    // Keys of up to 7 bytes: the key and its quote fit in `head`.
+    const TYPE_Q: u64 = word(b"type\"");
+    const STATUS_Q: u64 = word(b"status\"");
+    const SOURCE_Q: u64 = word(b"source\"");
+    // Longer keys: their first eight bytes, then the rest and the quote in `tail`.
+    const RECIPIEN: u64 = word(b"recipien");
+    const CONSENT_D: u64 = word(b"consentD");
+    const RETAILER: u64 = word(b"retailer");
+    const T_Q: u64 = word(b"t\"");
+    const T_TYPE_Q: u64 = word(b"tType\"");
+    const ATE_Q: u64 = word(b"ate\"");
+    const CODE_Q: u64 = word(b"Code\"");
+    const ACCESS_Q: u64 = word(b"Access\"");
+    let short = head & low_bytes(7);
+    Some(if head & low_bytes(5) == TYPE_Q {
+        TYPE
+    } else if short == STATUS_Q {
+        STATUS
+    } else if short == SOURCE_Q {
+        SOURCE
+    } else if head == RECIPIEN && tail & low_bytes(2) == T_Q {
+        RECIPIENT
+    } else if head == RECIPIEN && tail & low_bytes(6) == T_TYPE_Q {
+        RECIPIENT_TYPE
+    } else if head == CONSENT_D && tail & low_bytes(4) == ATE_Q {
+        CONSENT_DATE
+    } else if head == RETAILER && tail & low_bytes(5) == CODE_Q {
+        RETAILER_CODE
+    } else if head == RETAILER && tail & low_bytes(7) == ACCESS_Q {
+        RETAILER_ACCESS
+    } else {
+        return None;
+    })
+}
+
 /// Diagnostics per field, so rules that span fields can file theirs in the right place.
 struct Found<'b> {
     /// The JSON Pointer every path starts with (`/3` for a batch's fourth item, `""` for a consent).
@@ -478,7 +518,12 @@ impl<'a> Fields<'a> {
     /// The slot `key` fills when it is the first occurrence of an allowed key; otherwise the key's
     /// diagnostic is recorded.
     fn claim(&mut self, key: &str) -> Option<usize> {
-        let code = match slot_of(key) {
+        self.claim_slot(slot_of(key), key)
+    }
+
+    /// [`Fields::claim`] for a key already looked up: `slot` is [`slot_of`]`(key)`.
+    fn claim_slot(&mut self, slot: Option<usize>, key: &str) -> Option<usize> {
+        let code = match slot {
             Some(slot) if self.seen & (1 << slot) == 0 => {
                 self.seen |= 1 << slot;
                 return Some(slot);
@@ -526,8 +571,20 @@ pub(crate) fn read_fields<'a>(r: &mut Reader<'a>, depth: usize, fields: &mut Fie
         return Ok(());
     }
     loop {
-        let key = r.key()?;
-        match fields.claim(&key) {
+        let claimed = match r.words_after_quote().and_then(|(head, tail)| known_key(head, tail)) {
+            Some(slot) => {
+                // The key, its closing quote and nothing else were recognised: the same as `key`
+                // reading it, without the string.
+                r.pos += NAMES.get(slot).map_or(0, |name| name.len()) + 2;
+                r.colon()?;
+                fields.claim_slot(Some(slot), NAMES.get(slot).copied().unwrap_or(""))
+            }
+            None => {
+                let key = r.key()?;
+                fields.claim(&key)
+            }
+        };
+        match claimed {
             Some(slot) => {
                 let field = read_field(r, depth + 1, slot)?;
                 fields.set(slot, field);
@@ -1181,6 +1238,32 @@ mod tests {
             v.to_json(),
             r#"{"recipient":"+905321234567","recipientType":"TACIR","type":"MESAJ","status":"ONAY"}"#
         );
+    }
+
+    #[test]
+    fn known_keys_are_recognised_exactly() {
+        use crate::json::Reader;
+        // Each allowed key, near misses, escapes and prefixes, followed by enough text for both words.
+        let mut keys: Vec<String> = NAMES.iter().map(|k| (*k).to_owned()).collect();
+        for name in NAMES {
+            keys.push(format!("{name}x"));
+            keys.push(format!("x{name}"));
+            keys.push(name[..name.len() - 1].to_owned());
+            keys.push(name.to_uppercase());
+            keys.push(format!("{}\\u0041", &name[..name.len() - 1]));
+        }
+        keys.extend(["", "t", "recipientTyp", "recipien", "retailer", "retailerAcces", "consentD"].map(String::from));
+        for key in keys {
+            let text = format!("\"{key}\": 1, \"padding padding\"");
+            let r = Reader::new(&text);
+            let fast = r.words_after_quote().and_then(|(head, tail)| known_key(head, tail));
+            assert_eq!(fast, slot_of(&key), "{key}");
+            // A key with too little text after it is left to the general path.
+            let short = format!("\"{key}\"");
+            if short.len() < 17 {
+                assert_eq!(Reader::new(&short).words_after_quote(), None, "{key}");
+            }
+        }
     }
 
     #[test]

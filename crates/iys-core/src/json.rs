@@ -143,6 +143,29 @@ fn fits_f64(raw: &str) -> bool {
     false // equal to the halfway point (ties round to even: infinity) or above it
 }
 
+/// The eight bytes of `bytes` from `at` as a little-endian word, when there are that many.
+#[inline(always)]
+pub(crate) fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk = bytes.get(at..at.checked_add(8)?)?;
+    <[u8; 8]>::try_from(chunk).ok().map(u64::from_le_bytes)
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded (for comparing with [`word_at`] under a mask).
+pub(crate) const fn word(s: &[u8]) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < s.len() && i < 8 {
+        w |= (s[i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// The mask of a word's first `n` bytes (`n` from 1 to 8).
+pub(crate) const fn low_bytes(n: u32) -> u64 {
+    u64::MAX >> (64 - 8 * n)
+}
+
 fn invalid(reason: &str, offset: usize) -> Diagnostic {
     Diagnostic::new(Code::InvalidJson, "").with("reason", reason).with_number("offset", offset as u64)
 }
@@ -414,13 +437,30 @@ impl<'a> Reader<'a> {
             return Err(self.unexpected("expected a string key"));
         }
         let key = self.string()?;
+        self.colon()?;
+        Ok(key)
+    }
+
+    /// After a key: whitespace, `:` and whitespace, or the error [`parse`] reports.
+    pub(crate) fn colon(&mut self) -> Result<(), Diagnostic> {
         self.skip_ws();
         if self.peek() != Some(b':') {
             return Err(self.unexpected("expected ':'"));
         }
         self.pos += 1;
         self.skip_ws();
-        Ok(key)
+        Ok(())
+    }
+
+    /// The 16 bytes after `pos` (which is on a `"`) as two little-endian words, when the text has
+    /// them: a caller that knows the keys to expect can recognise one without reading it as a string.
+    #[inline(always)]
+    pub(crate) fn words_after_quote(&self) -> Option<(u64, u64)> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let at = self.pos + 1;
+        Some((word_at(self.bytes, at)?, word_at(self.bytes, at + 8)?))
     }
 
     /// Reads one value at `pos` (whitespace before it already skipped) inside `depth` open containers,
