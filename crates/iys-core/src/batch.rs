@@ -31,7 +31,7 @@ use crate::consent::{
     examine, judge, not_object, read_fields, Clock, ConsentType, Examined, Fields, Options, RecipientType, ValidConsent,
 };
 use crate::diagnostic::{Code, Diagnostic, Report};
-use crate::json::{write_u64, Reader, Value};
+use crate::json::{Reader, Value};
 use crate::recipient::Recipient;
 
 /// Most consents IYS takes in one request (H125).
@@ -117,29 +117,56 @@ fn not_array() -> BatchReport {
 
 /// The items of a batch as they are judged: their reports, and beside them what finding duplicates
 /// needs (recipientType and type when the key is known, and the recipient when the report has none).
+/// Duplicates are found as items arrive, while their reports are at hand.
 struct Items {
     reports: Vec<Report<ValidConsent>>,
     keys: Vec<Option<(RecipientType, ConsentType, Option<Recipient>)>>,
+    /// An open-addressing hash table of item indices (`usize::MAX` for a free slot), a power of two
+    /// long and at most half full, probed in item order: each key's first occurrence is the one
+    /// stored.
+    table: Vec<usize>,
+    /// How many indices `table` holds.
+    stored: usize,
     /// The JSON Pointer of the next item, `/{i}` (its diagnostics' paths start with it).
     path: String,
 }
 
 impl Items {
     fn with_capacity(n: usize) -> Self {
-        Items { reports: Vec::with_capacity(n), keys: Vec::with_capacity(n), path: String::new() }
+        Items {
+            reports: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            table: vec![usize::MAX; (2 * n).next_power_of_two().max(2)],
+            stored: 0,
+            path: String::from("/0"),
+        }
     }
 
     /// The path of the item about to be pushed.
-    fn next_path(&mut self) -> &str {
-        self.path.clear();
-        self.path.push('/');
-        write_u64(&mut self.path, self.reports.len() as u64);
+    fn next_path(&self) -> &str {
         &self.path
     }
 
+    /// Adds the next item; when an earlier one has the same key, its report gets `batch/duplicate`
+    /// (after its own diagnostics) and loses its value.
     fn push(&mut self, examined: Examined) {
-        self.keys.push(examined.key.map(|(rt, kind)| (rt, kind, examined.recipient)));
-        self.reports.push(examined.report);
+        let Examined { mut report, key, recipient } = examined;
+        let i = self.reports.len();
+        let wire = match (&recipient, &report.value) {
+            (Some(r), _) => Some(r.wire_bytes()),
+            (None, Some(v)) => Some(v.recipient().wire_bytes()),
+            (None, None) => None,
+        };
+        if let (Some((rt, kind)), Some(wire)) = (key, wire) {
+            if let Some(first) = self.first_of(i, (rt, kind, wire)) {
+                let d = Diagnostic::new(Code::BatchDuplicate, self.path.as_str()).with_number("first", first as u64);
+                report.diagnostics.push(d);
+                report.value = None;
+            }
+        }
+        self.keys.push(key.map(|(rt, kind)| (rt, kind, recipient)));
+        self.reports.push(report);
+        advance(&mut self.path);
     }
 
     /// Item `i`'s key: (recipientType, type, recipient in wire form).
@@ -152,7 +179,51 @@ impl Items {
         Some((*rt, *kind, recipient.wire_bytes()))
     }
 
-    /// The batch report: batch-level problems, item paths, duplicates.
+    /// The index of the first earlier item with item `i`'s `key`; `None` (and `i` stored) when it is
+    /// the first.
+    fn first_of(&mut self, i: usize, key: (RecipientType, ConsentType, &[u8])) -> Option<usize> {
+        if 2 * (self.stored + 1) > self.table.len() {
+            self.grow();
+        }
+        let mask = self.table.len() - 1;
+        let shift = 64 - self.table.len().trailing_zeros();
+        let mut at = (hash(key) >> shift) as usize;
+        loop {
+            let slot = *self.table.get(at)?;
+            if slot == usize::MAX {
+                if let Some(s) = self.table.get_mut(at) {
+                    *s = i;
+                }
+                self.stored += 1;
+                return None;
+            }
+            if self.key(slot) == Some(key) {
+                return Some(slot);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Doubles the table, placing every stored index anew.
+    fn grow(&mut self) {
+        let size = 2 * self.table.len();
+        let shift = 64 - size.trailing_zeros();
+        let mut table = vec![usize::MAX; size];
+        for &i in self.table.iter().filter(|&&i| i != usize::MAX) {
+            let Some(key) = self.key(i) else { continue };
+            let mut at = (hash(key) >> shift) as usize;
+            while let Some(slot) = table.get_mut(at) {
+                if *slot == usize::MAX {
+                    *slot = i;
+                    break;
+                }
+                at = (at + 1) & (size - 1);
+            }
+        }
+        self.table = table;
+    }
+
+    /// The batch report: batch-level problems and the items' reports.
     fn finish(self) -> BatchReport {
         let mut diagnostics = Vec::new();
         let n = self.reports.len();
@@ -161,45 +232,28 @@ impl Items {
         } else if n > MAX_BATCH {
             diagnostics.push(Diagnostic::new(Code::BatchTooLarge, "").with_number("count", n as u64));
         }
-        let firsts = self.first_occurrences();
-        let mut items = self.reports;
-        for (i, (report, first)) in items.iter_mut().zip(firsts).enumerate() {
-            if let Some(first) = first {
-                let d = Diagnostic::new(Code::BatchDuplicate, item_path(i)).with_number("first", first as u64);
-                report.diagnostics.push(d);
-                report.value = None;
-            }
-        }
-        BatchReport { diagnostics, items }
+        BatchReport { diagnostics, items: self.reports }
     }
+}
 
-    /// For each item, the index of the first earlier item with the same key, if any: an open-addressing
-    /// hash table of item indices, probed in item order, so each key's first occurrence is the one
-    /// stored.
-    fn first_occurrences(&self) -> Vec<Option<usize>> {
-        let n = self.reports.len();
-        let mut firsts = vec![None; n];
-        let size = (2 * n).next_power_of_two().max(2);
-        let shift = 64 - size.trailing_zeros();
-        let mut table: Vec<usize> = vec![usize::MAX; size];
-        for i in 0..n {
-            let Some(key) = self.key(i) else { continue };
-            let mut at = (hash(key) >> shift) as usize;
-            while let Some(slot) = table.get_mut(at) {
-                if *slot == usize::MAX {
-                    *slot = i;
-                    break;
-                }
-                if self.key(*slot) == Some(key) {
-                    if let Some(f) = firsts.get_mut(i) {
-                        *f = Some(*slot);
-                    }
-                    break;
-                }
-                at = (at + 1) & (size - 1);
-            }
+/// `/{i}` → `/{i + 1}`, in place.
+fn advance(path: &mut String) {
+    let mut nines = 0;
+    while path.ends_with('9') {
+        path.pop();
+        nines += 1;
+    }
+    match path.pop() {
+        Some(d @ '0'..='8') => path.push(char::from(d as u8 + 1)),
+        Some(other) => {
+            // The `/` before all nines: one digit more.
+            path.push(other);
+            path.push('1');
         }
-        firsts
+        None => path.push('1'),
+    }
+    for _ in 0..nines {
+        path.push('0');
     }
 }
 
@@ -214,13 +268,6 @@ fn hash((rt, kind, wire): (RecipientType, ConsentType, &[u8])) -> u64 {
         h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     h
-}
-
-/// The JSON Pointer of item `i`: `/{i}`.
-fn item_path(i: usize) -> String {
-    let mut path = String::from("/");
-    write_u64(&mut path, i as u64);
-    path
 }
 
 #[cfg(test)]
@@ -271,6 +318,40 @@ mod tests {
                 (C::StatusMissing, "/1/status"),
             ],
         );
+    }
+
+    #[test]
+    fn duplicates_survive_the_table_growing() {
+        // Items pushed into a table that starts at two slots: the same report as with room for all.
+        let o = Options { mode: Mode::Normalize, ..Options::new(NOW) };
+        let list: Vec<String> = (0..700)
+            .map(|i| match i % 3 {
+                0 => item(&format!("+9053212{:05}", i % 97), "ARAMA", "TACIR"),
+                1 => item(&format!("0532 12{:05}", i % 89), "ARAMA", "TACIR"),
+                _ => item(&format!("a{}@example.com", i % 13), "EPOSTA", "BIREYSEL"),
+            })
+            .collect();
+        let value = crate::json::parse(&format!("[{}]", list.join(","))).expect("json");
+        let Value::Array(values) = &value else { panic!("array") };
+        let clock = Clock::new(&o);
+        let mut items = Items::with_capacity(0);
+        for v in values {
+            let examined = examine(v, &o, &clock, true, items.next_path());
+            items.push(examined);
+        }
+        let grown = items.finish();
+        let roomy = validate_batch_value(&value, &o);
+        assert_eq!(grown, roomy);
+        assert!(grown.items.iter().filter(|r| r.diagnostics.iter().any(|d| d.code == C::BatchDuplicate)).count() > 400);
+    }
+
+    #[test]
+    fn item_paths_count_up() {
+        let mut path = String::from("/0");
+        for i in 1..=10_001u64 {
+            advance(&mut path);
+            assert_eq!(path, format!("/{i}"));
+        }
     }
 
     #[test]

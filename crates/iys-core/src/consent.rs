@@ -429,17 +429,23 @@ fn known_key(head: u64, tail: u64) -> Option<usize> {
     })
 }
 
-/// Diagnostics per field, so rules that span fields can file theirs in the right place.
+/// The diagnostics of a consent, kept in report order as they are found: those about keys first, then
+/// field by field in slot order, so rules that span fields can file theirs in the right place.
 struct Found<'b> {
     /// The JSON Pointer every path starts with (`/3` for a batch's fourth item, `""` for a consent).
     base: &'b str,
-    keys: Vec<Diagnostic>,
-    fields: [Vec<Diagnostic>; 8],
-    /// How many diagnostics `fields` holds.
-    count: usize,
+    list: Vec<Diagnostic>,
+    /// `ends[slot]`: how many diagnostics in `list` are about keys or a field up to `slot`, i.e. where
+    /// the next one of `slot` goes.
+    ends: [usize; 8],
 }
 
-impl Found<'_> {
+impl<'b> Found<'b> {
+    /// Starts with the diagnostics about keys.
+    fn new(base: &'b str, keys: Vec<Diagnostic>) -> Self {
+        Found { base, ends: [keys.len(); 8], list: keys }
+    }
+
     /// `base` then `tail`, in one allocation.
     fn path(&self, tail: &str) -> String {
         let mut path = String::with_capacity(self.base.len() + tail.len());
@@ -449,9 +455,30 @@ impl Found<'_> {
     }
 
     fn push(&mut self, slot: usize, d: Diagnostic) {
-        if let Some(list) = self.fields.get_mut(slot) {
-            list.push(d);
-            self.count += 1;
+        let Some(&at) = self.ends.get(slot) else { return };
+        if at >= self.list.len() {
+            self.list.push(d);
+        } else {
+            // A rule across fields filing on an earlier field (MESAJ to a non-mobile number).
+            self.list.insert(at, d);
+        }
+        for end in self.ends.iter_mut().skip(slot) {
+            *end += 1;
+        }
+    }
+
+    /// Files the diagnostics of `slot`'s own checks, in their order.
+    fn push_all(&mut self, slot: usize, list: Vec<Diagnostic>) {
+        if self.list.is_empty() {
+            // Nothing before them: the list as it is, no copy.
+            for end in self.ends.iter_mut().skip(slot) {
+                *end = list.len();
+            }
+            self.list = list;
+        } else {
+            for d in list {
+                self.push(slot, d);
+            }
         }
     }
 
@@ -469,23 +496,8 @@ impl Found<'_> {
         self.add(slot, Code::ConsentWrongFieldType, &[("field", field), ("expected", expected)]);
     }
 
-    fn into_vec(self) -> Vec<Diagnostic> {
-        let mut out = self.keys;
-        if self.count > 0 {
-            for list in self.fields {
-                if out.is_empty() {
-                    out = list; // the first list as it is, no copy
-                } else {
-                    out.extend(list);
-                }
-            }
-        }
-        out
-    }
-
     fn has_error(&self) -> bool {
-        (!self.keys.is_empty() || self.count > 0)
-            && self.keys.iter().chain(self.fields.iter().flatten()).any(Diagnostic::is_error)
+        self.list.iter().any(Diagnostic::is_error)
     }
 }
 
@@ -703,7 +715,7 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
             d.path.insert_str(0, base);
         }
     }
-    let mut found = Found { base, keys, fields: Default::default(), count: 0 };
+    let mut found = Found::new(base, keys);
     let [v_recipient, v_recipient_type, v_type, v_status, v_source, v_date, v_retailer_code, v_retailer_access] =
         &fields.slots;
 
@@ -720,15 +732,7 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
                     d.path.insert_str(0, &prefix);
                 }
             }
-            found.count += report.diagnostics.len();
-            if let Some(list) = found.fields.get_mut(RECIPIENT) {
-                // The list is still empty here: take the report's as it is.
-                if list.is_empty() {
-                    *list = core::mem::take(&mut report.diagnostics);
-                } else {
-                    list.append(&mut report.diagnostics);
-                }
-            }
+            found.push_all(RECIPIENT, core::mem::take(&mut report.diagnostics));
         }
         report.value
     });
@@ -861,7 +865,7 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
             None
         }
     };
-    Examined { report: Report::from_parts(valid, found.into_vec()), key, recipient: spare }
+    Examined { report: Report::from_parts(valid, found.list), key, recipient: spare }
 }
 
 /// Which items repeat an earlier one (`None`s never do).

@@ -86,9 +86,15 @@ impl Recipient {
 
 /// Which kind an input looks like: anything with an `@` is read as an e-mail address.
 pub fn guess_kind(input: &str) -> RecipientKind {
-    // A byte scan first: `＠` (U+FF20) is not ASCII, so ASCII input needs no char decoding.
-    let at = input.bytes().any(|b| b == b'@') || (!input.is_ascii() && input.chars().any(|c| c == '＠'));
-    if at {
+    // One byte scan first: `＠` (U+FF20) is not ASCII, so ASCII input needs no char decoding.
+    let mut ascii = true;
+    for &b in input.as_bytes() {
+        if b == b'@' {
+            return RecipientKind::Email;
+        }
+        ascii &= b.is_ascii();
+    }
+    if !ascii && input.chars().any(|c| c == '＠') {
         RecipientKind::Email
     } else {
         RecipientKind::Phone

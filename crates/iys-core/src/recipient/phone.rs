@@ -509,11 +509,17 @@ fn accept(state: u8) -> u16 {
 
 /// Which patterns match `digits`, with libphonenumber's possible-length check.
 fn matching(digits: &[u8]) -> u16 {
-    let mask = accept(walk(digits));
+    if digits.len() >= 32 {
+        return 0;
+    }
+    let length = 1u32 << digits.len();
+    // Only the patterns the automaton accepts (few: a type and the general one) need their lengths.
+    let mut mask = accept(walk(digits));
     let mut out = 0u16;
-    for (bit, &lengths) in tables::LENGTHS.iter().enumerate() {
-        let len_ok = digits.len() < 32 && lengths & (1u32 << digits.len()) != 0;
-        if mask & (1 << bit) != 0 && len_ok {
+    while mask != 0 {
+        let bit = mask.trailing_zeros() as usize;
+        mask &= mask - 1;
+        if tables::LENGTHS.get(bit).is_some_and(|&lengths| lengths & length != 0) {
             out |= 1 << bit;
         }
     }
@@ -526,6 +532,17 @@ fn number_type(national: &[u8]) -> Option<PhoneType> {
     let m = matching(national);
     if m & (1 << tables::GENERAL) == 0 {
         return None;
+    }
+    // The common case: a fixed-line or mobile number and no type that comes before them.
+    const BEFORE_FIXED_AND_MOBILE: u16 = 0b11_1111_1100;
+    if m & BEFORE_FIXED_AND_MOBILE == 0 {
+        return if m & 1 != 0 {
+            Some(PhoneType::FixedLine)
+        } else if m & 2 != 0 {
+            Some(PhoneType::Mobile)
+        } else {
+            None
+        };
     }
     const ORDER: [(usize, PhoneType); 10] = [
         (3, PhoneType::PremiumRate),
