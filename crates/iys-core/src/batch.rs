@@ -121,10 +121,11 @@ fn not_array() -> BatchReport {
 struct Items {
     reports: Vec<Report<ValidConsent>>,
     keys: Vec<Option<(RecipientType, ConsentType, Option<Recipient>)>>,
-    /// An open-addressing hash table of item indices (`usize::MAX` for a free slot), a power of two
-    /// long and at most half full, probed in item order: each key's first occurrence is the one
-    /// stored.
-    table: Vec<usize>,
+    /// An open-addressing hash table of item indices (`usize::MAX` for a free slot) beside the low
+    /// bits of their key's hash (so most other keys are told apart without reading them), a power
+    /// of two long and at most half full, probed in item order: each key's first occurrence is the
+    /// one stored.
+    table: Vec<(usize, u32)>,
     /// How many indices `table` holds.
     stored: usize,
     /// The JSON Pointer of the next item, `/{i}` (its diagnostics' paths start with it).
@@ -136,7 +137,7 @@ impl Items {
         Items {
             reports: Vec::with_capacity(n),
             keys: Vec::with_capacity(n),
-            table: vec![usize::MAX; (2 * n).next_power_of_two().max(2)],
+            table: vec![FREE; (2 * n).next_power_of_two().max(2)],
             stored: 0,
             path: String::from("/0"),
         }
@@ -186,18 +187,19 @@ impl Items {
             self.grow();
         }
         let mask = self.table.len() - 1;
-        let shift = 64 - self.table.len().trailing_zeros();
-        let mut at = (hash(key) >> shift) as usize;
+        let h = hash(key);
+        let tag = h as u32;
+        let mut at = (h >> (64 - self.table.len().trailing_zeros())) as usize;
         loop {
-            let slot = *self.table.get(at)?;
+            let (slot, slot_tag) = *self.table.get(at)?;
             if slot == usize::MAX {
                 if let Some(s) = self.table.get_mut(at) {
-                    *s = i;
+                    *s = (i, tag);
                 }
                 self.stored += 1;
                 return None;
             }
-            if self.key(slot) == Some(key) {
+            if slot_tag == tag && self.key(slot) == Some(key) {
                 return Some(slot);
             }
             at = (at + 1) & mask;
@@ -208,13 +210,14 @@ impl Items {
     fn grow(&mut self) {
         let size = 2 * self.table.len();
         let shift = 64 - size.trailing_zeros();
-        let mut table = vec![usize::MAX; size];
-        for &i in self.table.iter().filter(|&&i| i != usize::MAX) {
+        let mut table = vec![FREE; size];
+        for &(i, _) in self.table.iter().filter(|(i, _)| *i != usize::MAX) {
             let Some(key) = self.key(i) else { continue };
-            let mut at = (hash(key) >> shift) as usize;
+            let h = hash(key);
+            let mut at = (h >> shift) as usize;
             while let Some(slot) = table.get_mut(at) {
-                if *slot == usize::MAX {
-                    *slot = i;
+                if slot.0 == usize::MAX {
+                    *slot = (i, h as u32);
                     break;
                 }
                 at = (at + 1) & (size - 1);
@@ -235,6 +238,9 @@ impl Items {
         BatchReport { diagnostics, items: self.reports }
     }
 }
+
+/// A free slot of [`Items`]'s table.
+const FREE: (usize, u32) = (usize::MAX, 0);
 
 /// `/{i}` → `/{i + 1}`, in place.
 fn advance(path: &mut String) {
@@ -259,13 +265,19 @@ fn advance(path: &mut String) {
 
 /// A multiplicative hash of the key, eight bytes at a time; the table uses its high bits.
 fn hash((rt, kind, wire): (RecipientType, ConsentType, &[u8])) -> u64 {
+    let mix = |h: u64, word: u64| (h.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     let mut h = (rt as u64) << 8 | kind as u64;
-    for chunk in wire.chunks(8) {
+    let mut rest = wire;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        h = mix(h, u64::from_le_bytes(*word));
+        rest = tail;
+    }
+    if !rest.is_empty() {
         let mut word = [0u8; 8];
-        for (w, b) in word.iter_mut().zip(chunk) {
+        for (w, b) in word.iter_mut().zip(rest) {
             *w = *b;
         }
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        h = mix(h, u64::from_le_bytes(word));
     }
     h
 }
