@@ -494,13 +494,19 @@ fn is_country_code(code: &str) -> bool {
 fn walk(digits: &[u8]) -> u8 {
     let mut state = tables::START;
     for &d in digits {
-        let row = tables::NEXT.get(usize::from(state));
-        state = row.and_then(|r| r.get(usize::from(d.wrapping_sub(b'0')))).copied().unwrap_or(0);
+        state = next(state, d);
         if state == 0 {
             break;
         }
     }
     state
+}
+
+/// The automaton state after `state` and the digit `d` (ASCII).
+#[inline(always)]
+fn next(state: u8, d: u8) -> u8 {
+    let row = tables::NEXT.get(usize::from(state));
+    row.and_then(|r| r.get(usize::from(d.wrapping_sub(b'0')))).copied().unwrap_or(0)
 }
 
 fn accept(state: u8) -> u16 {
@@ -509,12 +515,17 @@ fn accept(state: u8) -> u16 {
 
 /// Which patterns match `digits`, with libphonenumber's possible-length check.
 fn matching(digits: &[u8]) -> u16 {
-    if digits.len() >= 32 {
+    matching_at(walk(digits), digits.len())
+}
+
+/// Which patterns match digits that lead to `state` and are `len` long.
+fn matching_at(state: u8, len: usize) -> u16 {
+    if len >= 32 {
         return 0;
     }
-    let length = 1u32 << digits.len();
+    let length = 1u32 << len;
     // Only the patterns the automaton accepts (few: a type and the general one) need their lengths.
-    let mut mask = accept(walk(digits));
+    let mut mask = accept(state);
     let mut out = 0u16;
     while mask != 0 {
         let bit = mask.trailing_zeros() as usize;
@@ -529,7 +540,11 @@ fn matching(digits: &[u8]) -> u16 {
 /// libphonenumber's `getNumberTypeHelper`: the general description first, then the types in
 /// its order (premium rate before toll free, …, fixed line, mobile).
 fn number_type(national: &[u8]) -> Option<PhoneType> {
-    let m = matching(national);
+    type_of(matching(national))
+}
+
+/// The number type of digits that the patterns `m` match ([`matching`]).
+fn type_of(m: u16) -> Option<PhoneType> {
     if m & (1 << tables::GENERAL) == 0 {
         return None;
     }
@@ -562,7 +577,19 @@ fn number_type(national: &[u8]) -> Option<PhoneType> {
 /// Why `national` is not a Turkish number: too short, too long or not assigned.
 fn why_not(national: &[u8], e164: &str) -> Diagnostic {
     let digits = national.len() as u64;
-    let valid_prefix = (1..national.len()).any(|n| national.get(..n).is_some_and(|p| number_type(p).is_some()));
+    // Whether a proper prefix is a number: one walk, looking at each prefix's state on the way.
+    let mut valid_prefix = false;
+    let mut at = tables::START;
+    for (n, &d) in national.iter().enumerate() {
+        if n > 0 && type_of(matching_at(at, n)).is_some() {
+            valid_prefix = true;
+            break;
+        }
+        at = next(at, d);
+        if at == 0 {
+            break;
+        }
+    }
     let state = walk(national);
     let could_grow = accept(state) & tables::TYPE_LIVE != 0 && national.len() < max_length();
     // A national prefix `0` is kept only when the digits after it are fewer than any Turkish number
@@ -610,6 +637,35 @@ mod tests {
     }
 
     const W: &str = "normalized wire=+905321234567";
+
+    #[test]
+    fn why_not_tells_too_long_short_and_unassigned_as_before() {
+        // `why_not`'s one-walk test for a valid proper prefix against trying every prefix.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut too_long = 0;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 19) as usize;
+            let mut national: Vec<u8> = (0..len).map(|i| b'0' + ((x >> (3 * i)) % 10) as u8).collect();
+            national[0] = b"0234589"[(x % 7) as usize];
+            let by_prefixes = (1..national.len()).any(|n| number_type(&national[..n]).is_some());
+            let mut e164 = String::from("+90");
+            e164.push_str(std::str::from_utf8(&national).unwrap_or_default());
+            let d = why_not(&national, &e164);
+            if by_prefixes && national.len() <= MAX_NSN {
+                // Too long, unless more digits could still make a number.
+                let could_grow = accept(walk(&national)) & tables::TYPE_LIVE != 0 && national.len() < max_length();
+                assert_eq!(d.code == Code::PhoneTooLong, !could_grow, "{e164}");
+            }
+            if !by_prefixes && national.len() <= MAX_NSN {
+                assert_ne!(d.code, Code::PhoneTooLong, "{e164}");
+            }
+            too_long += usize::from(d.code == Code::PhoneTooLong && national.len() <= MAX_NSN);
+        }
+        assert!(too_long > 5_000, "{too_long}");
+    }
 
     #[test]
     fn wire_shortcut_agrees_with_the_general_reading() {
