@@ -56,12 +56,21 @@ pub struct Provider {
     pub created_at: String,
     /// Revocation time.
     pub revoked_at: Option<String>,
+    /// `scopes`, parsed the first time a check needs them (a row is checked up to three times per
+    /// request: by the limiter object, then for the path and the consent types). Nothing assigns
+    /// `scopes` after a row is read, so the parse cannot go stale.
+    #[serde(skip)]
+    parsed: std::cell::OnceCell<Vec<Scope>>,
 }
 
 impl Provider {
     /// The parsed scopes (empty on a bad row: nothing is allowed).
     pub fn scope_list(&self) -> Vec<Scope> {
-        serde_json::from_str(&self.scopes).unwrap_or_default()
+        self.scopes_parsed().to_vec()
+    }
+
+    fn scopes_parsed(&self) -> &[Scope] {
+        self.parsed.get_or_init(|| serde_json::from_str(&self.scopes).unwrap_or_default())
     }
 
     /// Validation mode.
@@ -75,7 +84,7 @@ impl Provider {
 
     /// Checks (iysCode, brandCode) and, when given, the consent types.
     pub fn check_scope(&self, iys: u64, brand: u64, types: &[ConsentType], lang: Lang) -> Result<(), ApiError> {
-        let scopes = self.scope_list();
+        let scopes = self.scopes_parsed();
         let deny = |what: String| Err(ApiError::code(Code::OutOfScope, &[("scope", what)], lang));
         let Some(s) = scopes.iter().find(|s| s.iys_code == iys) else {
             return deny(format!("iysCode {iys}"));

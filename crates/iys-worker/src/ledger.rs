@@ -208,12 +208,17 @@ struct AppendResult {
 
 /// Hands several appends to the writer in one call; one result per append, in order.
 async fn via_writer(env: &Env, appends: &[AppendReq]) -> Result<Vec<std::result::Result<i64, String>>> {
-    let body = serde_json::to_value(json!({ "appends": appends }))?;
-    let (status, v) = crate::do_post(env, "LEDGER", WRITER, "/append", &body).await?;
-    let results: Option<Vec<AppendResult>> = v
-        .get("results")
-        .and_then(|r| serde_json::from_value(r.clone()).ok())
-        .filter(|r: &Vec<_>| r.len() == appends.len());
+    #[derive(Serialize)]
+    struct Body<'a> {
+        appends: &'a [AppendReq],
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        results: Vec<AppendResult>,
+    }
+    let body = serde_json::to_string(&Body { appends })?;
+    let (status, text) = crate::raw::durable(env, "LEDGER", WRITER, "POST", "/append", Some(&body)).await?;
+    let results = serde_json::from_str::<Answer>(&text).ok().map(|a| a.results).filter(|r| r.len() == appends.len());
     match results {
         Some(rs) if status == 200 => Ok(rs
             .into_iter()
@@ -222,7 +227,7 @@ async fn via_writer(env: &Env, appends: &[AppendReq]) -> Result<Vec<std::result:
                 (_, e) => Err(e.unwrap_or_else(|| "no result".into())),
             })
             .collect()),
-        _ => Err(worker::Error::RustError(format!("ledger writer answered {status}: {v}"))),
+        _ => Err(worker::Error::RustError(format!("ledger writer answered {status}: {text}"))),
     }
 }
 

@@ -42,6 +42,13 @@ pub struct Admission {
     pub verdict: Option<Verdict>,
 }
 
+/// [`Admission`] as the object writes it, from the row it holds (same JSON).
+#[derive(Serialize)]
+struct AdmissionOf<'a> {
+    provider: Option<&'a Provider>,
+    verdict: Option<Verdict>,
+}
+
 /// A limiter question: may one request (of `cost`) pass under (`rate`, `burst`)?
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Take {
@@ -224,11 +231,15 @@ impl DurableObject for ProviderLimiter {
             return Response::ok("ok");
         }
         if path == "/admit" {
-            // GET with the question in the query: no request body to stream and read.
-            let url = req.url()?;
-            let q = |k: &str| url.query_pairs().find(|(kk, _)| kk == k).map(|(_, v)| v.into_owned());
+            // GET with the question in the query: no request body to stream and read. The relay
+            // writes the query itself (`relay::admit`: a provider id of [A-Za-z0-9_-], decimal
+            // codes), so it is split as it is, with no URL parser; anything else names no provider.
+            let url = req.inner().url();
+            let query = url.split_once('?').map_or("", |(_, q)| q);
+            let q =
+                |k: &str| query.split('&').find_map(|kv| kv.split_once('=').filter(|(kk, _)| *kk == k).map(|(_, v)| v));
             let a = Admit {
-                provider: q("provider").unwrap_or_default(),
+                provider: q("provider").unwrap_or_default().to_string(),
                 iys_code: q("iysCode").and_then(|v| v.parse().ok()),
                 brand_code: q("brandCode").and_then(|v| v.parse().ok()),
             };
@@ -242,8 +253,12 @@ impl DurableObject for ProviderLimiter {
             }
             // From here to the answer nothing awaits: the row read, the decision and its write are
             // one turn of this object.
-            let p = self.provider.borrow().clone().filter(|p| p.id == a.provider);
-            let Some(p) = p else { return Response::from_json(&Admission { provider: None, verdict: None }) };
+            // The row is checked and answered as it is held (no copy), so its scopes are parsed
+            // once, the first time, not on every request.
+            let row = self.provider.borrow();
+            let Some(p) = row.as_ref().filter(|p| p.id == a.provider) else {
+                return Response::from_json(&Admission { provider: None, verdict: None });
+            };
             let in_scope = match (a.iys_code, a.brand_code) {
                 (Some(i), Some(b)) => p.check_scope(i, b, &[], iys_core::Lang::En).is_ok(),
                 _ => false,
@@ -261,7 +276,7 @@ impl DurableObject for ProviderLimiter {
             } else {
                 None
             };
-            return Response::from_json(&Admission { provider: Some(p), verdict });
+            return Response::from_json(&AdmissionOf { provider: Some(p), verdict });
         }
         let take: Take = serde_json::from_str(&req.text().await?)?;
         // The decision, the state change and its write happen with no await in between: exact under

@@ -1,5 +1,7 @@
 //! Lean `fetch` for the hot path: the runtime's own `fetch` (global, or a Durable Object stub's) with
-//! a plain init object, and the answer read with the runtime's `text()`.
+//! a plain init object (none for a Durable Object GET), and the answer read with the runtime's
+//! `text()`, chained in JS so the wasm side awaits one promise per call. Durable Object ids are
+//! derived once per isolate (`idFromName`), stubs per call.
 //!
 //! workers-rs's `Request`/`Response` wrappers build a `Headers` object and a `RequestInit`, and turn
 //! every answer into a `worker::Response` (reading its headers, `cf` and WebSocket fields) that has
@@ -8,6 +10,8 @@
 //! calls made on every request (the limiter, the upstream send, the ledger hand-over) use this.
 
 use js_sys::{Object, Promise, Reflect};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Env, Error, Result};
@@ -18,13 +22,16 @@ extern "C" {
     type RawStub;
     #[wasm_bindgen(method, js_name = fetch)]
     fn fetch(this: &RawStub, url: &str, init: &Object) -> Promise;
+    /// `stub.fetch(url)`: a GET with no init object to build.
+    #[wasm_bindgen(method, js_name = fetch)]
+    fn fetch_get(this: &RawStub, url: &str) -> Promise;
 
-    /// A `Response`, as the runtime gives it.
-    type RawResponse;
-    #[wasm_bindgen(method, getter)]
-    fn status(this: &RawResponse) -> u16;
-    #[wasm_bindgen(method)]
-    fn text(this: &RawResponse) -> Promise;
+    /// A Durable Object namespace binding, as the runtime gives it.
+    type RawNamespace;
+    #[wasm_bindgen(method, catch, js_name = idFromName)]
+    fn id_from_name(this: &RawNamespace, name: &str) -> std::result::Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn get(this: &RawNamespace, id: &JsValue) -> std::result::Result<RawStub, JsValue>;
 
     /// The global `fetch`.
     #[wasm_bindgen(js_name = fetch)]
@@ -69,16 +76,59 @@ pub fn init(method: &str, headers: &[(&str, &str)], body: Option<&str>, signal: 
     Ok(o)
 }
 
+#[wasm_bindgen(
+    inline_js = "export function statusAndText(p) { return p.then((r) => r.text().then((t) => [r.status, t])); }"
+)]
+extern "C" {
+    /// `[status, body text]` of a `fetch` promise, chained in JS: one promise for the wasm side to
+    /// await per call instead of two (each await is a wake-up of the Rust task).
+    #[wasm_bindgen(js_name = statusAndText)]
+    fn status_and_text(p: &Promise) -> Promise;
+}
+
 async fn answer(p: Promise) -> Result<(u16, String)> {
-    let r: RawResponse = JsFuture::from(p).await.map_err(Error::from)?.unchecked_into();
-    let status = r.status();
-    let text = JsFuture::from(r.text()).await.map_err(Error::from)?;
-    Ok((status, text.as_string().unwrap_or_default()))
+    let pair: js_sys::Array = JsFuture::from(status_and_text(&p)).await.map_err(Error::from)?.unchecked_into();
+    let status = pair.get(0).as_f64().unwrap_or(0.0) as u16;
+    Ok((status, pair.get(1).as_string().unwrap_or_default()))
 }
 
 /// `fetch(url, init)`: (status, body text).
 pub async fn fetch(url: &str, init: &Object) -> Result<(u16, String)> {
     answer(global_fetch(url, init)).await
+}
+
+/// Most object ids this isolate keeps (one per provider's limiter, plus the singletons).
+const MAX_IDS: usize = 4096;
+
+thread_local! {
+    /// Object ids by (binding, name): `idFromName` derives the same id from the same name every
+    /// time, and an id is a plain value (not tied to the request that made it), so each isolate
+    /// derives it once. The stub, which is tied to its request, is still made per call.
+    static IDS: RefCell<HashMap<(String, String), JsValue>> = RefCell::new(HashMap::new());
+}
+
+fn stub(env: &Env, binding: &str, name: &str) -> Result<RawStub> {
+    let ns = Reflect::get(env.as_ref(), &JsValue::from_str(binding)).map_err(Error::from)?;
+    if ns.is_undefined() {
+        return Err(Error::RustError(format!("no Durable Object binding {binding}")));
+    }
+    let ns: RawNamespace = ns.unchecked_into();
+    let known = IDS.with(|m| m.borrow().get(&(binding.to_string(), name.to_string())).cloned());
+    let id = match known {
+        Some(id) => id,
+        None => {
+            let id = ns.id_from_name(name).map_err(Error::from)?;
+            IDS.with(|m| {
+                let mut m = m.borrow_mut();
+                if m.len() >= MAX_IDS {
+                    m.clear();
+                }
+                m.insert((binding.to_string(), name.to_string()), id.clone());
+            });
+            id
+        }
+    };
+    ns.get(&id).map_err(Error::from)
 }
 
 /// `path` (with its query) on the Durable Object `name` of namespace `binding`: (status, body text).
@@ -90,7 +140,12 @@ pub async fn durable(
     path: &str,
     body: Option<&str>,
 ) -> Result<(u16, String)> {
-    let stub: RawStub = env.durable_object(binding)?.id_from_name(name)?.get_stub()?.into_rpc();
+    let stub = stub(env, binding, name)?;
+    let url = format!("https://do{path}");
+    // A GET without a body needs no init object (GET is the default).
+    if method == "GET" && body.is_none() {
+        return answer(stub.fetch_get(&url)).await;
+    }
     // The objects read their bodies as JSON text whatever the headers say: none are sent.
-    answer(stub.fetch(&format!("https://do{path}"), &init(method, &[], body, None)?)).await
+    answer(stub.fetch(&url, &init(method, &[], body, None)?)).await
 }

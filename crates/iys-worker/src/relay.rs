@@ -268,8 +268,7 @@ pub async fn admit(
         path.push_str(&format!("&brandCode={b}"));
     }
     let (status, text) = crate::raw::durable(env, "LIMITER", provider_id, "GET", &path, None).await?;
-    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let a: Admission = match serde_json::from_value(v) {
+    let a: Admission = match serde_json::from_str(&text) {
         Ok(a) if status == 200 => a,
         _ => return Err(ApiError::internal(&format!("limiter answered {status}"))),
     };
