@@ -614,7 +614,10 @@ pub(crate) fn read_fields<'a>(r: &mut Reader<'a>, depth: usize, fields: &mut Fie
 /// Reads the value of a field, inside `depth` open containers.
 fn read_field<'a>(r: &mut Reader<'a>, depth: usize, slot: usize) -> Result<Field<'a>, Diagnostic> {
     Ok(match r.peek() {
-        Some(b'"') => Field::Str(r.string()?),
+        Some(b'"') => match r.plain_string() {
+            Some(s) => Field::Str(Cow::Borrowed(s)),
+            None => Field::Str(r.string()?),
+        },
         Some(b'-' | b'0'..=b'9') => Field::Number(r.number()?),
         Some(b'[') if slot == RETAILER_ACCESS => {
             let mut items = Vec::new();

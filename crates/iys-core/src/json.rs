@@ -431,6 +431,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a string without escapes (`pos` on its opening quote), as [`Reader::string`] would; `None`,
+    /// with `pos` unchanged, for any other string, which `string` then reads (and judges).
+    #[inline]
+    pub(crate) fn plain_string(&mut self) -> Option<&'a str> {
+        let start = self.pos + 1;
+        let end = plain_run(self.bytes, start);
+        if self.bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        // `start..end` lies between two quotes, ASCII bytes: char boundaries.
+        let s = self.text.get(start..end)?;
+        self.pos = end + 1;
+        Some(s)
+    }
+
     /// Reads `"key"` `:` and the whitespace after it.
     pub(crate) fn key(&mut self) -> Result<Cow<'a, str>, Diagnostic> {
         if self.peek() != Some(b'"') {
