@@ -48,7 +48,9 @@ struct Provider {
 }
 
 fn provider(r: &Relay, scopes: Value, extra: Value) -> Provider {
-    let mut body = json!({"name": "test provider", "scopes": scopes});
+    // Not ASCII on purpose: the limiter object answers with the provider's row in a header
+    // (`raw::ANSWER_HEADER`), which must carry any name.
+    let mut body = json!({"name": "Test Sağlayıcı Şirketi \u{1F600} \u{7f}", "scopes": scopes});
     if let Some(o) = extra.as_object() {
         for (k, v) in o {
             body[k] = v.clone();

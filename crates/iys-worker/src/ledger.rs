@@ -217,7 +217,7 @@ async fn via_writer(env: &Env, appends: &[AppendReq]) -> Result<Vec<std::result:
         results: Vec<AppendResult>,
     }
     let body = serde_json::to_string(&Body { appends })?;
-    let (status, text) = crate::raw::durable(env, "LEDGER", WRITER, "POST", "/append", Some(&body)).await?;
+    let (status, text) = crate::raw::durable_h(env, "LEDGER", WRITER, "POST", "/append?h=1", Some(&body)).await?;
     let results = serde_json::from_str::<Answer>(&text).ok().map(|a| a.results).filter(|r| r.len() == appends.len());
     match results {
         Some(rs) if status == 200 => Ok(rs
@@ -525,6 +525,7 @@ impl DurableObject for LedgerWriter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let in_header = crate::raw::wants_header(&req);
         match req.path().as_str() {
             "/append" => {
                 // `{appends: [{entries, dedup}, …]}`: one result per append, `{first}` or `{error}`.
@@ -542,7 +543,8 @@ impl DurableObject for LedgerWriter {
                         Err(e) => AppendResult { first: None, error: Some(e) },
                     })
                     .collect();
-                Response::from_json(&json!({ "results": results }))
+                // With `h=1` (the relay's hand-over) in a header: no body to stream back and read.
+                crate::raw::answer_in_header(in_header, serde_json::to_string(&json!({ "results": results }))?)
             }
             "/flush" => {
                 while self.receiving.get() > 0 {

@@ -257,7 +257,8 @@ impl DurableObject for ProviderLimiter {
             // once, the first time, not on every request.
             let row = self.provider.borrow();
             let Some(p) = row.as_ref().filter(|p| p.id == a.provider) else {
-                return Response::from_json(&Admission { provider: None, verdict: None });
+                let none = serde_json::to_string(&Admission { provider: None, verdict: None })?;
+                return crate::raw::answer_in_header(q("h") == Some("1"), none);
             };
             let in_scope = match (a.iys_code, a.brand_code) {
                 (Some(i), Some(b)) => p.check_scope(i, b, &[], iys_core::Lang::En).is_ok(),
@@ -276,7 +277,9 @@ impl DurableObject for ProviderLimiter {
             } else {
                 None
             };
-            return Response::from_json(&AdmissionOf { provider: Some(p), verdict });
+            // With `h=1` in a header: no body to stream across to the caller and read there.
+            let answer = serde_json::to_string(&AdmissionOf { provider: Some(p), verdict })?;
+            return crate::raw::answer_in_header(q("h") == Some("1"), answer);
         }
         let take: Take = serde_json::from_str(&req.text().await?)?;
         // The decision, the state change and its write happen with no await in between: exact under
@@ -383,13 +386,14 @@ impl DurableObject for UpstreamGovernor {
         let now = worker::Date::now().as_millis() as f64;
         let mut s = self.schedule.borrow_mut();
         let at = grant(&mut s, now, step, n);
-        Response::from_json(&Slot {
+        let slot = Slot {
             wait_ms: (at - now).max(0.0),
             step_ms: step,
             count: n,
             granted_total: s.granted_total,
             max_per_second: s.max_per_second,
-        })
+        };
+        crate::raw::answer_in_header(crate::raw::wants_header(&req), serde_json::to_string(&slot)?)
     }
 }
 

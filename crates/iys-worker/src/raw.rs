@@ -76,14 +76,24 @@ pub fn init(method: &str, headers: &[(&str, &str)], body: Option<&str>, signal: 
     Ok(o)
 }
 
-#[wasm_bindgen(
-    inline_js = "export function statusAndText(p) { return p.then((r) => r.text().then((t) => [r.status, t])); }"
-)]
+#[wasm_bindgen(inline_js = "
+export function statusAndText(p) { return p.then((r) => r.text().then((t) => [r.status, t])); }
+export function statusAndHeader(p, name) {
+  return p.then((r) => {
+    const h = r.headers.get(name);
+    return h === null ? r.text().then((t) => [r.status, t]) : [r.status, h];
+  });
+}
+")]
 extern "C" {
     /// `[status, body text]` of a `fetch` promise, chained in JS: one promise for the wasm side to
     /// await per call instead of two (each await is a wake-up of the Rust task).
     #[wasm_bindgen(js_name = statusAndText)]
     fn status_and_text(p: &Promise) -> Promise;
+    /// `[status, value of header name]` of a `fetch` promise whose answer carries that header (no
+    /// body read); else `[status, body text]`.
+    #[wasm_bindgen(js_name = statusAndHeader)]
+    fn status_and_header(p: &Promise, name: &str) -> Promise;
 }
 
 async fn answer(p: Promise) -> Result<(u16, String)> {
@@ -140,12 +150,93 @@ pub async fn durable(
     path: &str,
     body: Option<&str>,
 ) -> Result<(u16, String)> {
+    answer(send(env, binding, name, method, path, body)?).await
+}
+
+fn send(env: &Env, binding: &str, name: &str, method: &str, path: &str, body: Option<&str>) -> Result<Promise> {
     let stub = stub(env, binding, name)?;
     let url = format!("https://do{path}");
     // A GET without a body needs no init object (GET is the default).
     if method == "GET" && body.is_none() {
-        return answer(stub.fetch_get(&url)).await;
+        return Ok(stub.fetch_get(&url));
     }
     // The objects read their bodies as JSON text whatever the headers say: none are sent.
-    answer(stub.fetch(&url, &init(method, &[], body, None)?)).await
+    Ok(stub.fetch(&url, &init(method, &[], body, None)?))
+}
+
+/// The header an object's answer comes in when the caller asks for it (`h=1` in the query, see
+/// [`answer_in_header`]): its JSON in ASCII, with no body to stream across and read.
+pub const ANSWER_HEADER: &str = "x-iys-answer";
+/// Longest answer put in [`ANSWER_HEADER`]; a longer one is the body, as without `h=1`.
+const MAX_HEADER_ANSWER: usize = 8 * 1024;
+
+/// Like [`durable`], for a `path` that carries `h=1`: (status, the answer's JSON), read from
+/// [`ANSWER_HEADER`] when the object answered there, else from the body.
+pub async fn durable_h(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, String)> {
+    let p = send(env, binding, name, method, path, body)?;
+    let got: js_sys::Array =
+        JsFuture::from(status_and_header(&p, ANSWER_HEADER)).await.map_err(Error::from)?.unchecked_into();
+    Ok((got.get(0).as_f64().unwrap_or(0.0) as u16, got.get(1).as_string().unwrap_or_default()))
+}
+
+/// An object's JSON answer (status 200): in [`ANSWER_HEADER`] with no body when the caller asked
+/// for it (`in_header`: `h=1` in its query) and it is short, else as the body.
+pub fn answer_in_header(in_header: bool, json: String) -> Result<worker::Response> {
+    if in_header && json.len() <= MAX_HEADER_ANSWER {
+        return Ok(worker::Response::builder().with_header(ANSWER_HEADER, &ascii_json(&json))?.empty());
+    }
+    let mut r = worker::Response::ok(json)?;
+    r.headers_mut().set("Content-Type", "application/json")?;
+    Ok(r)
+}
+
+/// Whether a Durable Object request's query asks for the answer in [`ANSWER_HEADER`] (`h=1`).
+pub fn wants_header(req: &worker::Request) -> bool {
+    let url = req.inner().url();
+    url.split_once('?').is_some_and(|(_, q)| q.split('&').any(|kv| kv == "h=1"))
+}
+
+/// `json` with every non-ASCII character (and DEL) written as a JSON `\uXXXX` escape (UTF-16,
+/// surrogate pairs above U+FFFF): the same JSON value, and a valid HTTP header value (serde_json
+/// already escapes the other control characters). serde_json writes such characters only inside
+/// strings, where the escape means the same character.
+pub fn ascii_json(json: &str) -> String {
+    let plain = |c: char| c.is_ascii() && c != '\x7f';
+    if json.chars().all(plain) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if plain(c) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ascii_json;
+
+    #[test]
+    fn ascii_json_is_the_same_json_in_ascii() {
+        let v = serde_json::json!({"name": "Şirket Ünal 😀 \"x\" \\ é \u{7f}\n", "n": 1});
+        let text = serde_json::to_string(&v).unwrap_or_default();
+        let a = ascii_json(&text);
+        assert!(a.bytes().all(|b| (0x20..0x7f).contains(&b)), "{a}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&a).ok(), Some(v));
+        assert_eq!(ascii_json(r#"{"a":1}"#), r#"{"a":1}"#);
+    }
 }

@@ -260,14 +260,15 @@ pub async fn admit(
     if !provider_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(ApiError::code(Code::InvalidToken, &[], lang));
     }
-    let mut path = format!("/admit?provider={provider_id}");
+    // `h=1`: the answer comes in a header, with no body (`raw::ANSWER_HEADER`).
+    let mut path = format!("/admit?h=1&provider={provider_id}");
     if let Some(i) = iys {
         path.push_str(&format!("&iysCode={i}"));
     }
     if let Some(b) = brand {
         path.push_str(&format!("&brandCode={b}"));
     }
-    let (status, text) = crate::raw::durable(env, "LIMITER", provider_id, "GET", &path, None).await?;
+    let (status, text) = crate::raw::durable_h(env, "LIMITER", provider_id, "GET", &path, None).await?;
     let a: Admission = match serde_json::from_str(&text) {
         Ok(a) if status == 200 => a,
         _ => return Err(ApiError::internal(&format!("limiter answered {status}"))),
@@ -489,7 +490,9 @@ async fn slot(env: &Env) {
             continue;
         }
         let n = ((LEASE_MS / step).floor() as u64).max(1);
-        let got = do_get(env, "GOVERNOR", &user, &format!("/slot?rps={rps}&n={n}")).await;
+        let got = crate::raw::durable_h(env, "GOVERNOR", &user, "GET", &format!("/slot?h=1&rps={rps}&n={n}"), None)
+            .await
+            .map(|(_, text)| serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
         let at = crate::util::now_ms() as f64;
         LEASE.with(|l| {
             let mut l = l.borrow_mut();
