@@ -167,15 +167,16 @@ export function createApi(wasm, isReady) {
     const errors = [];
     const warnings = [];
     diagnostics(errors, warnings, messages);
-    const items = [];
-    for (let index = 0, n = w[at++]; index < n; index++) {
+    const n = w[at++];
+    const items = new Array(n);
+    for (let index = 0; index < n; index++) {
       const f = w[at++];
       const value = f & 2 ? consent() : undefined;
       const e = [];
       const ws = [];
       diagnostics(e, ws, messages);
       const itemOk = (f & 1) === 1;
-      items.push(value === undefined ? { index, ok: itemOk, errors: e, warnings: ws } : { index, ok: itemOk, value, errors: e, warnings: ws });
+      items[index] = value === undefined ? { index, ok: itemOk, errors: e, warnings: ws } : { index, ok: itemOk, value, errors: e, warnings: ws };
     }
     return { ok, errors, warnings, items };
   }
