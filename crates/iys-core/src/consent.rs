@@ -920,7 +920,7 @@ fn check_date(found: &mut Found, s: &str, source: Option<Source>, opts: &Options
         return false;
     }
     if let Some(rule) = opts.window {
-        if let Some(cutoff) = clock.cutoff_for(date, date.naive_seconds(), rule) {
+        if let Some(cutoff) = clock.cutoff_for(date, LocalDateTime::naive_seconds_at(unix), rule) {
             let mut days = String::new();
             write_u64(&mut days, u64::from(rule.days));
             let cutoff = cutoff.to_wire();

@@ -175,6 +175,67 @@ fn validate_closely(input: &str, mode: Mode) -> Report<Recipient> {
 /// "look closer".
 fn plainly_valid(s: &str) -> bool {
     let b = s.as_bytes();
+    if b.len() > TOTAL_MAX {
+        return false;
+    }
+    // The local part, up to the first `@`; `prev` starts as a dot so that a leading one fails as `..`.
+    let mut i = 0;
+    let mut prev = b'.';
+    loop {
+        let Some(&c) = b.get(i) else { return false };
+        if c == b'@' {
+            break;
+        }
+        if c == b'.' {
+            if prev == b'.' {
+                return false;
+            }
+        } else if !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'+' | b'-')) {
+            return false;
+        }
+        prev = c;
+        i += 1;
+    }
+    if i == 0 || i > LOCAL_MAX || prev == b'.' {
+        return false;
+    }
+    // The domain, label by label: `start` is where the current one began, `letters` whether it has
+    // nothing but letters so far (the TLD must).
+    let (mut labels, mut first_len) = (0usize, 0usize);
+    let mut start = i + 1;
+    let mut letters = true;
+    let mut j = start;
+    loop {
+        let c = b.get(j).copied();
+        match c {
+            None | Some(b'.') => {
+                let len = j - start;
+                let hyphen_end = b.get(start) == Some(&b'-') || j.checked_sub(1).and_then(|k| b.get(k)) == Some(&b'-');
+                if len == 0 || len > LABEL_MAX || hyphen_end {
+                    return false;
+                }
+                labels += 1;
+                if labels == 1 {
+                    first_len = len;
+                }
+                if c.is_none() {
+                    return labels >= 2 && len >= 2 && letters && !(labels == 2 && first_len == 1);
+                }
+                start = j + 1;
+                letters = true;
+            }
+            Some(c) if c.is_ascii_alphabetic() => {}
+            Some(c) if c.is_ascii_digit() || c == b'-' => letters = false,
+            Some(_) => return false,
+        }
+        j += 1;
+    }
+}
+
+/// The earlier, several-pass form of [`plainly_valid`], which it must agree with.
+#[cfg(test)]
+fn plainly_valid_reference(s: &str) -> bool {
+    let b = s.as_bytes();
     let Some(at) = b.iter().position(|&c| c == b'@') else { return false };
     let (Some(local), Some(domain)) = (b.get(..at), b.get(at + 1..)) else { return false };
     if b.len() > TOTAL_MAX || local.is_empty() || local.len() > LOCAL_MAX {
@@ -396,6 +457,51 @@ mod tests {
             "a@b_c.de",
         ] {
             assert!(!plainly_valid(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_one_pass_shortcut_agrees_with_the_several_pass_one() {
+        let alphabet = ["a", ".", "-", "_", "+", "@", "1", "Z", " ", "ş", "＠", "x", "co", "q"];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut agreed_true = 0;
+        for n in 0..300_000u32 {
+            let len = 1 + (n % 24) as usize;
+            let s: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let pad = |c: &str, k: usize| c.repeat(k);
+            let k = (next() % 300) as usize;
+            for s in [
+                s.clone(),
+                format!("{s}.com"),
+                format!("ab{s}"),
+                format!("{s}@ex.tr"),
+                format!("ab@{s}.tr"),
+                format!("{}@{s}", pad("a", k)),
+                format!("a@{}.{s}", pad("b", k)),
+                format!("{s}@{}.com", pad("b.", k / 2)),
+            ] {
+                let want = plainly_valid_reference(&s);
+                assert_eq!(plainly_valid(&s), want, "{s:?}");
+                agreed_true += usize::from(want);
+            }
+        }
+        assert!(agreed_true > 10_000, "{agreed_true}");
+        for n in [60usize, 63, 64, 65, 250, 254, 255] {
+            for s in [
+                format!("{}@ex.com", "a".repeat(n)),
+                format!("a@{}.com", "b".repeat(n)),
+                format!("a@{}", "b".repeat(n)),
+                format!("a@b.{}", "c".repeat(n)),
+                format!("{}@{}.com", "a".repeat(64), "b".repeat(n.min(63))),
+            ] {
+                assert_eq!(plainly_valid(&s), plainly_valid_reference(&s), "{s:?}");
+            }
         }
     }
 

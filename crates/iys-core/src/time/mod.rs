@@ -142,33 +142,78 @@ impl LocalDateTime {
 
     /// [`LocalDateTime::parse`] and the instant [`LocalDateTime::to_unix`] gives, in one go.
     pub(crate) fn parse_unix(s: &str) -> Result<(Self, i64), DateError> {
-        let b = s.as_bytes();
-        if b.len() != 19 {
-            return Err(DateError::Format);
+        let t = Self::parse_fields(s.as_bytes()).ok_or(DateError::Format)?;
+        match t.to_unix() {
+            Some(unix) => Ok((t, unix)),
+            None => Err(DateError::Invalid),
         }
-        // Digits where the template has `0`, the template's own byte elsewhere.
+    }
+
+    /// The fields of `YYYY-MM-DD HH:mm:ss` (unchecked beyond being digits), `None` for any other
+    /// shape. The 19 bytes are read as three little-endian words (`YYYY-MM-`, `DD HH:mm`, and
+    /// `HH:mm:ss` overlapping the second) and checked a word at a time.
+    #[inline]
+    fn parse_fields(b: &[u8]) -> Option<Self> {
+        if b.len() != 19 {
+            return None;
+        }
+        // Per word: the lanes that must be digits (0xFF), and the separators' bytes where they must be.
+        const D0: u64 = 0x00FF_FF00_FFFF_FFFF;
+        const S0: u64 = u64::from_le_bytes(*b"\0\0\0\0-\0\0-");
+        const D1: u64 = 0xFFFF_00FF_FF00_FFFF;
+        const S1: u64 = u64::from_le_bytes(*b"\0\0 \0\0:\0\0");
+        const S2: u64 = u64::from_le_bytes(*b"\0\0:\0\0:\0\0");
+        const ZEROS: u64 = 0x3030_3030_3030_3030;
+        // The digit values of a word's digit lanes (0 elsewhere), when each of them is `0`..=`9`.
+        fn digits(w: u64, lanes: u64, seps: u64) -> Option<u64> {
+            if w & !lanes != seps {
+                return None;
+            }
+            let t = (w ^ ZEROS) & lanes;
+            // High nibbles clear: 0x30..=0x3F; and no lane reaching 10 once 6 is added to it.
+            let ok =
+                t & 0xF0F0_F0F0_F0F0_F0F0 == 0 && (t + (0x0606_0606_0606_0606 & lanes)) & 0x1010_1010_1010_1010 == 0;
+            ok.then_some(t)
+        }
+        let d0 = digits(crate::json::word_at(b, 0)?, D0, S0)?;
+        let d1 = digits(crate::json::word_at(b, 8)?, D1, S1)?;
+        let d2 = digits(crate::json::word_at(b, 11)?, D1, S2)?;
+        let lane = |w: u64, i: u32| ((w >> (8 * i)) & 0xFF) as u8;
+        let two = |w: u64, i: u32| lane(w, i) * 10 + lane(w, i + 1);
+        let year = i32::from(two(d0, 0)) * 100 + i32::from(two(d0, 2));
+        Some(LocalDateTime {
+            year,
+            month: two(d0, 5),
+            day: two(d1, 0),
+            hour: two(d1, 3),
+            minute: two(d1, 6),
+            second: two(d2, 6),
+        })
+    }
+
+    /// The earlier byte-by-byte form of [`LocalDateTime::parse_fields`], which it must agree with.
+    #[cfg(test)]
+    fn parse_fields_reference(b: &[u8]) -> Option<Self> {
+        if b.len() != 19 {
+            return None;
+        }
         const SHAPE: &[u8; 19] = b"0000-00-00 00:00:00";
         let shape_ok = b.iter().zip(SHAPE).all(|(&c, &t)| if t == b'0' { c.is_ascii_digit() } else { c == t });
         if !shape_ok {
-            return Err(DateError::Format);
+            return None;
         }
-        // All 19 bytes are checked ASCII above, so these slices are in bounds and are digits.
         let num = |from: usize, to: usize| -> u32 {
             b.get(from..to).unwrap_or_default().iter().fold(0, |acc, &c| acc * 10 + u32::from(c - b'0'))
         };
         let small = |v: u32| u8::try_from(v).unwrap_or(u8::MAX);
-        let t = LocalDateTime {
+        Some(LocalDateTime {
             year: i32::try_from(num(0, 4)).unwrap_or(0),
             month: small(num(5, 7)),
             day: small(num(8, 10)),
             hour: small(num(11, 13)),
             minute: small(num(14, 16)),
             second: small(num(17, 19)),
-        };
-        match t.to_unix() {
-            Some(unix) => Ok((t, unix)),
-            None => Err(DateError::Invalid),
-        }
+        })
     }
 
     /// `YYYY-MM-DD HH:mm:ss`, as IYS writes it: the same text as `Display` (a year outside 0..=9999
@@ -230,6 +275,10 @@ impl LocalDateTime {
             return None;
         }
         let naive = self.naive_seconds();
+        if naive - i64::from(EEST) >= FIXED_UTC3_FROM {
+            // Since 2016 the offset is UTC+3 throughout: what the search below finds first.
+            return Some(naive - i64::from(EEST));
+        }
         // A wall time is real at offset `o` when the zone's offset at `naive - o` is `o`. UTC+3 first:
         // where both work (the repeated hour), that is the earlier instant.
         [EEST, EET].into_iter().map(|o| naive - i64::from(o)).find(|&t| i64::from(utc_offset(t)) == naive - t)
@@ -451,6 +500,56 @@ mod tests {
 
     fn t(s: &str) -> LocalDateTime {
         LocalDateTime::parse(s).expect(s)
+    }
+
+    #[test]
+    fn word_parse_agrees_with_the_byte_parse() {
+        let bases = ["2025-11-18 10:00:00", "0000-00-00 00:00:00", "9999-99-99 99:99:99", "2016-03-27 03:30:00"];
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        let mut n = 0;
+        for base in bases {
+            for at in 0..19 {
+                for &c in &bytes {
+                    let mut b = base.as_bytes().to_vec();
+                    b[at] = c;
+                    assert_eq!(LocalDateTime::parse_fields(&b), LocalDateTime::parse_fields_reference(&b), "{b:?}");
+                    n += usize::from(LocalDateTime::parse_fields(&b).is_some());
+                }
+            }
+            for len in 0..24 {
+                let b: Vec<u8> = base.bytes().cycle().take(len).collect();
+                assert_eq!(LocalDateTime::parse_fields(&b), LocalDateTime::parse_fields_reference(&b));
+            }
+        }
+        assert_eq!(n, 4 * (14 * 10 + 5));
+        // Every field's digits, and the instant, through the public parse.
+        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = |k: u32| char::from(b'0' + (x.rotate_right(3 * k) % 10) as u8);
+            let s: String = "0000-00-00 00:00:00"
+                .chars()
+                .enumerate()
+                .map(|(i, t)| if t == '0' { d(i as u32) } else { t })
+                .collect();
+            let b = s.as_bytes();
+            let got = LocalDateTime::parse_fields(b);
+            assert_eq!(got, LocalDateTime::parse_fields_reference(b), "{s}");
+            if let Some(t) = got {
+                let reference = if t.is_valid() {
+                    let naive = t.naive_seconds();
+                    [EEST, EET]
+                        .into_iter()
+                        .map(|o| naive - i64::from(o))
+                        .find(|&u| i64::from(utc_offset(u)) == naive - u)
+                } else {
+                    None
+                };
+                assert_eq!(t.to_unix(), reference, "{s}");
+            }
+        }
     }
 
     #[test]
