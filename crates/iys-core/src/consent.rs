@@ -534,19 +534,27 @@ impl<'a> Fields<'a> {
     }
 
     /// [`Fields::claim`] for a key already looked up: `slot` is [`slot_of`]`(key)`.
+    #[inline]
     fn claim_slot(&mut self, slot: Option<usize>, key: &str) -> Option<usize> {
-        let code = match slot {
+        match slot {
             Some(slot) if self.seen & (1 << slot) == 0 => {
                 self.seen |= 1 << slot;
-                return Some(slot);
+                Some(slot)
             }
-            Some(_) => Code::ConsentDuplicateField,
-            None => Code::ConsentUnknownField,
-        };
+            _ => {
+                self.refuse(slot.is_some(), key);
+                None
+            }
+        }
+    }
+
+    /// Records the diagnostic of a key that fills no slot: a repeated allowed key, or an unknown one.
+    #[cold]
+    fn refuse(&mut self, repeated: bool, key: &str) {
+        let code = if repeated { Code::ConsentDuplicateField } else { Code::ConsentUnknownField };
         let mut path = String::from("/");
         push_pointer_token(&mut path, key);
         self.keys.push(Diagnostic::new(code, path).with("field", key));
-        None
     }
 
     fn set(&mut self, slot: usize, field: Field<'a>) {
