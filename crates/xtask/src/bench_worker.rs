@@ -45,6 +45,9 @@ pub struct WorkerFigures {
     proxy_rps: Vec<f64>,
     relay_errors: u64,
     proxy_errors: u64,
+    /// workerd CPU (user + system, every workerd process of that `wrangler dev`) per 2xx answer, ms.
+    relay_cpu_ms: Vec<f64>,
+    proxy_cpu_ms: Vec<f64>,
     validate: Vec<(String, String)>,
     load: String,
 }
@@ -64,6 +67,28 @@ impl Drop for Group {
         let _ = Command::new("kill").args(["-TERM", "--", &format!("-{}", self.0.id())]).status();
         let _ = self.0.wait();
     }
+}
+
+/// CPU seconds (user + system) so far of every `workerd` process in the process group `pgid` (a
+/// `wrangler dev` started by [`Group::spawn`]: its workerd processes stay in its group), from /proc.
+fn workerd_cpu_s(pgid: u32) -> f64 {
+    let tick = 100.0; // USER_HZ: the unit of utime/stime in /proc/<pid>/stat on Linux
+    let Ok(dir) = fs::read_dir("/proc") else { return 0.0 };
+    let mut total = 0.0;
+    for e in dir.flatten() {
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else { continue };
+        // `pid (comm) state ppid pgrp … utime stime …`; comm may hold spaces, so split after ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        if !head.ends_with("(workerd") {
+            continue;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        if field(2) as u32 == pgid {
+            total += (field(11) + field(12)) / tick;
+        }
+    }
+    total
 }
 
 fn free_port() -> Result<u16, String> {
@@ -229,10 +254,10 @@ fn throughput(root: &Path, dir: &Path, f: &mut WorkerFigures) -> Result<(), Stri
         "IYS_MAX_RPS:100000".into(),
     ];
     let relay_log = dir.join("relay.log");
-    let _relay = wrangler_dev(root, None, rp, &state, &relay_vars, &relay_log)?;
+    let relay_group = wrangler_dev(root, None, rp, &state, &relay_vars, &relay_log)?;
     let proxy_log = dir.join("proxy.log");
     let proxy_cfg = root.join("crates/iys-worker/bench/proxy/wrangler.toml");
-    let _proxy = wrangler_dev(
+    let proxy_group = wrangler_dev(
         root,
         Some(&proxy_cfg),
         pp,
@@ -264,16 +289,25 @@ fn throughput(root: &Path, dir: &Path, f: &mut WorkerFigures) -> Result<(), Stri
     load(&relay, &relay_token, 1, &phones);
     load(&proxy, &sim_token, 1, &phones);
     for round in 0..ROUNDS {
-        for (name, addr, token) in [("relay", &relay, &relay_token), ("proxy", &proxy, &sim_token)] {
+        for (name, addr, token, group) in
+            [("relay", &relay, &relay_token, &relay_group), ("proxy", &proxy, &sim_token, &proxy_group)]
+        {
+            let cpu0 = workerd_cpu_s(group.0.id());
             let (ok, bad) = load(addr, token, PHASE_SECS, &phones);
+            let cpu_ms = (workerd_cpu_s(group.0.id()) - cpu0) * 1000.0 / ok.max(1) as f64;
             let rps = ok as f64 / PHASE_SECS as f64;
-            eprintln!("  round {} {name}: {ok} ok, {bad} other in {PHASE_SECS} s = {rps:.0} req/s", round + 1);
+            eprintln!(
+                "  round {} {name}: {ok} ok, {bad} other in {PHASE_SECS} s = {rps:.0} req/s, workerd {cpu_ms:.2} ms CPU each",
+                round + 1
+            );
             if name == "relay" {
                 f.relay_rps.push(rps);
                 f.relay_errors += bad;
+                f.relay_cpu_ms.push(cpu_ms);
             } else {
                 f.proxy_rps.push(rps);
                 f.proxy_errors += bad;
+                f.proxy_cpu_ms.push(cpu_ms);
             }
         }
     }
@@ -373,6 +407,11 @@ fn section(f: &WorkerFigures) -> String {
     s.push_str(&format!("| relay, single add, requests/s (median of {ROUNDS}) | {r:.0} | |\n"));
     s.push_str(&format!("| pass-through proxy Worker, same request, requests/s | {p:.0} | |\n"));
     s.push_str(&format!("| relay / proxy | {ratio:.2}× | ≥ {TARGET_RATIO}× — {} |\n", met(ratio >= TARGET_RATIO)));
+    let (rc, pc) = (median(&f.relay_cpu_ms), median(&f.proxy_cpu_ms));
+    s.push_str(&format!(
+        "| workerd CPU per answered request (median of {ROUNDS}): relay / proxy | {rc:.2} / {pc:.2} ms ({:.2}×) | |\n",
+        if rc > 0.0 { pc / rc } else { 0.0 }
+    ));
     s.push_str(&format!(
         "| CPU to validate a 1000-item batch (median, p90 {} ms, mean {} ms) | {} ms | ≤ {TARGET_VALIDATE_MS} ms — {} |\n\n",
         v("worker_validate_p90_ms"),
@@ -381,9 +420,12 @@ fn section(f: &WorkerFigures) -> String {
         met(vmed <= TARGET_VALIDATE_MS)
     ));
     s.push_str(&format!(
-        "Rounds (req/s): relay {}; proxy {}. Non-2xx or failed: relay {}, proxy {}. Load average {}.\n\n",
+        "Rounds (req/s): relay {}; proxy {}. workerd CPU per answered request (ms): relay {}; proxy {}. \
+         Non-2xx or failed: relay {}, proxy {}. Load average {}.\n\n",
         list(&f.relay_rps),
         list(&f.proxy_rps),
+        f.relay_cpu_ms.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", "),
+        f.proxy_cpu_ms.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", "),
         f.relay_errors,
         f.proxy_errors,
         f.load
@@ -404,7 +446,11 @@ fn section(f: &WorkerFigures) -> String {
          with the isolate's other pending appends, and committed to D1 before the isolate is \
          released); the proxy only forwards. The load client, both \
          workerd processes and the sim share this machine's {} cores with other work, so the figures are \
-         relative, not capacity.\n\n",
+         relative, not capacity. The CPU row is the user + system CPU of every workerd process of that \
+         `wrangler dev` (its own and wrangler's proxy in front of it; from /proc) during each phase, divided by \
+         the 2xx answers: it moves far less with the machine's other load than requests/s do, and its \
+         ratio (proxy / relay) is what the relay / proxy requests/s would be if workerd's CPU were all \
+         that bound both.\n\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     ));
     s.push_str(
