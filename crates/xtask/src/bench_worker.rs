@@ -7,6 +7,9 @@
 //!    fixed duration) sends the same single add — `POST /sps/600001/brands/600001/consents`, a
 //!    fresh phone number each time — to the relay (relay token) and to the proxy (the sim's own
 //!    token), alternating phases; requests/s = 2xx answers / phase seconds, median of the rounds.
+//!    Each phase also takes the CPU (user + system, /proc) of every workerd process of that
+//!    `wrangler dev` and divides it by the 2xx answers: workerd CPU per answered request, which
+//!    moves much less with the machine's other load than requests/s do.
 //! 2. **Validation CPU.** `bench/validate.mjs`: iys-core's batch validation built the way the
 //!    Worker is (profile `release`, wasm32), called from Node 22 (V8) through iys-wasm's raw
 //!    `input`/`batch` exports, 1000-item batch, `process.cpuUsage` per call, median of 200 calls
