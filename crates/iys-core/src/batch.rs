@@ -74,16 +74,16 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
         if !r.open(0, b']')? {
             loop {
                 let base = items.next_path();
-                if r.peek() == Some(b'{') {
+                // One call of `push` for both kinds of item, so that it can be inlined here.
+                let examined = if r.peek() == Some(b'{') {
                     let mut fields = Fields::new();
                     read_fields(&mut r, 1, &mut fields)?;
-                    let examined = judge(&mut fields, opts, &clock, true, base);
-                    items.push(examined);
+                    judge(&mut fields, opts, &clock, true, base)
                 } else {
                     r.value::<false>(1)?;
-                    let examined = not_object(base);
-                    items.push(examined);
-                }
+                    not_object(base)
+                };
+                items.push(examined);
                 if !r.next(b']')? {
                     break;
                 }
