@@ -74,7 +74,7 @@ pub fn validate_batch(json: &str, opts: &Options) -> BatchReport {
         if !r.open(0, b']')? {
             loop {
                 let base = items.next_path();
-                // One call of `push` for both kinds of item, so that it can be inlined here.
+                // One call of `push` for both kinds of item (less code).
                 let examined = if r.peek() == Some(b'{') {
                     let mut fields = Fields::new();
                     read_fields(&mut r, 1, &mut fields)?;

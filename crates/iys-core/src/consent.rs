@@ -852,13 +852,8 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
     let mut spare = None;
     let valid = match (found.has_error(), recipient, recipient_type, kind, status) {
         (false, Some(recipient), Some(recipient_type), Some(kind), Some(status)) => {
-            // The wire form, copied from the input when that is what was written (no UTF-8 check).
-            let wire = match v_recipient {
-                Some(Field::Str(s)) if s.as_bytes() == recipient.wire_bytes() => s.as_ref(),
-                _ => recipient.wire(),
-            };
             let consent = Consent {
-                recipient: wire.to_owned(),
+                recipient: recipient.wire().to_owned(),
                 recipient_type,
                 kind,
                 status,
