@@ -48,7 +48,8 @@ pub const PHONE_TYPES: [PhoneType; 10] = [
 ];
 
 /// The params' names the messages use (every `{name}` of every template; a test checks), in the
-/// order of the JS table `PARAM_NAMES`. A name outside it crosses as a string.
+/// order of the JS table `PARAM_NAMES`. A name outside it crosses as a string. [`param_index`]
+/// finds a name's place (a test checks it against this list).
 pub const PARAM_NAMES: [&str; 26] = [
     "char",
     "country",
@@ -77,6 +78,40 @@ pub const PARAM_NAMES: [&str; 26] = [
     "value",
     "wire",
 ];
+
+/// The index of `name` in [`PARAM_NAMES`] (a `match`, which compiles to a switch on the length and
+/// few compares, where a search would compare against every name before it).
+pub(crate) fn param_index(name: &str) -> Option<u32> {
+    Some(match name {
+        "char" => 0,
+        "country" => 1,
+        "count" => 2,
+        "cutoff" => 3,
+        "days" => 4,
+        "digits" => 5,
+        "expected" => 6,
+        "extension" => 7,
+        "field" => 8,
+        "first" => 9,
+        "input" => 10,
+        "iys_code" => 11,
+        "kind" => 12,
+        "label" => 13,
+        "length" => 14,
+        "limit" => 15,
+        "now" => 16,
+        "number" => 17,
+        "offset" => 18,
+        "param" => 19,
+        "reason" => 20,
+        "retry_after" => 21,
+        "scope" => 22,
+        "type" => 23,
+        "value" => 24,
+        "wire" => 25,
+        _ => return None,
+    })
+}
 
 fn index<T: PartialEq>(all: &[T], v: &T) -> u32 {
     all.iter().position(|x| x == v).unwrap_or(0) as u32
@@ -132,8 +167,8 @@ impl Out {
             self.str(&d.path);
             self.word(d.params.len() as u32);
             for (name, value) in &d.params {
-                match PARAM_NAMES.iter().position(|n| n == name) {
-                    Some(i) => self.word(i as u32 + 1),
+                match param_index(name) {
+                    Some(i) => self.word(i + 1),
                     None => {
                         self.word(0);
                         self.str(name);

@@ -84,6 +84,16 @@ mod tests {
     }
 
     #[test]
+    fn the_encoder_finds_every_param_name_at_its_place() {
+        for (i, name) in PARAM_NAMES.iter().enumerate() {
+            assert_eq!(crate::encode::param_index(name), Some(i as u32), "{name}");
+        }
+        for other in ["", "Input", "inputs", "wir", "retry-after", "ülke"] {
+            assert_eq!(crate::encode::param_index(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn tables_are_fresh() {
         crate::assert_fresh("npm/tables.js", &render(), "tables");
     }
