@@ -669,6 +669,7 @@ pub fn write_value(out: &mut String, value: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xorshift::Rng;
 
     fn ok(text: &str) -> Value {
         match parse(text) {
@@ -822,11 +823,9 @@ mod tests {
         }
         // Several special and high bytes in one word.
         let alphabet = [b'a', b'"', b'\\', 0, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff];
-        let mut x: u64 = 0x0123_4567_89AB_CDEF;
+        let mut rng = Rng(0x0123_4567_89AB_CDEF);
         for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = 1 + (x % 19) as usize;
             let text: Vec<u8> = (0..len).map(|i| alphabet[((x >> (3 * i)) as usize) % alphabet.len()]).collect();
             let start = (x >> 60) as usize % len;
@@ -887,11 +886,9 @@ mod tests {
             out
         }
         let alphabet = ['a', '"', '\\', '\n', '\r', '\t', '\u{0}', '\u{1f}', ' ', '\u{7f}', 'ç', '😀', '/', 'Z'];
-        let mut x: u64 = 0x5DEE_CE66_D1CE_4E5B;
+        let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
         for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = (x % 21) as usize;
             let s: String = (0..len).map(|i| alphabet[((x >> (2 * i)) as usize) % alphabet.len()]).collect();
             let mut out = String::new();

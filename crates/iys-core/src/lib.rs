@@ -13,6 +13,11 @@ pub mod recipient;
 pub mod time;
 #[cfg(feature = "serde")]
 pub mod wire;
+/// The seeded xorshift64 the unit tests draw random inputs from (shared with the integration tests
+/// and the bench).
+#[cfg(test)]
+#[path = "../tests/support/xorshift.rs"]
+mod xorshift;
 
 pub use batch::{validate_batch, BatchReport};
 

@@ -414,6 +414,7 @@ fn is_valid_label(label: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xorshift::Rng;
 
     const OK: &[&str] = &[];
 
@@ -421,12 +422,10 @@ mod tests {
     fn the_shortcut_only_takes_addresses_the_rules_accept_as_written() {
         // Random short strings over the characters that matter, plus a few real shapes.
         let alphabet = b"a.-_+@1Z";
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut taken = 0;
         for n in 0..400_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = 3 + (n % 12) as usize;
             let s: String = (0..len).map(|i| char::from(alphabet[((x >> (i * 3)) & 7) as usize])).collect();
             for s in [s.clone(), format!("{s}.com"), format!("ab{s}"), format!("{s}@ex.tr")] {
@@ -463,13 +462,8 @@ mod tests {
     #[test]
     fn the_one_pass_shortcut_agrees_with_the_several_pass_one() {
         let alphabet = ["a", ".", "-", "_", "+", "@", "1", "Z", " ", "ş", "＠", "x", "co", "q"];
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut next = || rng.next();
         let mut agreed_true = 0;
         for n in 0..300_000u32 {
             let len = 1 + (n % 24) as usize;

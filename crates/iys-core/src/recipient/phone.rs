@@ -607,6 +607,7 @@ fn why_not(national: &[u8], e164: &str) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xorshift::Rng;
 
     /// `wire type | code k=v …` for a value, `code k=v` for an error (the `input` param,
     /// which repeats the input, is left out).
@@ -641,12 +642,10 @@ mod tests {
     #[test]
     fn why_not_tells_too_long_short_and_unassigned_as_before() {
         // `why_not`'s one-walk test for a valid proper prefix against trying every prefix.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut too_long = 0;
         for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = 1 + (x % 19) as usize;
             let mut national: Vec<u8> = (0..len).map(|i| b'0' + ((x >> (3 * i)) % 10) as u8).collect();
             national[0] = b"0234589"[(x % 7) as usize];
@@ -670,11 +669,9 @@ mod tests {
     #[test]
     fn wire_shortcut_agrees_with_the_general_reading() {
         assert!(!is_country_code("9") && is_country_code("90"));
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
         for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let national = format!("{:010}", x % 10_000_000_000);
             let mut buf = [0u8; PLAIN_DIGITS];
             let digits = format!("90{national}");
@@ -699,14 +696,12 @@ mod tests {
                 }
             }
         }
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
-            let len = (x % 30) as usize;
+            let len = (rng.0 % 30) as usize;
             let mut s = String::new();
             for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next();
                 let b = if x.is_multiple_of(3) {
                     ALPHABET[(x / 3 % ALPHABET.len() as u64) as usize]
                 } else {

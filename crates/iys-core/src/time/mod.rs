@@ -497,6 +497,7 @@ fn civil_from_days(n: i64) -> (i64, u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xorshift::Rng;
 
     fn t(s: &str) -> LocalDateTime {
         LocalDateTime::parse(s).expect(s)
@@ -523,11 +524,9 @@ mod tests {
         }
         assert_eq!(n, 4 * (14 * 10 + 5));
         // Every field's digits, and the instant, through the public parse.
-        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut rng = Rng(0x1234_5678_9ABC_DEF1);
         for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let d = |k: u32| char::from(b'0' + (x.rotate_right(3 * k) % 10) as u8);
             let s: String = "0000-00-00 00:00:00"
                 .chars()

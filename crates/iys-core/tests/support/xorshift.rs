@@ -1,4 +1,5 @@
-//! The generator behind the generated corpora of `tests/phone_differential.rs` and `benches/core.rs`:
+//! The generator behind the generated corpora of `tests/phone_differential.rs`, `benches/core.rs`
+//! and the unit tests' random inputs (`src/lib.rs` includes this file):
 //! xorshift64 (Marsaglia, shifts 13/7/17), seeded by the caller, so every run draws the same inputs.
 //! Not for anything secret. (`crates/xtask/src/gen.rs` keeps its own xorshift64*, whose stream the
 //! bench CSV is pinned to.)
