@@ -96,10 +96,15 @@ extern "C" {
     fn status_and_header(p: &Promise, name: &str) -> Promise;
 }
 
-async fn answer(p: Promise) -> Result<(u16, String)> {
-    let pair: js_sys::Array = JsFuture::from(status_and_text(&p)).await.map_err(Error::from)?.unchecked_into();
+/// Awaits a promise of `[status, text]` (from [`status_and_text`] or [`status_and_header`]).
+async fn status_pair(p: Promise) -> Result<(u16, String)> {
+    let pair: js_sys::Array = JsFuture::from(p).await.map_err(Error::from)?.unchecked_into();
     let status = pair.get(0).as_f64().unwrap_or(0.0) as u16;
     Ok((status, pair.get(1).as_string().unwrap_or_default()))
+}
+
+async fn answer(p: Promise) -> Result<(u16, String)> {
+    status_pair(status_and_text(&p)).await
 }
 
 /// `fetch(url, init)`: (status, body text).
@@ -107,14 +112,15 @@ pub async fn fetch(url: &str, init: &Object) -> Result<(u16, String)> {
     answer(global_fetch(url, init)).await
 }
 
-/// Most object ids this isolate keeps (one per provider's limiter, plus the singletons).
+/// Most object ids this isolate keeps per binding (one per provider's limiter; the others are singletons).
 const MAX_IDS: usize = 4096;
 
 thread_local! {
-    /// Object ids by (binding, name): `idFromName` derives the same id from the same name every
+    /// Object ids by binding, then name: `idFromName` derives the same id from the same name every
     /// time, and an id is a plain value (not tied to the request that made it), so each isolate
-    /// derives it once. The stub, which is tied to its request, is still made per call.
-    static IDS: RefCell<HashMap<(String, String), JsValue>> = RefCell::new(HashMap::new());
+    /// derives it once. The stub, which is tied to its request, is still made per call. (Two levels,
+    /// so that a lookup borrows both names instead of allocating a key.)
+    static IDS: RefCell<HashMap<String, HashMap<String, JsValue>>> = RefCell::new(HashMap::new());
 }
 
 fn stub(env: &Env, binding: &str, name: &str) -> Result<RawStub> {
@@ -123,17 +129,18 @@ fn stub(env: &Env, binding: &str, name: &str) -> Result<RawStub> {
         return Err(Error::RustError(format!("no Durable Object binding {binding}")));
     }
     let ns: RawNamespace = ns.unchecked_into();
-    let known = IDS.with(|m| m.borrow().get(&(binding.to_string(), name.to_string())).cloned());
+    let known = IDS.with(|m| m.borrow().get(binding).and_then(|ids| ids.get(name)).cloned());
     let id = match known {
         Some(id) => id,
         None => {
             let id = ns.id_from_name(name).map_err(Error::from)?;
             IDS.with(|m| {
                 let mut m = m.borrow_mut();
-                if m.len() >= MAX_IDS {
-                    m.clear();
+                let ids = m.entry(binding.to_string()).or_default();
+                if ids.len() >= MAX_IDS {
+                    ids.clear();
                 }
-                m.insert((binding.to_string(), name.to_string()), id.clone());
+                ids.insert(name.to_string(), id.clone());
             });
             id
         }
@@ -180,10 +187,7 @@ pub async fn durable_h(
     path: &str,
     body: Option<&str>,
 ) -> Result<(u16, String)> {
-    let p = send(env, binding, name, method, path, body)?;
-    let got: js_sys::Array =
-        JsFuture::from(status_and_header(&p, ANSWER_HEADER)).await.map_err(Error::from)?.unchecked_into();
-    Ok((got.get(0).as_f64().unwrap_or(0.0) as u16, got.get(1).as_string().unwrap_or_default()))
+    status_pair(status_and_header(&send(env, binding, name, method, path, body)?, ANSWER_HEADER)).await
 }
 
 /// An object's JSON answer (status 200): in [`ANSWER_HEADER`] with no body when the caller asked
