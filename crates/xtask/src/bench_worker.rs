@@ -41,16 +41,39 @@ const ADMIN: &str = "bench-admin-secret-0123456789";
 const START: &str = "<!-- bench:worker:start -->";
 const END: &str = "<!-- bench:worker:end -->";
 
+/// One Worker's phases: requests/s and workerd CPU per answer, a value per round.
+#[derive(Debug, Default)]
+struct Series {
+    rps: Vec<f64>,
+    /// workerd CPU (user + system, every workerd process of that `wrangler dev`) per 2xx answer, ms.
+    cpu_ms: Vec<f64>,
+    /// Non-2xx answers and failed requests.
+    errors: u64,
+}
+
+impl Series {
+    fn rps(&self) -> f64 {
+        median(&self.rps)
+    }
+    fn cpu(&self) -> f64 {
+        median(&self.cpu_ms)
+    }
+    fn rounds(&self) -> String {
+        self.rps.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ")
+    }
+    fn cpu_rounds(&self) -> String {
+        self.cpu_ms.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// The figures of one run.
 #[derive(Debug, Default)]
 pub struct WorkerFigures {
-    relay_rps: Vec<f64>,
-    proxy_rps: Vec<f64>,
-    relay_errors: u64,
-    proxy_errors: u64,
-    /// workerd CPU (user + system, every workerd process of that `wrangler dev`) per 2xx answer, ms.
-    relay_cpu_ms: Vec<f64>,
-    proxy_cpu_ms: Vec<f64>,
+    relay: Series,
+    /// The JS pass-through proxy: the target's peer.
+    proxy: Series,
+    /// The same proxy in Rust (workers-rs, worker-build): what the relay's runtime costs alone.
+    proxy_rs: Series,
     validate: Vec<(String, String)>,
     load: String,
 }
@@ -204,6 +227,8 @@ fn load(addr: &str, token: &str, secs: u64, phones: &Arc<AtomicU64>) -> (u64, u6
 
 fn throughput(root: &Path, dir: &Path, f: &mut WorkerFigures) -> Result<(), String> {
     crate::worker::build(root)?;
+    let proxy_rs_dir = root.join("crates/iys-worker/bench/proxy-rs");
+    crate::worker::build_in(root, &proxy_rs_dir)?;
     super::exec(super::cargo().current_dir(root).args([
         "build",
         "--release",
@@ -248,7 +273,7 @@ fn throughput(root: &Path, dir: &Path, f: &mut WorkerFigures) -> Result<(), Stri
     if !st.success() {
         return Err("d1 migrations apply failed".into());
     }
-    let (rp, pp) = (free_port()?, free_port()?);
+    let (rp, pp, qp) = (free_port()?, free_port()?, free_port()?);
     let relay_vars = vec![
         format!("IYS_BASE_URL:http://{sim_addr}"),
         format!("ADMIN_SECRET:{ADMIN}"),
@@ -268,9 +293,19 @@ fn throughput(root: &Path, dir: &Path, f: &mut WorkerFigures) -> Result<(), Stri
         &[format!("UPSTREAM:http://{sim_addr}")],
         &proxy_log,
     )?;
-    let (relay, proxy) = (format!("127.0.0.1:{rp}"), format!("127.0.0.1:{pp}"));
+    let proxy_rs_log = dir.join("proxy-rs.log");
+    let proxy_rs_group = wrangler_dev(
+        root,
+        Some(&proxy_rs_dir.join("wrangler.toml")),
+        qp,
+        &state.join("proxy-rs"),
+        &[format!("UPSTREAM:http://{sim_addr}")],
+        &proxy_rs_log,
+    )?;
+    let (relay, proxy, proxy_rs) = (format!("127.0.0.1:{rp}"), format!("127.0.0.1:{pp}"), format!("127.0.0.1:{qp}"));
     wait_ready(&relay, &relay_log)?;
     wait_ready(&proxy, &proxy_log)?;
+    wait_ready(&proxy_rs, &proxy_rs_log)?;
 
     // A provider without a practical limit, its relay token, and the sim's own token for the proxy.
     let json = [("Content-Type", "application/json"), ("Authorization", &format!("Bearer {ADMIN}"))];
@@ -291,10 +326,13 @@ fn throughput(root: &Path, dir: &Path, f: &mut WorkerFigures) -> Result<(), Stri
     // Warm-up (compiles the wasm, fills the token caches), not counted.
     load(&relay, &relay_token, 1, &phones);
     load(&proxy, &sim_token, 1, &phones);
+    load(&proxy_rs, &sim_token, 1, &phones);
     for round in 0..ROUNDS {
-        for (name, addr, token, group) in
-            [("relay", &relay, &relay_token, &relay_group), ("proxy", &proxy, &sim_token, &proxy_group)]
-        {
+        for (name, addr, token, group) in [
+            ("relay", &relay, &relay_token, &relay_group),
+            ("proxy", &proxy, &sim_token, &proxy_group),
+            ("proxy-rs", &proxy_rs, &sim_token, &proxy_rs_group),
+        ] {
             let cpu0 = workerd_cpu_s(group.0.id());
             let (ok, bad) = load(addr, token, PHASE_SECS, &phones);
             let cpu_ms = (workerd_cpu_s(group.0.id()) - cpu0) * 1000.0 / ok.max(1) as f64;
@@ -303,15 +341,14 @@ fn throughput(root: &Path, dir: &Path, f: &mut WorkerFigures) -> Result<(), Stri
                 "  round {} {name}: {ok} ok, {bad} other in {PHASE_SECS} s = {rps:.0} req/s, workerd {cpu_ms:.2} ms CPU each",
                 round + 1
             );
-            if name == "relay" {
-                f.relay_rps.push(rps);
-                f.relay_errors += bad;
-                f.relay_cpu_ms.push(cpu_ms);
-            } else {
-                f.proxy_rps.push(rps);
-                f.proxy_errors += bad;
-                f.proxy_cpu_ms.push(cpu_ms);
-            }
+            let series = match name {
+                "relay" => &mut f.relay,
+                "proxy" => &mut f.proxy,
+                _ => &mut f.proxy_rs,
+            };
+            series.rps.push(rps);
+            series.cpu_ms.push(cpu_ms);
+            series.errors += bad;
         }
     }
     Ok(())
@@ -398,22 +435,35 @@ pub fn splice(doc: &str, section: &str) -> String {
 }
 
 fn section(f: &WorkerFigures) -> String {
-    let (r, p) = (median(&f.relay_rps), median(&f.proxy_rps));
-    let ratio = if p > 0.0 { r / p } else { 0.0 };
+    let (r, p, q) = (f.relay.rps(), f.proxy.rps(), f.proxy_rs.rps());
+    let over = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let ratio = over(r, p);
     let v = |k: &str| f.validate.iter().find(|(kk, _)| kk == k).map(|(_, v)| v.clone()).unwrap_or_else(|| "?".into());
     let vmed: f64 = v("worker_validate_median_ms").parse().unwrap_or(f64::NAN);
     let met = |b: bool| if b { "met" } else { "**missed**" };
-    let list = |xs: &[f64]| xs.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
     let mut s = String::new();
     s.push_str("## Relay Worker (workerd via `wrangler dev`)\n\n");
     s.push_str("| figure | value | target |\n|---|---:|---|\n");
     s.push_str(&format!("| relay, single add, requests/s (median of {ROUNDS}) | {r:.0} | |\n"));
-    s.push_str(&format!("| pass-through proxy Worker, same request, requests/s | {p:.0} | |\n"));
+    s.push_str(&format!("| pass-through proxy Worker (JS), same request, requests/s | {p:.0} | |\n"));
     s.push_str(&format!("| relay / proxy | {ratio:.2}× | ≥ {TARGET_RATIO}× — {} |\n", met(ratio >= TARGET_RATIO)));
-    let (rc, pc) = (median(&f.relay_cpu_ms), median(&f.proxy_cpu_ms));
+    let (rc, pc, qc) = (f.relay.cpu(), f.proxy.cpu(), f.proxy_rs.cpu());
     s.push_str(&format!(
         "| workerd CPU per answered request (median of {ROUNDS}): relay / proxy | {rc:.2} / {pc:.2} ms ({:.2}×) | |\n",
-        if rc > 0.0 { pc / rc } else { 0.0 }
+        over(pc, rc)
+    ));
+    s.push_str(&format!(
+        "| the same proxy in Rust (workers-rs, worker-build; context): requests/s, workerd CPU per request | {q:.0}, {qc:.2} ms | |\n"
+    ));
+    s.push_str(&format!(
+        "| … its ratio to the JS proxy (what the Rust runtime costs a Worker that only forwards; context) | {:.2}× requests/s, {:.2}× by CPU | |\n",
+        over(q, p),
+        over(pc, qc)
+    ));
+    s.push_str(&format!(
+        "| relay / Rust proxy (what the relay's own work costs; context) | {:.2}× requests/s, {:.2}× by CPU | |\n",
+        over(r, q),
+        over(qc, rc)
     ));
     s.push_str(&format!(
         "| CPU to validate a 1000-item batch (median, p90 {} ms, mean {} ms) | {} ms | ≤ {TARGET_VALIDATE_MS} ms — {} |\n\n",
@@ -423,31 +473,35 @@ fn section(f: &WorkerFigures) -> String {
         met(vmed <= TARGET_VALIDATE_MS)
     ));
     s.push_str(&format!(
-        "Rounds (req/s): relay {}; proxy {}. workerd CPU per answered request (ms): relay {}; proxy {}. \
-         Non-2xx or failed: relay {}, proxy {}. Load average {}.\n\n",
-        list(&f.relay_rps),
-        list(&f.proxy_rps),
-        f.relay_cpu_ms.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", "),
-        f.proxy_cpu_ms.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", "),
-        f.relay_errors,
-        f.proxy_errors,
+        "Rounds (req/s): relay {}; proxy {}; Rust proxy {}. workerd CPU per answered request (ms): relay {}; \
+         proxy {}; Rust proxy {}. Non-2xx or failed: relay {}, proxy {}, Rust proxy {}. Load average {}.\n\n",
+        f.relay.rounds(),
+        f.proxy.rounds(),
+        f.proxy_rs.rounds(),
+        f.relay.cpu_rounds(),
+        f.proxy.cpu_rounds(),
+        f.proxy_rs.cpu_rounds(),
+        f.relay.errors,
+        f.proxy.errors,
+        f.proxy_rs.errors,
         f.load
     ));
     s.push_str(&format!(
-        "How: iys-sim (release) is IYS. The relay and a pass-through proxy Worker \
-         (`crates/iys-worker/bench/proxy/`, JS, forwards each request to the sim unchanged) each run \
-         under their own `wrangler dev --local` (same wrangler and workerd binary) on 127.0.0.1. A load \
-         client in xtask ({CONCURRENCY} threads, blocking HTTP/1.1, `Connection: close`) sends the same \
-         single add (`POST /sps/600001/brands/600001/consents`, a fresh phone each time) for \
-         {PHASE_SECS} s to the relay, then {PHASE_SECS} s to the proxy, {ROUNDS} rounds, after a 1 s warm-up \
-         each; requests/s counts 2xx answers. The relay does its whole path per request (the signed relay \
+        "How: iys-sim (release) is IYS. The relay, a pass-through proxy Worker \
+         (`crates/iys-worker/bench/proxy/`, JS, forwards each request to the sim unchanged) and the same \
+         proxy written with workers-rs (`crates/iys-worker/bench/proxy-rs/`, built by worker-build like \
+         the relay) each run under their own `wrangler dev --local` (same wrangler and workerd binary) on \
+         127.0.0.1. A load client in xtask ({CONCURRENCY} threads, blocking HTTP/1.1, `Connection: close`) \
+         sends the same single add (`POST /sps/600001/brands/600001/consents`, a fresh phone each time) \
+         for {PHASE_SECS} s to the relay, then {PHASE_SECS} s to each proxy, {ROUNDS} rounds, after a 1 s \
+         warm-up each; requests/s counts 2xx answers. The relay does its whole path per request (the signed relay \
          token checked in the isolate; one call to the provider's limiter Durable Object, which holds \
          the provider's row and both authorises and admits; iys-core validation; a send slot from the \
          isolate's lease of governor slots, the governor object asked once per lease; the IYS token from \
          the isolate's copy, the holder object only near expiry; the upstream call; the inbound and \
          upstream ledger rows handed from `waitUntil` to the ledger writer object, in one call shared \
          with the isolate's other pending appends, and committed to D1 before the isolate is \
-         released); the proxy only forwards. The load client, both \
+         released); the proxies only forward. The load client, the three \
          workerd processes and the sim share this machine's {} cores with other work, so the figures are \
          relative, not capacity. The CPU row is the user + system CPU of every workerd process of that \
          `wrangler dev` (its own and wrangler's proxy in front of it; from /proc) during each phase, divided by \

@@ -52,18 +52,24 @@ pub fn command(root: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
 
 /// `worker-build --release` in `crates/iys-worker` → `crates/iys-worker/build/{index.js, index_bg.wasm}`.
 pub fn build(root: &Path) -> Result<(), String> {
+    build_in(root, &root.join("crates").join("iys-worker"))
+}
+
+/// `worker-build --release` in the Worker crate `dir` → `dir/build/{index.js, index_bg.wasm}` (the
+/// relay, or the bench's Rust proxy).
+pub fn build_in(root: &Path, dir: &Path) -> Result<(), String> {
     let started = Instant::now();
-    let dir = root.join("crates").join("iys-worker");
     let program = cargo_bin().join("worker-build");
-    eprintln!("$ worker-build --release   (in crates/iys-worker)");
+    let shown = dir.strip_prefix(root).unwrap_or(dir).display();
+    eprintln!("$ worker-build --release   (in {shown})");
     let mut cmd = command(root, &program);
-    cmd.arg("--release").current_dir(&dir);
+    cmd.arg("--release").current_dir(dir);
     let status = cmd.status().map_err(|e| {
         format!("cannot start {}: {e} (cargo install --locked worker-build --version 0.8.7)", program.display())
     })?;
     eprintln!("  ({:.1} s)", started.elapsed().as_secs_f64());
     if !status.success() {
-        return Err(format!("worker-build failed ({status})"));
+        return Err(format!("worker-build failed in {shown} ({status})"));
     }
     let wasm = dir.join("build").join("index_bg.wasm");
     match std::fs::metadata(&wasm) {
