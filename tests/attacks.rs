@@ -466,7 +466,7 @@ fn cases(w: &World) -> Vec<Case> {
             Req::get("/sps/../admin/providers", Some(a)),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
         case("encoded slash in an admin path", Req::get("/admin%2Fproviders", Some(a)), 404, "request/not-found", Gate),
         // ---- sizes ----------------------------------------------------------------------------
@@ -673,7 +673,7 @@ fn cases(w: &World) -> Vec<Case> {
             Relay,
         ),
         // ---- admin routes ---------------------------------------------------------------------
-        case("admin list without a secret", Req::get("/admin/providers", None), 401, "auth/admin-required", Gate),
+        case("admin list without a secret", Req::get("/admin/providers", None), 401, "auth/admin-required", Relay),
         case(
             "admin create without a secret",
             Req::post(
@@ -684,21 +684,21 @@ fn cases(w: &World) -> Vec<Case> {
             ),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
         case(
             "ledger export with a wrong secret",
             Req::get("/admin/ledger/export?after=0", Some("not-the-admin-secret-0000")),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
         case(
             "revoke with a provider token",
             Req::post(&format!("/admin/providers/{}/revoke", w.b.id), Some(a), ""),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
         case(
             "limits with a provider token",
@@ -708,30 +708,30 @@ fn cases(w: &World) -> Vec<Case> {
                 .body(json!({"rate": 1e9, "burst": 1e9}).to_string()),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
         case(
             "token reset with the secret's first 16 characters",
             Req::post("/admin/iys-token/reset", Some(&ADMIN[..16]), ""),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
         case(
             "admin with Basic admin:secret",
             Req::get("/admin/iys-token", None).header("Authorization", &basic_admin),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
         case(
             "admin secret in another header",
             Req::get("/admin/providers", None).header("X-Admin-Secret", ADMIN),
             401,
             "auth/admin-required",
-            Gate,
+            Relay,
         ),
-        case("pull without a secret", Req::post("/admin/pull", None, ""), 401, "auth/admin-required", Gate),
+        case("pull without a secret", Req::post("/admin/pull", None, ""), 401, "auth/admin-required", Relay),
         // ---- methods --------------------------------------------------------------------------
         case("DELETE on consents", Req::new("DELETE", ADD).bearer(a), 405, "request/method-not-allowed", Relay),
         case(

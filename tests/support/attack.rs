@@ -199,9 +199,10 @@ fn unchunk(all: &[u8]) -> (Vec<u8>, usize) {
 /// Where a refusal is expected to come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
-    /// The relay's `/sps/…` or `/oauth2/token` handler: one inbound ledger row, with this outcome.
+    /// The relay's `/sps/…` or `/oauth2/token` handler, or its admin gate (a refused secret is
+    /// recorded too): one inbound ledger row, with this outcome.
     Relay,
-    /// The relay, before any ledgered handler (admin gate, unknown route): no ledger row.
+    /// The relay, before any ledgered handler (an unknown route): no ledger row.
     Gate,
     /// The HTTP server in front of the Worker (malformed HTTP): no JSON body, no ledger row.
     Http,

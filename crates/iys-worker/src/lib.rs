@@ -8,8 +8,8 @@
 //! Modules: [`auth`] (credentials, tokens, scopes), [`demo`] (the sign-up page's route), [`limit`] (per-provider limiter and upstream
 //! governor Durable Objects), [`token`] (the IYS token holder Durable Object), [`relay`] (the IYS
 //! paths), [`queue`] (batches, retries, outcomes), [`ledger`] (the chain), [`admin`], [`pull`]
-//! (the cron), [`sweep`] (the cron's re-drive of stranded outbound rows), [`http_error`] (the one
-//! error shape and status map).
+//! (the cron), [`sweep`] (the cron's re-drive of stranded outbound rows), [`throttle`] (attempts at
+//! the token endpoint per client address), [`http_error`] (the one error shape and status map).
 //!
 //! **Invariant:** nothing that fails validation, scope or the limiter is sent to IYS; no token,
 //! secret or raw recipient is logged (payloads appear only as SHA-256).
@@ -25,6 +25,7 @@ pub mod queue;
 pub mod raw;
 pub mod relay;
 pub mod sweep;
+pub mod throttle;
 pub mod token;
 pub mod upstream;
 pub mod util;
@@ -75,7 +76,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         (Method::Post, "/demo/consents") => demo::consents(req, &env, &ctx, lang, rid).await,
         (_, p) if p.starts_with("/admin/") => {
             if !auth::is_admin(&env, &req) {
-                Err(ApiError::code(Code::AdminRequired, &[], lang))
+                let refused = ApiError::code(Code::AdminRequired, &[], lang);
+                admin_refused(&env, &ctx, &rid, &method, p, &refused);
+                Err(refused)
             } else {
                 admin::handle(req, &env, &path, lang, rid).await
             }
@@ -89,6 +92,26 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let _ = resp.headers_mut().set("x-iys-edge-request-id", &request_id);
     Ok(resp)
+}
+
+/// Records a refused admin request in the ledger (handed over from `waitUntil`, like every inbound
+/// row): who tried is unknown, so the row names the method and path, never what was sent as the
+/// secret.
+fn admin_refused(env: &Env, ctx: &Context, request_id: &str, method: &Method, path: &str, refused: &ApiError) {
+    let row = ledger::Entry {
+        provider: "-".into(),
+        request_id: request_id.into(),
+        kind: "inbound:admin".into(),
+        payload_sha256: util::sha256_hex(format!("{method:?} {path}").as_bytes()),
+        outcome: relay::outcome_of_error(refused),
+        iys_ids: String::new(),
+    };
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Err(e) = ledger::append(&env, &[row]).await {
+            worker::console_error!("ledger/append-failed kind=inbound:admin: {e}");
+        }
+    });
 }
 
 #[event(queue)]

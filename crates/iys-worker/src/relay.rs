@@ -56,11 +56,14 @@ fn outcome_of(r: &Result<Response, ApiError>) -> String {
                 None => resp.status_code().to_string(),
             }
         }
-        Err(e) => {
-            let code = e.errors.first().and_then(|x| x.get("iysEdgeCode")).and_then(Value::as_str).unwrap_or("");
-            format!("{} {code}", e.status).trim_end().to_string()
-        }
+        Err(e) => outcome_of_error(e),
     }
+}
+
+/// A refusal's ledger outcome: its status and the relay's code (`429 request/rate-limited`).
+pub(crate) fn outcome_of_error(e: &ApiError) -> String {
+    let code = e.errors.first().and_then(|x| x.get("iysEdgeCode")).and_then(Value::as_str).unwrap_or("");
+    format!("{} {code}", e.status).trim_end().to_string()
 }
 
 fn ids_of(r: &Result<Response, ApiError>) -> String {
@@ -119,8 +122,14 @@ pub async fn token(
     request_id: String,
 ) -> Result<Response, ApiError> {
     let db = env.d1("DB")?;
-    let body = req.bytes().await?;
+    // Counted before the body is read or any password is hashed (`throttle`).
+    let allowed = crate::throttle::allow(env, req.headers(), "token").await;
+    let body = if allowed { req.bytes().await? } else { Vec::new() };
     let (grant, provider_id, answer) = match read_json(req.headers(), &body, Some(GRANT_KEYS), lang) {
+        _ if !allowed => {
+            let retry = crate::throttle::PERIOD_S.to_string();
+            (Value::Null, String::new(), Err(ApiError::code(Code::RateLimited, &[("retry_after", retry)], lang)))
+        }
         Ok(v) => {
             let grant = to_serde(&v);
             let (provider_id, answer) = auth::token_endpoint(&db, env, &grant, lang).await;
