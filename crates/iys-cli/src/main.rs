@@ -70,9 +70,19 @@ struct LedgerVerifyArgs {
     /// Print the verdict as one JSON object.
     #[arg(long)]
     json: bool,
-    /// The head hash the relay reports (`/admin/ledger/verify`): also catches rows cut from the end.
-    #[arg(long, value_name = "HASH")]
+    /// The export must end exactly at this hash (the `headHash` of the relay's
+    /// `/admin/ledger/verify` when the export was taken): also catches rows cut from the end.
+    #[arg(long, value_name = "HASH", conflicts_with_all = ["head_seq", "head_hash"])]
     head: Option<String>,
+    /// With --head-hash: a head recorded earlier (the relay's `/admin/ledger/verify` prints
+    /// `headSeq`/`headHash` and the writer's `recordedHeadSeq`/`recordedHeadHash`). The export must
+    /// reach it, with that hash at that seq, and may extend past it; one that ends before it fails
+    /// with reason `tail` (rows deleted at the end).
+    #[arg(long, value_name = "N", requires = "head_hash", value_parser = clap::value_parser!(i64).range(0..))]
+    head_seq: Option<i64>,
+    /// With --head-seq: the hash of the head row (64 hex digits).
+    #[arg(long, value_name = "HEX", requires = "head_seq", value_parser = ledger::parse_head_hash)]
+    head_hash: Option<String>,
     /// The exported ledger (JSON lines).
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -268,7 +278,10 @@ fn run(cli: Cli) -> Result<Tally, CliError> {
             };
             upload::run(&settings, judge)
         }
-        Command::Ledger(LedgerCommand::Verify(a)) => ledger::run(&a.file, a.head.as_deref(), a.json),
+        Command::Ledger(LedgerCommand::Verify(a)) => {
+            let expected = a.head_seq.zip(a.head_hash).map(|(seq, hash)| iys_ledger::Head { seq, hash });
+            ledger::run(&a.file, a.head.as_deref(), expected, a.json)
+        }
     }
 }
 

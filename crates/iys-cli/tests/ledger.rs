@@ -133,3 +133,88 @@ fn a_missing_file_is_exit_2_and_human_output_names_the_break() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("broken at seq 2") && out.contains("changed"), "{out}");
 }
+
+#[test]
+fn an_expected_head_catches_deleted_tails_and_accepts_an_export_that_grew_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = chain(6);
+    let f = dir.path().join("ledger.ndjson");
+    let head = |i: usize| vec![rows[i]["seq"].to_string(), rows[i]["hash"].as_str().unwrap().to_string()];
+    let args =
+        |h: &[String]| -> Vec<String> { vec!["--head-seq".into(), h[0].clone(), "--head-hash".into(), h[1].clone()] };
+    let run = |a: &[String]| verify(&f, &a.iter().map(String::as_str).collect::<Vec<_>>());
+
+    write(&f, &rows);
+    let (code, v) = run(&args(&head(5)));
+    assert_eq!((code, v["ok"].clone(), v["headSeq"].clone()), (0, json!(true), json!(6)), "{v}");
+    // A head recorded earlier: the export has grown since, which is fine (`--head` would refuse it).
+    let (code, v) = run(&args(&head(3)));
+    assert_eq!((code, v["headSeq"].clone()), (0, json!(6)), "{v}");
+    assert_eq!(verify(&f, &["--head", rows[3]["hash"].as_str().unwrap()]).0, 1);
+    // The hash is compared without regard to case.
+    let upper = vec![head(5)[0].clone(), head(5)[1].to_uppercase()];
+    assert_eq!(run(&args(&upper)).0, 0);
+
+    // The last row deleted, then the last three: `tail` at the first missing seq.
+    write(&f, &rows[..5]);
+    let (code, v) = run(&args(&head(5)));
+    assert_eq!(code, 1);
+    assert_eq!(
+        (v["ok"].clone(), v["reason"].clone(), v["firstBroken"].clone(), v["headSeq"].clone()),
+        (json!(false), json!("tail"), json!(6), json!(5))
+    );
+    write(&f, &rows[..3]);
+    let (code, v) = run(&args(&head(5)));
+    assert_eq!((code, v["reason"].clone(), v["firstBroken"].clone()), (1, json!("tail"), json!(4)));
+
+    // The right seq with another hash (the chain was cut and grown again): `head`.
+    write(&f, &rows);
+    let other = vec![head(5)[0].clone(), "a".repeat(64)];
+    let (code, v) = run(&args(&other));
+    assert_eq!((code, v["reason"].clone(), v["firstBroken"].clone()), (1, json!("head"), json!(6)));
+
+    // An edit or a middle deletion is still reported as itself.
+    let mut edited = rows.clone();
+    edited[1]["outcome"] = json!("500");
+    write(&f, &edited);
+    assert_eq!(run(&args(&head(5))).1["reason"], "hash");
+    let mut deleted = rows.clone();
+    deleted.remove(2);
+    write(&f, &deleted);
+    assert_eq!(run(&args(&head(5))).1["reason"], "seq-gap");
+
+    // Human output names the reason.
+    write(&f, &rows[..4]);
+    let o = Command::new(env!("CARGO_BIN_EXE_iys"))
+        .args(["ledger", "verify"])
+        .args(args(&head(5)))
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("broken at seq 5") && out.contains("tail") && out.contains("removed at the end"), "{out}");
+}
+
+#[test]
+fn a_bad_or_half_given_head_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ledger.ndjson");
+    write(&f, &chain(2));
+    let hash = "b".repeat(64);
+    for args in [
+        vec!["--head-seq", "2"],
+        vec!["--head-hash", hash.as_str()],
+        vec!["--head-seq", "2", "--head-hash", "xyz"],
+        vec!["--head-seq=-1", "--head-hash", hash.as_str()],
+        vec!["--head", hash.as_str(), "--head-seq", "2", "--head-hash", hash.as_str()],
+    ] {
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_iys")).args(["ledger", "verify"]).args(&args).arg(&f).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--head"), "{args:?}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_iys")).args(["ledger", "verify", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("--head-seq <N>") && help.contains("--head-hash <HEX>") && help.contains("tail"), "{help}");
+}

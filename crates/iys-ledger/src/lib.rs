@@ -15,8 +15,12 @@
 //!
 //! An edited row breaks its own `hash` (reason `hash`); a deleted row leaves a gap in `seq`
 //! (`seq-gap`, reported at the first missing seq); a row moved or re-chained breaks `prev-hash`.
-//! Deleting rows at the end leaves a valid shorter chain: checking the head against a hash kept
-//! elsewhere catches that (`head`).
+//! Deleting rows at the end leaves a valid shorter chain, so the chain alone cannot show it: a head
+//! `(seq, hash)` kept elsewhere (the relay's ledger writer keeps one in its own storage) can.
+//! [`Verifier::expecting`] checks a chain against such a head: a chain that ends before its seq is
+//! broken with reason `tail` (reported at the first missing seq), and a chain whose row at that seq
+//! has another hash (cut and grown again) with reason `head`. Rows after the head are fine: the
+//! chain has grown since it was recorded.
 //!
 //! Rows hold no recipients or tokens: payloads are represented by their SHA-256 only.
 //!
@@ -122,7 +126,8 @@ pub struct Verdict {
     /// The first seq that does not check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_broken: Option<i64>,
-    /// `seq-gap`, `prev-hash`, `hash`, `unreadable-row` or `head`.
+    /// `seq-gap`, `prev-hash`, `hash`, `unreadable-row`, `tail` (the chain ends before the expected
+    /// head) or `head` (the row at the expected head's seq, or the last row, has another hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The 1-based line of an export where the break was found.
@@ -130,21 +135,44 @@ pub struct Verdict {
     pub line: Option<u64>,
 }
 
+/// A head recorded elsewhere: the chain must reach `seq`, and its row `seq` must have `hash`.
+/// `seq` 0 (with any hash) is the empty chain's head and expects nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// The head row's seq.
+    pub seq: i64,
+    /// The head row's hash (hex; compared without regard to case).
+    pub hash: String,
+}
+
 /// Incremental verifier: feed rows in order; it stops at the first break.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     expect_seq: i64,
     prev_hash: String,
+    /// The head the chain must reach, if any.
+    head: Option<Head>,
     v: Verdict,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Verifier { expect_seq: 1, prev_hash: GENESIS.to_string(), v: Verdict { ok: true, ..Verdict::default() } }
+        Verifier {
+            expect_seq: 1,
+            prev_hash: GENESIS.to_string(),
+            head: None,
+            v: Verdict { ok: true, ..Verdict::default() },
+        }
     }
 }
 
 impl Verifier {
+    /// A verifier that also checks the chain against `head` (see [`Head`]): reason `tail` when the
+    /// chain ends before it, `head` when its row at `head.seq` has another hash.
+    pub fn expecting(head: Head) -> Self {
+        Verifier { head: Some(head).filter(|h| h.seq > 0), ..Verifier::default() }
+    }
+
     /// Checks the next row (from export line `line`, when read from a file); false once broken.
     pub fn push(&mut self, r: &Row, line: Option<u64>) -> bool {
         if !self.v.ok {
@@ -157,6 +185,9 @@ impl Verifier {
             Some("prev-hash")
         } else if r.compute_hash() != r.hash {
             Some("hash")
+        } else if self.head.as_ref().is_some_and(|h| h.seq == r.seq && !h.hash.trim().eq_ignore_ascii_case(&r.hash)) {
+            // A valid chain, but not the one the head was recorded from: cut, then grown again.
+            Some("head")
         } else {
             None
         };
@@ -189,8 +220,16 @@ impl Verifier {
         self.v.line = line;
     }
 
-    /// The verdict; with `head`, the last row's hash must also equal it (catches a cut tail).
+    /// The verdict; with `head`, the last row's hash must also equal it (catches a cut tail). A
+    /// verifier made by [`Verifier::expecting`] also fails (`tail`) when the chain ended before
+    /// the expected head's seq.
     pub fn finish(mut self, head: Option<&str>) -> Verdict {
+        if let Some(h) = self.head.take() {
+            if self.v.ok && self.v.head_seq < h.seq {
+                let next = self.expect_seq;
+                self.broken("tail", next, None);
+            }
+        }
         if let Some(h) = head {
             if self.v.ok && !self.v.head_hash.eq_ignore_ascii_case(h.trim()) {
                 let next = self.expect_seq;
@@ -201,9 +240,14 @@ impl Verifier {
     }
 }
 
-/// Verifies an export held in memory (one row per line).
+/// Verifies an export held in memory (one row per line); with `head`, its last row's hash must
+/// equal it.
 pub fn verify_export(text: &str, head: Option<&str>) -> Verdict {
-    let mut v = Verifier::default();
+    verify_export_with(Verifier::default(), text, head)
+}
+
+/// [`verify_export`] with a verifier of the caller's (e.g. [`Verifier::expecting`] a head).
+pub fn verify_export_with(mut v: Verifier, text: &str, head: Option<&str>) -> Verdict {
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -296,5 +340,54 @@ mod tests {
 
         let v = verify_export(&export(&rows[..3]), Some(&rows[4].hash));
         assert_eq!((v.ok, v.reason.as_deref()), (false, Some("head")));
+    }
+
+    fn head_of(r: &Row) -> Head {
+        Head { seq: r.seq, hash: r.hash.to_uppercase() }
+    }
+
+    #[test]
+    fn an_expected_head_passes_when_reached_or_extended_and_fails_on_a_cut_or_regrown_tail() {
+        let rows = chain(6);
+        let check = |rows: &[Row], head: Head| verify_export_with(Verifier::expecting(head), &export(rows), None);
+
+        // Reached exactly, or extended past it (rows appended since the head was recorded).
+        let v = check(&rows, head_of(&rows[5]));
+        assert!(v.ok, "{v:?}");
+        let v = check(&rows, head_of(&rows[3]));
+        assert!(v.ok, "{v:?}");
+        assert_eq!(v.head_seq, 6);
+        // The empty chain's head expects nothing.
+        assert!(check(&[], Head { seq: 0, hash: GENESIS.into() }).ok);
+
+        // The last row, then the last three, deleted: `tail` at the first missing seq.
+        let v = check(&rows[..5], head_of(&rows[5]));
+        assert_eq!((v.ok, v.reason.as_deref(), v.first_broken, v.head_seq), (false, Some("tail"), Some(6), 5));
+        let v = check(&rows[..3], head_of(&rows[5]));
+        assert_eq!((v.reason.as_deref(), v.first_broken, v.rows), (Some("tail"), Some(4), 3));
+        let v = check(&[], head_of(&rows[5]));
+        assert_eq!((v.reason.as_deref(), v.first_broken), (Some("tail"), Some(1)));
+
+        // Cut after row 3, then grown again with other rows: a valid chain, but not the recorded one.
+        let mut regrown = rows[..3].to_vec();
+        let mut prev = regrown[2].hash.clone();
+        for seq in 4..=7 {
+            let mut r = rows[0].clone();
+            r.seq = seq;
+            r.request_id = format!("other{seq}");
+            r.prev_hash = prev.clone();
+            r.hash = r.compute_hash();
+            prev.clone_from(&r.hash);
+            regrown.push(r);
+        }
+        assert!(verify_export(&export(&regrown), None).ok, "valid on its own");
+        let v = check(&regrown, head_of(&rows[5]));
+        assert_eq!((v.reason.as_deref(), v.first_broken, v.head_seq), (Some("head"), Some(6), 5));
+
+        // A break inside the chain is still reported as itself.
+        let mut edited = rows[..5].to_vec();
+        edited[1].outcome = "500".into();
+        let v = check(&edited, head_of(&rows[5]));
+        assert_eq!((v.reason.as_deref(), v.first_broken), (Some("hash"), Some(2)));
     }
 }
