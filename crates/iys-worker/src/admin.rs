@@ -8,7 +8,8 @@
 //! | `POST /admin/providers/{id}/revoke` | revoke credentials and every token |
 //! | `PUT /admin/providers/{id}/limits` `{rate, burst}` | set limits (applies to the next request) |
 //! | `GET /admin/providers/{id}/usage` | ledger counts and limiter totals |
-//! | `GET /admin/ledger/verify` | walk the hash chain |
+//! | `GET /admin/ledger/verify` | walk the hash chain, against the writer's recorded head |
+//! | `POST /admin/ledger/accept-head` `{headSeq, headHash}` | after a restore: accept D1's head |
 //! | `GET /admin/ledger/export?after=0&limit=1000` | JSON lines for `iys ledger verify` |
 //! | `GET /admin/iys-token`, `POST /admin/iys-token/reset` | token holder state; clear the breaker |
 //! | `GET /admin/governor` | upstream governor totals |
@@ -213,8 +214,57 @@ pub async fn handle(
             )?)
         }
         (Method::Get, ["ledger", "verify"]) => {
+            // D1's chain must verify and reach the head the writer recorded with its last commit
+            // (read after the flush, so D1 holds at least that far unless rows were deleted).
             ledger::flush(env).await?;
-            Ok(Response::from_json(&ledger::verify(&db).await?)?)
+            let recorded = ledger::recorded_head(env).await?;
+            let verdict = ledger::verify(&db, recorded.clone()).await?;
+            let mut out = serde_json::to_value(&verdict).map_err(|e| ApiError::internal(&e.to_string()))?;
+            if let (Some(h), Some(o)) = (recorded, out.as_object_mut()) {
+                o.insert("recordedHeadSeq".into(), json!(h.seq));
+                o.insert("recordedHeadHash".into(), json!(h.hash));
+            }
+            Ok(Response::from_json(&out)?)
+        }
+        (Method::Post, ["ledger", "accept-head"]) => {
+            // After a restore that legitimately rewound D1 (section 2 of docs/operations.md), the
+            // writer refuses to append until D1 reaches its recorded head again; this makes D1's
+            // head, which the operator names, the recorded one. D1's chain must verify on its own.
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Accept {
+                head_seq: i64,
+                head_hash: String,
+            }
+            let bytes = req.bytes().await?;
+            let a: Accept = body(&req, &bytes, &["headSeq", "headHash"], lang)?;
+            let conflict = |msg: String| {
+                let mut e = bad(&msg);
+                e.status = 409;
+                e
+            };
+            ledger::flush(env).await?;
+            let v = ledger::verify(&db, None).await?;
+            if !v.ok {
+                return Err(conflict(format!(
+                    "D1's ledger is broken at seq {} ({}): repair or restore it first",
+                    v.first_broken.unwrap_or_default(),
+                    v.reason.unwrap_or_default()
+                )));
+            }
+            if v.head_seq != a.head_seq || !v.head_hash.eq_ignore_ascii_case(a.head_hash.trim()) {
+                return Err(conflict(format!("D1's head is seq {} hash {}", v.head_seq, v.head_hash)));
+            }
+            let want = ledger::Head { seq: v.head_seq, hash: v.head_hash };
+            match ledger::accept_head(env, &want).await? {
+                Ok(answer) => {
+                    let before = &answer["before"];
+                    let subject = format!("{}:{}->{}:{}", before["seq"], before["hash"], want.seq, want.hash);
+                    record(env, &request_id, "admin:ledger-accept-head", &subject, "200").await?;
+                    Ok(Response::from_json(&json!({"accepted": true, "head": want, "before": before}))?)
+                }
+                Err(d1) => Err(conflict(format!("D1's head moved: {d1}"))),
+            }
         }
         (Method::Get, ["ledger", "export"]) => {
             let url = req.url()?;

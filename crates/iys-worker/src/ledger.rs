@@ -10,15 +10,29 @@
 //! **One writer, group commit** ([`LedgerWriter`], one Durable Object for the whole ledger). Every
 //! append goes to that object; it keeps the head `(seq, hash)` in memory, gathers the appends that
 //! arrive while a D1 write is in flight into the next batch, and writes each batch as one D1 batch (a
-//! transaction), so the rows of one append stay adjacent and the chain is linear. The head is read
-//! from D1 when the object starts. `seq` is still the primary key and the insert still reads "head +
-//! 1": should anything else write (the fallback below, a restore), the insert fails on the key, the
-//! writer re-reads the head and tries again, so the chain stays linear even then.
+//! transaction), so the rows of one append stay adjacent and the chain is linear. `seq` is still the
+//! primary key and the insert still reads "head + 1": should anything else write (the fallback
+//! below), the insert fails on the key, the writer re-reads the head and tries again.
+//!
+//! **The end of the chain.** Rows deleted at the end leave a valid, shorter chain, so the writer
+//! also records the head in its own SQLite storage, in the same turn as each D1 commit and after it
+//! (the record never runs ahead of D1: a failed, lost or retried write leaves it behind, never
+//! ahead, so it makes no false alarm). Whenever the head is not known (at start, after any failed
+//! write), D1 must still hold the recorded head's row with its hash ([`resume`]); and every insert
+//! is guarded in SQL to chain only onto a row that is in D1 as written. If D1 ends before the
+//! recorded head, the writer refuses to append ([`Refusal`]: `ledger/truncated`, or
+//! `ledger/head-mismatch` when the chain was cut and written again) rather than chain onto the
+//! shortened end, and `/admin/ledger/verify` fails with reason `tail` (or `head`). Putting the rows
+//! back ends the refusal; after a restore that legitimately rewound D1, an operator accepts D1's
+//! head (`POST /admin/ledger/accept-head`, itself a row of the chain).
 //!
 //! The relay hands its rows to the writer from `ctx.waitUntil` (see `relay::finish`): the answer does
 //! not wait for D1, and the isolate is not released before the rows are committed. A failed hand-over
 //! is retried (marked `dedup`, so rows that did land are not written twice) and, as a last resort,
 //! written to D1 directly; only if that fails too is `ledger/append-failed` logged with the request id.
+//! A refusal is neither retried nor written around. The direct write cannot see the recorded head:
+//! should it chain onto a cut end, the writer's next check finds the recorded head missing or
+//! changed.
 //!
 //! Rows hold no recipients or tokens: payloads are represented by their SHA-256 only.
 
@@ -29,9 +43,9 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{durable_object, D1Database, Delay, DurableObject, Env, Request, Response, Result, State};
+use worker::{durable_object, D1Database, Delay, DurableObject, Env, Request, Response, Result, SqlStorage, State};
 
-pub use iys_ledger::{Row, Verdict, Verifier, GENESIS};
+pub use iys_ledger::{Head, Row, Verdict, Verifier, GENESIS};
 
 /// What a caller records (the ledger adds seq, time and the chain).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,13 +62,6 @@ pub struct Entry {
     pub outcome: String,
     /// IYS ids (transactionId, requestId, …), comma-separated.
     pub iys_ids: String,
-}
-
-/// The chain's head.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Head {
-    seq: i64,
-    hash: String,
 }
 
 async fn read_head(db: &D1Database) -> Result<Head> {
@@ -87,9 +94,128 @@ async fn already_in(db: &D1Database, head: i64, e: &Entry) -> Result<bool> {
     Ok(n.is_some_and(|n| n.n > 0.0))
 }
 
-/// Writes rows (adjacent, in order) after `hint` (or the head read from D1) in one D1 batch; when
-/// the key says someone else took that seq, re-reads the head and tries again (bounded, with
-/// jitter). Returns the first seq and the new head.
+/// What one guarded insert did.
+enum Insert {
+    /// Committed: the first seq and the new head.
+    Done(i64, Head),
+    /// Another row holds one of the seqs (someone else wrote after `prev`): the D1 error.
+    Taken(String),
+    /// `prev` is not in D1 as given (deleted, or replaced): nothing was written.
+    Gone,
+}
+
+/// Writes `entries` (adjacent, in order) after `prev` in one D1 batch (a transaction). Every
+/// statement is guarded: it inserts only if the row it chains onto is in D1 with that hash (for
+/// the first, `prev`; for the others, the last row of the statement before, written in the same
+/// transaction), so a batch never chains onto a row that is gone, and a missing `prev` makes the
+/// whole batch insert nothing. `prev.seq` 0 (the empty chain) needs an empty table.
+async fn insert(db: &D1Database, entries: &[Entry], prev: &Head) -> Result<Insert> {
+    let (mut seq, mut prev_hash) = (prev.seq, prev.hash.clone());
+    let first = seq + 1;
+    let at = iso_now();
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        seq += 1;
+        let mut r = Row {
+            seq,
+            at: at.clone(),
+            provider: e.provider.clone(),
+            request_id: e.request_id.clone(),
+            kind: e.kind.clone(),
+            payload_sha256: e.payload_sha256.clone(),
+            outcome: e.outcome.clone(),
+            iys_ids: e.iys_ids.clone(),
+            prev_hash: prev_hash.clone(),
+            hash: String::new(),
+        };
+        r.hash = r.compute_hash();
+        prev_hash = r.hash.clone();
+        rows.push(r);
+    }
+    // One multi-row INSERT … SELECT per ROWS_PER_INSERT rows (D1 binds at most 100 parameters per
+    // statement: a row has 10, the guard 2), all in one D1 batch.
+    let mut stmts = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_INSERT));
+    let (mut guard_seq, mut guard_hash) = (prev.seq, prev.hash.clone());
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO ledger (seq, at, provider, request_id, kind, payload_sha256, outcome, iys_ids, prev_hash, hash) \
+             SELECT * FROM (VALUES ",
+        );
+        let mut binds: Vec<wasm_bindgen::JsValue> = Vec::with_capacity(chunk.len() * 10 + 2);
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let b = i * 10;
+            sql.push('(');
+            sql.push_str(&(1..=10).map(|k| format!("?{}", b + k)).collect::<Vec<_>>().join(", "));
+            sql.push(')');
+            binds.extend([
+                (r.seq as f64).into(),
+                r.at.as_str().into(),
+                r.provider.as_str().into(),
+                r.request_id.as_str().into(),
+                r.kind.as_str().into(),
+                r.payload_sha256.as_str().into(),
+                r.outcome.as_str().into(),
+                r.iys_ids.as_str().into(),
+                r.prev_hash.as_str().into(),
+                r.hash.as_str().into(),
+            ]);
+        }
+        let (ps, ph) = (chunk.len() * 10 + 1, chunk.len() * 10 + 2);
+        sql.push_str(&format!(
+            ") WHERE (?{ps} = 0 AND NOT EXISTS (SELECT 1 FROM ledger)) \
+             OR EXISTS (SELECT 1 FROM ledger WHERE seq = ?{ps} AND hash = ?{ph})"
+        ));
+        binds.extend([(guard_seq as f64).into(), guard_hash.as_str().into()]);
+        if let Some(last) = chunk.last() {
+            (guard_seq, guard_hash) = (last.seq, last.hash.clone());
+        }
+        stmts.push(db.prepare(&sql).bind(&binds)?);
+    }
+    match db.batch(stmts).await {
+        Ok(results) => {
+            // D1 reports each statement's changes; all or nothing, as it is one transaction.
+            let mut written = 0usize;
+            for r in &results {
+                match r.meta()?.and_then(|m| m.changes) {
+                    Some(n) => written += n,
+                    None => {
+                        return Err(worker::Error::RustError("ledger insert: D1 did not report its changes".into()))
+                    }
+                }
+            }
+            if written == rows.len() {
+                Ok(Insert::Done(first, Head { seq, hash: prev_hash }))
+            } else if written == 0 {
+                Ok(Insert::Gone)
+            } else {
+                Err(worker::Error::RustError(format!("ledger insert wrote {written} of {} rows", rows.len())))
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            if msg.contains("UNIQUE") || msg.contains("constraint") {
+                Ok(Insert::Taken(msg))
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A short pause (with jitter) before trying again after losing the race for a seq.
+async fn backoff(attempt: u32) {
+    let j = random_bytes(1).map(|b| b[0] as u64).unwrap_or(0) % 8;
+    Delay::from(Duration::from_millis(1 + j + u64::from(attempt.min(10)))).await;
+}
+
+/// Writes rows (adjacent, in order) onto D1's chain as it is (the relay's last resort when the
+/// writer cannot be reached; it cannot ask for the writer's recorded head, so a truncation it
+/// chains onto is caught afterwards: see [`Refusal`]). Starts after `hint` (or the head read from
+/// D1); when the seq is taken or the row it chains onto moved, re-reads the head and tries again
+/// (bounded, with jitter). Returns the first seq and the new head.
 pub async fn append_direct(db: &D1Database, entries: &[Entry], hint: Option<Head>) -> Result<(i64, Head)> {
     let mut hint = hint;
     let mut last_err = String::new();
@@ -101,87 +227,110 @@ pub async fn append_direct(db: &D1Database, entries: &[Entry], hint: Option<Head
         if entries.is_empty() {
             return Ok((head.seq + 1, head));
         }
-        let (mut seq, mut prev) = (head.seq, head.hash);
-        let first = seq + 1;
-        let at = iso_now();
-        let mut rows = Vec::with_capacity(entries.len());
-        for e in entries {
-            seq += 1;
-            let mut r = Row {
-                seq,
-                at: at.clone(),
-                provider: e.provider.clone(),
-                request_id: e.request_id.clone(),
-                kind: e.kind.clone(),
-                payload_sha256: e.payload_sha256.clone(),
-                outcome: e.outcome.clone(),
-                iys_ids: e.iys_ids.clone(),
-                prev_hash: prev.clone(),
-                hash: String::new(),
-            };
-            r.hash = r.compute_hash();
-            prev = r.hash.clone();
-            rows.push(r);
+        match insert(db, entries, &head).await? {
+            Insert::Done(first, h) => return Ok((first, h)),
+            Insert::Taken(e) => last_err = e,
+            Insert::Gone => last_err = format!("the head (seq {}) moved", head.seq),
         }
-        // One multi-row INSERT per ROWS_PER_INSERT rows (D1 binds at most 100 parameters per
-        // statement; a row has 10), all in one D1 batch (a transaction).
-        let mut stmts = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_INSERT));
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO ledger (seq, at, provider, request_id, kind, payload_sha256, outcome, iys_ids, prev_hash, hash) VALUES ",
-            );
-            let mut binds: Vec<wasm_bindgen::JsValue> = Vec::with_capacity(chunk.len() * 10);
-            for (i, r) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let b = i * 10;
-                sql.push_str(&format!(
-                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10
-                ));
-                binds.extend([
-                    (r.seq as f64).into(),
-                    r.at.as_str().into(),
-                    r.provider.as_str().into(),
-                    r.request_id.as_str().into(),
-                    r.kind.as_str().into(),
-                    r.payload_sha256.as_str().into(),
-                    r.outcome.as_str().into(),
-                    r.iys_ids.as_str().into(),
-                    r.prev_hash.as_str().into(),
-                    r.hash.as_str().into(),
-                ]);
-            }
-            stmts.push(db.prepare(&sql).bind(&binds)?);
-        }
-        match db.batch(stmts).await {
-            Ok(_) => return Ok((first, Head { seq, hash: prev })),
-            Err(e) => {
-                last_err = e.to_string();
-                if !last_err.contains("UNIQUE") && !last_err.contains("constraint") {
-                    return Err(e);
-                }
-                // Lost the race for this seq: back off a little (with jitter) and re-read the head.
-                let j = random_bytes(1).map(|b| b[0] as u64).unwrap_or(0) % 8;
-                Delay::from(Duration::from_millis(1 + j + u64::from(attempt.min(10)))).await;
-            }
-        }
+        backoff(attempt).await;
     }
     Err(worker::Error::RustError(format!("ledger append gave up: {last_err}")))
 }
 
-/// Ledger rows per INSERT statement (10 bound parameters each; D1 allows 100 per statement).
-const ROWS_PER_INSERT: usize = 10;
+/// Why the writer refuses to append: D1's chain does not reach the head the writer recorded (in its
+/// own storage, with every batch it committed). Appending would chain onto the shortened end and
+/// hide the deletion, so the writer appends nothing until D1 reaches the head again (the rows are
+/// restored) or an operator accepts D1's head (`POST /admin/ledger/accept-head`). The codes are
+/// stable: `ledger/truncated` (D1 ends before the recorded head: rows deleted at the end) and
+/// `ledger/head-mismatch` (D1's row at the recorded head's seq has another hash: cut and grown
+/// again, e.g. by the direct fallback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// D1's last seq, the recorded head's seq.
+    Truncated { d1_seq: i64, head_seq: i64 },
+    /// The recorded head's seq.
+    HeadMismatch { head_seq: i64 },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Truncated { d1_seq, head_seq } => write!(
+                f,
+                "ledger/truncated: D1's ledger ends at seq {d1_seq}, before the writer's recorded head seq {head_seq} \
+                 (rows were deleted at the end); refusing to append"
+            ),
+            Refusal::HeadMismatch { head_seq } => write!(
+                f,
+                "ledger/head-mismatch: D1's row at the writer's recorded head seq {head_seq} has another hash \
+                 (the chain was cut and written again); refusing to append"
+            ),
+        }
+    }
+}
+
+/// Whether an append's error is the writer's refusal (not worth retrying or writing around).
+pub fn is_refusal(e: &str) -> bool {
+    e.contains("ledger/truncated") || e.contains("ledger/head-mismatch")
+}
+
+/// The writer's record of the head, in its own SQLite storage (survives eviction and restarts).
+fn recorded(sql: &SqlStorage) -> Result<Option<Head>> {
+    #[derive(Deserialize)]
+    struct R {
+        seq: f64,
+        hash: String,
+    }
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS head (id INTEGER PRIMARY KEY CHECK (id = 1), seq REAL NOT NULL, hash TEXT NOT NULL)",
+        None,
+    )?;
+    let rows: Vec<R> = sql.exec("SELECT seq, hash FROM head WHERE id = 1", None)?.to_array()?;
+    Ok(rows.into_iter().next().map(|r| Head { seq: r.seq as i64, hash: r.hash }))
+}
+
+/// Records `h` as the head (synchronous; the object's answer waits until it is durable).
+fn keep(sql: &SqlStorage, h: &Head) -> Result<()> {
+    sql.exec_raw(
+        "INSERT OR REPLACE INTO head (id, seq, hash) VALUES (1, ?, ?)",
+        vec![(h.seq as f64).into(), h.hash.as_str().into()],
+    )?;
+    Ok(())
+}
+
+/// The head to append after, checked against the recorded one: D1 must still hold the recorded
+/// head's row with its hash (rows after it are fine: the direct fallback, or a batch committed just
+/// before a crash, wrote them). D1's head becomes the recorded one. With nothing recorded yet (the
+/// first start with this check, or storage lost), D1's head is taken as it is.
+async fn resume(db: &D1Database, sql: &SqlStorage) -> Result<std::result::Result<Head, Refusal>> {
+    let rec = recorded(sql)?;
+    let d1 = read_head(db).await?;
+    if let Some(r) = rec.as_ref().filter(|r| r.seq > 0) {
+        if d1.seq < r.seq {
+            return Ok(Err(Refusal::Truncated { d1_seq: d1.seq, head_seq: r.seq }));
+        }
+        #[derive(Deserialize)]
+        struct H {
+            hash: String,
+        }
+        let at: Option<H> =
+            db.prepare("SELECT hash FROM ledger WHERE seq = ?1").bind(&[(r.seq as f64).into()])?.first(None).await?;
+        if at.is_none_or(|h| !h.hash.eq_ignore_ascii_case(&r.hash)) {
+            return Ok(Err(Refusal::HeadMismatch { head_seq: r.seq }));
+        }
+    }
+    if rec.as_ref() != Some(&d1) {
+        if rec.is_none() {
+            worker::console_log!("ledger/head-adopted seq={}: no recorded head, D1's is taken", d1.seq);
+        }
+        keep(sql, &d1)?;
+    }
+    Ok(Ok(d1))
+}
+
+/// Ledger rows per INSERT statement (10 bound parameters each and 2 for the guard; D1 allows 100
+/// per statement).
+const ROWS_PER_INSERT: usize = 9;
 
 /// The writer object's name (there is one).
 const WRITER: &str = "ledger";
@@ -327,6 +476,11 @@ pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
         Err(e) => e,
     };
     for attempt in 0..3u32 {
+        if is_refusal(&last) {
+            // The writer answered: D1 does not reach its recorded head. Retrying changes nothing,
+            // and writing around it would chain onto the shortened end and hide the deletion.
+            return Err(worker::Error::RustError(last));
+        }
         worker::console_error!(
             "ledger/append-retry request={} attempt={} rows={}: {last}",
             entries[0].request_id,
@@ -346,7 +500,9 @@ pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
             Err(e) => last = e.to_string(),
         }
     }
-    // Last resort: straight into D1. The key check keeps the chain linear next to the writer.
+    // Last resort (the writer could not be reached): straight into D1. The guarded insert keeps
+    // the chain linear next to the writer; it cannot see the writer's recorded head, but a
+    // truncation it chains onto is caught by the writer's next check and by `/admin/ledger/verify`.
     let db = env.d1("DB")?;
     let head = read_head(&db).await?;
     if already_in(&db, head.seq, &entries[0]).await? {
@@ -391,6 +547,10 @@ const MAX_ROWS: usize = 200;
 #[durable_object]
 pub struct LedgerWriter {
     env: Env,
+    /// The object's own SQLite storage: the recorded head.
+    sql: SqlStorage,
+    /// The head to append after; `None` until checked against the recorded one (at start, and
+    /// after any failed or refused write).
     head: Rc<RefCell<Option<Head>>>,
     /// The batch still taking appends, and its flight.
     open: RefCell<Option<(Batch, Flight)>>,
@@ -400,8 +560,16 @@ pub struct LedgerWriter {
     receiving: Cell<u32>,
 }
 
-/// Writes one batch of appends, in order; one result per append.
-async fn write(env: Env, head: Rc<RefCell<Option<Head>>>, jobs: Vec<Job>) -> Outcome {
+/// How many times one chunk is tried when its seq is taken (someone else wrote after the head).
+const TRIES: u32 = 40;
+
+/// Writes one batch of appends, in order; one result per append. Each chunk goes after the head
+/// (checked against the recorded one by [`resume`] whenever it is not known), and a committed
+/// chunk's head is recorded in the object's storage in the same turn, after D1's commit: the
+/// record never runs ahead of D1, so a failed or retried write cannot make a false alarm, and a
+/// write that landed without being recorded only leaves the record behind (the next [`resume`]
+/// catches up).
+async fn write(env: Env, sql: SqlStorage, head: Rc<RefCell<Option<Head>>>, jobs: Vec<Job>) -> Outcome {
     let fail = |n: usize, e: String| Rc::new(vec![Err(e); n]);
     let db = match env.d1("DB") {
         Ok(db) => db,
@@ -410,49 +578,110 @@ async fn write(env: Env, head: Rc<RefCell<Option<Head>>>, jobs: Vec<Job>) -> Out
     let mut out: Vec<std::result::Result<i64, String>> = Vec::with_capacity(jobs.len());
     let mut i = 0;
     while i < jobs.len() {
-        // A chunk of whole appends, at most MAX_ROWS rows (one append may exceed it alone).
-        let mut rows: Vec<Entry> = Vec::new();
-        let mut chunk: Vec<(usize, Option<usize>)> = Vec::new(); // (job, offset of its rows or None: already in)
+        let mut attempt = 0u32;
+        // The head, known or checked; a refusal or a failed read fails every append left.
         let known = head.borrow().clone();
         let mut h = match known {
             Some(h) => h,
-            None => match read_head(&db).await {
-                Ok(h) => h,
-                Err(e) => return fail(jobs.len(), e.to_string()),
+            None => match resume(&db, &sql).await {
+                Ok(Ok(h)) => {
+                    *head.borrow_mut() = Some(h.clone());
+                    h
+                }
+                Ok(Err(refusal)) => {
+                    worker::console_error!("{refusal} (appends={})", jobs.len() - i);
+                    out.extend(std::iter::repeat_n(Err(refusal.to_string()), jobs.len() - i));
+                    return Rc::new(out);
+                }
+                Err(e) => {
+                    out.extend(std::iter::repeat_n(Err(e.to_string()), jobs.len() - i));
+                    return Rc::new(out);
+                }
             },
         };
+        // A chunk of whole appends, at most MAX_ROWS rows (one append may exceed it alone).
+        let mut rows: Vec<Entry> = Vec::new();
+        let mut chunk: Vec<Option<usize>> = Vec::new(); // offset of each job's rows, or None: already in
         while i < jobs.len() && (rows.is_empty() || rows.len() + jobs[i].entries.len() <= MAX_ROWS) {
             let j = &jobs[i];
             let dup = if j.dedup && !j.entries.is_empty() {
                 match already_in(&db, h.seq, &j.entries[0]).await {
                     Ok(d) => d,
-                    Err(e) => return fail(jobs.len(), e.to_string()),
+                    Err(e) => {
+                        out.extend(std::iter::repeat_n(Err(e.to_string()), jobs.len() - out.len()));
+                        return Rc::new(out);
+                    }
                 }
             } else {
                 false
             };
             if dup || j.entries.is_empty() {
-                chunk.push((i, None));
+                chunk.push(None);
             } else {
-                chunk.push((i, Some(rows.len())));
+                chunk.push(Some(rows.len()));
                 rows.extend(j.entries.iter().cloned());
             }
             i += 1;
         }
-        match append_direct(&db, &rows, Some(h.clone())).await {
-            Ok((first, new_head)) => {
-                h = new_head;
-                *head.borrow_mut() = Some(h.clone());
-                for (_, off) in chunk {
-                    out.push(Ok(off.map_or(0, |o| first + o as i64)));
+        let done = loop {
+            if rows.is_empty() {
+                break Ok(h.seq + 1);
+            }
+            match insert(&db, &rows, &h).await {
+                Ok(Insert::Done(first, new_head)) => {
+                    // D1 has the rows: record the head now, in this turn. Should the record fail,
+                    // the rows are still committed; the record stays behind (safe) and the head
+                    // is checked again next time.
+                    match keep(&sql, &new_head) {
+                        Ok(()) => *head.borrow_mut() = Some(new_head),
+                        Err(e) => {
+                            worker::console_error!("ledger/head-record-failed seq={}: {e}", new_head.seq);
+                            *head.borrow_mut() = None;
+                        }
+                    }
+                    break Ok(first);
+                }
+                Ok(outcome) => {
+                    // The seq is taken, or the row we chain onto is gone: check D1 against the
+                    // recorded head again (a refusal names which), then try after D1's head.
+                    *head.borrow_mut() = None;
+                    attempt += 1;
+                    let why = match outcome {
+                        Insert::Taken(e) => e,
+                        _ => format!("the row at seq {} is not in D1 as written", h.seq),
+                    };
+                    if attempt >= TRIES {
+                        break Err(format!("ledger append gave up: {why}"));
+                    }
+                    match resume(&db, &sql).await {
+                        Ok(Ok(nh)) => {
+                            *head.borrow_mut() = Some(nh.clone());
+                            h = nh;
+                        }
+                        Ok(Err(refusal)) => {
+                            worker::console_error!("{refusal} (appends={})", jobs.len() - out.len());
+                            break Err(refusal.to_string());
+                        }
+                        Err(e) => break Err(e.to_string()),
+                    }
+                    backoff(attempt).await;
+                }
+                Err(e) => {
+                    // The head is unknown now: check it again next time.
+                    *head.borrow_mut() = None;
+                    break Err(e.to_string());
                 }
             }
-            Err(e) => {
-                // The head is unknown now: read it again next time.
-                *head.borrow_mut() = None;
-                let msg = e.to_string();
-                for _ in chunk {
-                    out.push(Err(msg.clone()));
+        };
+        match done {
+            Ok(first) => out.extend(chunk.iter().map(|off| Ok(off.map_or(0, |o| first + o as i64)))),
+            Err(msg) => {
+                let refused = is_refusal(&msg);
+                out.extend(chunk.iter().map(|_| Err(msg.clone())));
+                if refused {
+                    // Nothing after a refusal is written either.
+                    out.extend(std::iter::repeat_n(Err(msg.clone()), jobs.len() - i));
+                    return Rc::new(out);
                 }
             }
         }
@@ -491,13 +720,13 @@ impl LedgerWriter {
             None => {
                 let batch: Batch = Rc::new(RefCell::new(Some(jobs.take().unwrap_or_default())));
                 let prev = self.last.borrow().clone();
-                let (env, head, b) = (self.env.clone(), self.head.clone(), batch.clone());
+                let (env, sql, head, b) = (self.env.clone(), self.sql.clone(), self.head.clone(), batch.clone());
                 let fut = async move {
                     if let Some(p) = prev {
                         let _ = p.await;
                     }
                     let jobs = b.borrow_mut().take().unwrap_or_default();
-                    write(env, head, jobs).await
+                    write(env, sql, head, jobs).await
                 }
                 .boxed_local()
                 .shared();
@@ -514,9 +743,10 @@ impl LedgerWriter {
 }
 
 impl DurableObject for LedgerWriter {
-    fn new(_state: State, env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             env,
+            sql: state.storage().sql(),
             head: Rc::new(RefCell::new(None)),
             open: RefCell::new(None),
             last: RefCell::new(None),
@@ -546,6 +776,35 @@ impl DurableObject for LedgerWriter {
                 // With `h=1` (the relay's hand-over) in a header: no body to stream back and read.
                 crate::raw::answer_in_header(in_header, serde_json::to_string(&json!({ "results": results }))?)
             }
+            "/head" => {
+                // The recorded head (`null` before the first append with this check).
+                let h = recorded(&self.sql)?;
+                Response::from_json(&json!({ "head": h }))
+            }
+            "/accept" => {
+                // `{seq, hash}`: an operator accepts D1's head (after a restore that legitimately
+                // rewound D1, see `POST /admin/ledger/accept-head`). Only D1's current head is
+                // accepted, after every write in flight; 409 otherwise.
+                let want: Head = serde_json::from_str(&req.text().await?)?;
+                let last = self.last.borrow().clone();
+                if let Some(f) = last {
+                    let _ = f.await;
+                }
+                let db = self.env.d1("DB")?;
+                let d1 = read_head(&db).await?;
+                if d1.seq != want.seq || !d1.hash.eq_ignore_ascii_case(want.hash.trim()) {
+                    return Ok(Response::from_json(&json!({ "accepted": false, "d1Head": d1 }))?.with_status(409));
+                }
+                let before = recorded(&self.sql)?;
+                keep(&self.sql, &d1)?;
+                *self.head.borrow_mut() = Some(d1.clone());
+                worker::console_log!(
+                    "ledger/head-accepted seq={} (recorded before: {})",
+                    d1.seq,
+                    before.as_ref().map_or_else(|| "none".into(), |b| b.seq.to_string())
+                );
+                Response::from_json(&json!({ "accepted": true, "head": d1, "before": before }))
+            }
             "/flush" => {
                 while self.receiving.get() > 0 {
                     Delay::from(Duration::from_millis(1)).await;
@@ -567,9 +826,36 @@ impl std::fmt::Debug for LedgerWriter {
     }
 }
 
-/// Walks the whole chain in D1.
-pub async fn verify(db: &D1Database) -> Result<Verdict> {
-    let mut v = Verifier::default();
+/// The head the writer recorded (`None` before its first append with this check).
+pub async fn recorded_head(env: &Env) -> Result<Option<Head>> {
+    #[derive(Deserialize)]
+    struct A {
+        head: Option<Head>,
+    }
+    let (status, text) = crate::raw::durable(env, "LEDGER", WRITER, "GET", "/head", None).await?;
+    match serde_json::from_str::<A>(&text) {
+        Ok(a) if status == 200 => Ok(a.head),
+        _ => Err(worker::Error::RustError(format!("ledger writer answered {status} to /head: {text}"))),
+    }
+}
+
+/// Asks the writer to accept D1's head `h` as its recorded head: `Ok(Ok(answer))`, or
+/// `Ok(Err(D1's head))` when `h` is not D1's head.
+pub async fn accept_head(env: &Env, h: &Head) -> Result<std::result::Result<Value, Value>> {
+    let body = json!({ "seq": h.seq, "hash": h.hash }).to_string();
+    let (status, text) = crate::raw::durable(env, "LEDGER", WRITER, "POST", "/accept", Some(&body)).await?;
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    match status {
+        200 => Ok(Ok(v)),
+        409 => Ok(Err(v["d1Head"].clone())),
+        _ => Err(worker::Error::RustError(format!("ledger writer answered {status} to /accept: {v}"))),
+    }
+}
+
+/// Walks the whole chain in D1; with `expected` (the writer's recorded head), D1 must reach it
+/// (`tail` when it ends before it, `head` when its row there has another hash).
+pub async fn verify(db: &D1Database, expected: Option<Head>) -> Result<Verdict> {
+    let mut v = expected.map_or_else(Verifier::default, Verifier::expecting);
     let mut after = 0i64;
     loop {
         let rows: Vec<Row> = db
