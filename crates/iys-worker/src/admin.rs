@@ -5,6 +5,8 @@
 //! | `POST /admin/providers` `{id?, name, scopes, mode?, rate?, burst?}` | create; answers the username and password once |
 //! | `GET /admin/providers` | list (no secrets) |
 //! | `GET /admin/providers/{id}` | one |
+//! | `PATCH /admin/providers/{id}` `{name?, scopes?, mode?}` | change them (applies to the next request) |
+//! | `POST /admin/providers/{id}/rotate` | new password (answered once); every token issued before ends |
 //! | `POST /admin/providers/{id}/revoke` | revoke credentials and every token |
 //! | `PUT /admin/providers/{id}/limits` `{rate, burst}` | set limits (applies to the next request) |
 //! | `GET /admin/providers/{id}/usage` | ledger counts and limiter totals |
@@ -41,6 +43,17 @@ struct NewProvider {
     rate: Option<f64>,
     #[serde(default)]
     burst: Option<f64>,
+}
+
+/// `PATCH /admin/providers/{id}`: what to change (at least one).
+#[derive(Deserialize)]
+struct ProviderChange {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<Scope>>,
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +170,62 @@ pub async fn handle(
             Some(p) => Ok(Response::from_json(&p.public())?),
             None => Err(ApiError::code(Code::NotFound, &[], lang)),
         },
+        (Method::Patch, ["providers", id]) => {
+            let bytes = req.bytes().await?;
+            let c: ProviderChange = body(&req, &bytes, &["name", "scopes", "mode"], lang)?;
+            if c.name.is_none() && c.scopes.is_none() && c.mode.is_none() {
+                return Err(bad("give at least one of name, scopes and mode"));
+            }
+            if let Some(scopes) = &c.scopes {
+                check_scopes(scopes)?;
+            }
+            if c.mode.as_deref().is_some_and(|m| m != "strict" && m != "normalize") {
+                return Err(bad("mode must be strict or normalize"));
+            }
+            let Some(p) = provider_by_id(&db, id).await? else { return Err(ApiError::code(Code::NotFound, &[], lang)) };
+            let scopes = match &c.scopes {
+                Some(s) => serde_json::to_string(s).unwrap_or_default(),
+                None => p.scopes.clone(),
+            };
+            db.prepare("UPDATE providers SET name = ?2, scopes = ?3, mode = ?4 WHERE id = ?1")
+                .bind(&[(*id).into(), c.name.unwrap_or(p.name).into(), scopes.into(), c.mode.unwrap_or(p.mode).into()])?
+                .run()
+                .await?;
+            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+            push(env, &p).await?;
+            record(env, &request_id, "admin:update-provider", id, "200").await?;
+            Ok(Response::from_json(&p.public())?)
+        }
+        (Method::Post, ["providers", id, "rotate"]) => {
+            match provider_by_id(&db, id).await? {
+                None => return Err(ApiError::code(Code::NotFound, &[], lang)),
+                Some(p) if p.revoked_at.is_some() => {
+                    let mut e = bad("the provider is revoked; create a new one");
+                    e.status = 409;
+                    return Err(e);
+                }
+                Some(_) => {}
+            }
+            let password = hex(&random_bytes(24).map_err(|e| ApiError::internal(&e))?);
+            let hash = hash_password(&password).map_err(|e| ApiError::internal(&e))?;
+            // The refresh tokens go with the old password; the access tokens are signed, not stored,
+            // so they end by their issue time (`Provider::token_stands`), checked on every request
+            // against the row the limiter holds (pushed below, before the answer).
+            db.batch(vec![
+                db.prepare(
+                    "UPDATE providers SET password_hash = ?2, rotated_at = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+                )
+                .bind(&[(*id).into(), hash.into(), (crate::util::now_ms() as f64).into()])?,
+                db.prepare("DELETE FROM tokens WHERE provider_id = ?1").bind(&[(*id).into()])?,
+            ])
+            .await?;
+            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+            push(env, &p).await?;
+            record(env, &request_id, "admin:rotate-credentials", id, "200").await?;
+            let mut v = p.public();
+            v["password"] = json!(password);
+            Ok(Response::from_json(&v)?)
+        }
         (Method::Post, ["providers", id, "revoke"]) => {
             if provider_by_id(&db, id).await?.is_none() {
                 return Err(ApiError::code(Code::NotFound, &[], lang));

@@ -56,6 +56,10 @@ pub struct Provider {
     pub created_at: String,
     /// Revocation time.
     pub revoked_at: Option<String>,
+    /// When the credentials were last rotated (Unix ms; `None`: never): access tokens issued before
+    /// it are refused.
+    #[serde(default)]
+    pub rotated_at: Option<f64>,
     /// `scopes`, parsed the first time a check needs them (a row is checked up to three times per
     /// request: by the limiter object, then for the path and the consent types). Nothing assigns
     /// `scopes` after a row is read, so the parse cannot go stale.
@@ -105,8 +109,17 @@ impl Provider {
         json!({
             "id": self.id, "name": self.name, "username": self.username,
             "scopes": self.scope_list(), "mode": self.mode, "rate": self.rate, "burst": self.burst,
-            "createdAt": self.created_at, "revokedAt": self.revoked_at,
+            "createdAt": self.created_at, "revokedAt": self.revoked_at, "rotatedAt": self.rotated_at.map(|t| t as i64),
         })
+    }
+
+    /// Whether an access token issued at `issued_ms` (`None`: a token from before tokens carried
+    /// their issue time) still stands after the last rotation of these credentials.
+    pub fn token_stands(&self, issued_ms: Option<i64>) -> bool {
+        match self.rotated_at {
+            None => true,
+            Some(r) => issued_ms.is_some_and(|i| i as f64 >= r),
+        }
     }
 }
 
@@ -159,7 +172,8 @@ async fn issue(db: &D1Database, env: &Env, provider_id: &str) -> Result<Value, A
     let rttl = env_u64(env, "RELAY_REFRESH_TTL", 14400);
     let now = now_s();
     let key = token_key(env).map_err(|e| ApiError::internal(&e))?;
-    let access = mint_access(&key, provider_id, now + ttl as i64).map_err(|e| ApiError::internal(&e))?;
+    let issued_ms = crate::util::now_ms() as i64;
+    let access = mint_access(&key, provider_id, issued_ms, now + ttl as i64).map_err(|e| ApiError::internal(&e))?;
     let refresh = random_token("iyse_rt_").map_err(|e| ApiError::internal(&e))?;
     let ins = "INSERT INTO tokens (token_hash, provider_id, kind, expires_at) VALUES (?1, ?2, ?3, ?4)";
     db.batch(vec![
@@ -294,16 +308,19 @@ pub fn token_key(env: &Env) -> Result<[u8; 32], String> {
     Ok(key)
 }
 
-/// A signed access token for `provider_id`, good until `expires_at` (Unix seconds).
-pub fn mint_access(key: &[u8; 32], provider_id: &str, expires_at: i64) -> Result<String, String> {
+/// A signed access token for `provider_id`, issued at `issued_ms` (Unix ms: a credential rotation
+/// ends the tokens issued before it) and good until `expires_at` (Unix seconds).
+pub fn mint_access(key: &[u8; 32], provider_id: &str, issued_ms: i64, expires_at: i64) -> Result<String, String> {
     let nonce = hex(&random_bytes(16)?);
-    let body = format!("{provider_id}.{expires_at}.{nonce}");
+    let body = format!("{provider_id}.{expires_at}.{nonce}.{issued_ms}");
     Ok(format!("{ACCESS_PREFIX}{body}.{}", hex(&hmac32(key, &[ACCESS_PREFIX.as_bytes(), body.as_bytes()]))))
 }
 
-/// The provider id and expiry a correctly signed access token names (`None`: not one of ours).
-/// The signature is compared in constant time; the expiry is checked by the caller.
-pub fn open_access<'t>(key: &[u8; 32], token: &'t str) -> Option<(&'t str, i64)> {
+/// What a correctly signed access token names: the provider id, the expiry (Unix seconds) and the
+/// issue time (Unix ms; `None` for a token minted before tokens carried it, which a credential
+/// rotation therefore ends). `None`: not one of ours. The signature is compared in constant time;
+/// the expiry is checked by the caller.
+pub fn open_access<'t>(key: &[u8; 32], token: &'t str) -> Option<(&'t str, i64, Option<i64>)> {
     let rest = token.strip_prefix(ACCESS_PREFIX)?;
     let (body, mac) = rest.rsplit_once('.')?;
     let want = hex(&hmac32(key, &[ACCESS_PREFIX.as_bytes(), body.as_bytes()]));
@@ -311,14 +328,19 @@ pub fn open_access<'t>(key: &[u8; 32], token: &'t str) -> Option<(&'t str, i64)>
         return None;
     }
     let mut parts = body.splitn(3, '.');
-    let (id, exp) = (parts.next()?, parts.next()?.parse::<i64>().ok()?);
-    Some((id, exp))
+    let (id, exp, tail) = (parts.next()?, parts.next()?.parse::<i64>().ok()?, parts.next()?);
+    let issued = match tail.split_once('.') {
+        Some((_, issued)) => Some(issued.parse::<i64>().ok()?),
+        None => None,
+    };
+    Some((id, exp, issued))
 }
 
-/// The provider id behind `Authorization: Bearer <relay access token>`: the signature and expiry
-/// are checked here (no lookup); whether that provider is still active is the limiter's answer
-/// (`relay::admit`), asked on every request.
-pub fn authenticate(env: &Env, req: &Request, lang: Lang) -> Result<String, ApiError> {
+/// The provider id behind `Authorization: Bearer <relay access token>`, and the token's issue time
+/// (Unix ms, when it carries one): the signature and expiry are checked here (no lookup); whether
+/// that provider is still active, and whether a rotation of its credentials has ended the token,
+/// is decided on the limiter's answer (`relay::admit`), asked on every request.
+pub fn authenticate(env: &Env, req: &Request, lang: Lang) -> Result<(String, Option<i64>), ApiError> {
     let h = req.headers().get("Authorization").ok().flatten().unwrap_or_default();
     let token = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")).map(str::trim).unwrap_or("");
     if token.is_empty() {
@@ -326,7 +348,7 @@ pub fn authenticate(env: &Env, req: &Request, lang: Lang) -> Result<String, ApiE
     }
     let key = token_key(env).map_err(|e| ApiError::internal(&e))?;
     match open_access(&key, token) {
-        Some((id, exp)) if exp > now_s() => Ok(id.to_string()),
+        Some((id, exp, issued)) if exp > now_s() => Ok((id.to_string(), issued)),
         _ => Err(ApiError::code(Code::InvalidToken, &[], lang)),
     }
 }
@@ -350,8 +372,8 @@ mod tests {
     #[test]
     fn access_tokens_open_only_unaltered_under_their_key() {
         let key = [7u8; 32];
-        let t = mint_access(&key, "prv_abc-1", 1_900_000_000).unwrap_or_default();
-        assert_eq!(open_access(&key, &t), Some(("prv_abc-1", 1_900_000_000)));
+        let t = mint_access(&key, "prv_abc-1", 1_899_999_000_123, 1_900_000_000).unwrap_or_default();
+        assert_eq!(open_access(&key, &t), Some(("prv_abc-1", 1_900_000_000, Some(1_899_999_000_123))));
         assert_eq!(open_access(&[8u8; 32], &t), None, "another key");
         let mut flipped = t.clone();
         let last = if flipped.ends_with('0') { "1" } else { "0" };
@@ -362,5 +384,27 @@ mod tests {
         assert_eq!(open_access(&key, &t.replace(".1900000000.", ".1900000001.")), None, "another expiry");
         assert_eq!(open_access(&key, "iyse_at_"), None);
         assert_eq!(open_access(&key, ""), None);
+        assert_eq!(open_access(&key, &t.replace(".1899999000123.", ".1899999000124.")), None, "another issue time");
+    }
+
+    #[test]
+    fn a_rotation_ends_the_tokens_issued_before_it_and_those_without_an_issue_time() {
+        let key = [7u8; 32];
+        // A token as minted before tokens carried their issue time.
+        let body = "prv_a.1900000000.00112233445566778899aabbccddeeff";
+        let old = format!("{ACCESS_PREFIX}{body}.{}", hex(&hmac32(&key, &[ACCESS_PREFIX.as_bytes(), body.as_bytes()])));
+        assert_eq!(open_access(&key, &old), Some(("prv_a", 1_900_000_000, None)));
+        let row = |rotated: Value| -> Provider {
+            serde_json::from_value(json!({"id": "prv_a", "name": "a", "username": "u", "scopes": "[]",
+                "mode": "strict", "rate": 1.0, "burst": 1.0, "created_at": "2026-01-01T00:00:00Z",
+                "revoked_at": null, "rotated_at": rotated}))
+            .unwrap_or_else(|e| panic!("row: {e}"))
+        };
+        let never = row(Value::Null);
+        assert!(never.token_stands(None) && never.token_stands(Some(5)));
+        let rotated = row(json!(1_000));
+        assert!(!rotated.token_stands(None), "a token without an issue time");
+        assert!(!rotated.token_stands(Some(999)), "issued before the rotation");
+        assert!(rotated.token_stands(Some(1_000)) && rotated.token_stands(Some(1_001)));
     }
 }

@@ -223,12 +223,16 @@ async fn sps_inner(
     }
     // The signature and expiry of the token here; the provider's state (active, scope, limits) and
     // one token of its bucket from its limiter object, in one call.
-    let id = auth::authenticate(ctx.env, req, lang)?;
+    let (id, issued) = auth::authenticate(ctx.env, req, lang)?;
     let iys = path_param(&segs[0], "iysCode", "H190", lang);
     let brand = path_param(&segs[2], "brandCode", "H191", lang);
     let (provider, verdict) =
         admit(ctx.env, &id, iys.as_ref().ok().copied(), brand.as_ref().ok().copied(), lang).await?;
     ctx.provider_id = provider.id.clone();
+    if !provider.token_stands(issued) {
+        // Issued before the provider's credentials were rotated.
+        return Err(ApiError::code(Code::InvalidToken, &[], lang));
+    }
     let (iys, brand) = (iys?, brand?);
     provider.check_scope(iys, brand, &[], lang)?;
     rate_limited(verdict, lang)?;
