@@ -604,6 +604,32 @@ fn every_route_answers_as_described() {
     let r = a.token(&json!({"grant_type": "password", "username": lu, "password": lp}), 401);
     assert_eq!(code_of(&r), "auth/revoked");
 
+    // Changes in place, and a credential rotation (the main provider's last use).
+    let main_path = "/admin/providers/prv_openapi_main";
+    a.admin("PATCH", main_path, Some(&json!({"name": "Main, renamed", "mode": "strict"})), 200);
+    a.admin("PATCH", main_path, Some(&json!({})), 400);
+    a.admin("PATCH", main_path, Some(&json!({"password": "mine"})), 422);
+    a.admin("PATCH", "/admin/providers/prv_nope", Some(&json!({"name": "x"})), 404);
+    a.admin("POST", &format!("/admin/providers/{lid}/rotate"), None, 409);
+    a.admin("POST", "/admin/providers/prv_nope/rotate", None, 404);
+    a.admin("POST", &format!("{main_path}/rotate"), None, 200);
+
+    // Re-anchoring the ledger: a head that is not D1's is refused; D1's own is accepted. (Rows
+    // handed over from `waitUntil` may still land between the verify and the accept: then D1's
+    // head has moved, and the accept is refused and tried again with the new one.)
+    let zeros = "0".repeat(64);
+    a.admin("POST", "/admin/ledger/accept-head", Some(&json!({"headSeq": 1, "headHash": zeros})), 409);
+    let auth = format!("Bearer {ADMIN}");
+    let accepted = (0..5).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let v = a.admin("GET", "/admin/ledger/verify", None, 200).json();
+        let body = json!({"headSeq": v["headSeq"], "headHash": v["headHash"]}).to_string();
+        let resp = a.r.req("POST", "/admin/ledger/accept-head", &[("Authorization", &auth), JSON], Some(&body));
+        a.c.check("POST", "/admin/ledger/accept-head", &resp);
+        resp.status == 200
+    });
+    assert!(accepted, "D1's own head was never accepted");
+
     a.c.assert_everything_exercised();
     eprintln!("{} answers checked against openapi.json", a.c.checked);
 }
