@@ -86,22 +86,40 @@ impl Provider {
         }
     }
 
-    /// Checks (iysCode, brandCode) and, when given, the consent types.
+    /// Checks (iysCode, brandCode) and, when given, the consent types. A provider may hold several
+    /// entries for one iysCode (admin accepts them), so every entry counts, each on its own: the
+    /// request is in scope when some entry names the iysCode and the brand and, for each type asked
+    /// for, some entry naming that iysCode and that brand also names the type. An entry's types never
+    /// extend to another entry's brands (`[{brands:[A], types:[MESAJ]}, {brands:[B], types:[EPOSTA]}]`
+    /// allows MESAJ on A and EPOSTA on B, not EPOSTA on A).
     pub fn check_scope(&self, iys: u64, brand: u64, types: &[ConsentType], lang: Lang) -> Result<(), ApiError> {
         let scopes = self.scopes_parsed();
         let deny = |what: String| Err(ApiError::code(Code::OutOfScope, &[("scope", what)], lang));
-        let Some(s) = scopes.iter().find(|s| s.iys_code == iys) else {
+        if !scopes.iter().any(|s| s.iys_code == iys) {
             return deny(format!("iysCode {iys}"));
-        };
-        if !s.brands.contains(&brand) {
+        }
+        let allowed = self.types_for(iys, brand);
+        if allowed.is_empty() {
             return deny(format!("brandCode {brand}"));
         }
-        for t in types {
-            if !s.types.iter().any(|x| x == t.as_str()) {
-                return deny(format!("type {}", t.as_str()));
-            }
+        if let Some(t) = types.iter().find(|t| !allowed.contains(t)) {
+            return deny(format!("type {}", t.as_str()));
         }
         Ok(())
+    }
+
+    /// The consent types this provider holds on (`iys`, `brand`): those of every entry that names both
+    /// (empty: the brand is out of scope). Unknown type names in a row count for nothing.
+    pub fn types_for(&self, iys: u64, brand: u64) -> Vec<ConsentType> {
+        let mut out: Vec<ConsentType> = self
+            .scopes_parsed()
+            .iter()
+            .filter(|s| s.iys_code == iys && s.brands.contains(&brand))
+            .flat_map(|s| s.types.iter().filter_map(|t| ConsentType::from_wire(t)))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The public view (no hash).
@@ -368,6 +386,59 @@ pub fn is_admin(env: &Env, req: &Request) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_scopes(scopes: &str) -> Provider {
+        Provider {
+            id: "prv_t".into(),
+            name: "t".into(),
+            username: "u".into(),
+            scopes: scopes.into(),
+            mode: "strict".into(),
+            rate: 1.0,
+            burst: 1.0,
+            created_at: String::new(),
+            revoked_at: None,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn verdict(p: &Provider, iys: u64, brand: u64, types: &[ConsentType]) -> String {
+        match p.check_scope(iys, brand, types, Lang::En) {
+            Ok(()) => "ok".into(),
+            Err(e) => {
+                assert_eq!((e.status, e.errors[0]["iysEdgeCode"].as_str()), (403, Some("auth/out-of-scope")));
+                e.errors[0]["params"]["scope"].as_str().unwrap_or_default().to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn every_scope_entry_of_an_iys_code_counts_each_on_its_own() {
+        use ConsentType::{Arama, Eposta, Mesaj};
+        let p = with_scopes(
+            r#"[{"iysCode":1,"brands":[10],"types":["MESAJ"]},{"iysCode":1,"brands":[20],"types":["EPOSTA"]},
+                {"iysCode":1,"brands":[10],"types":["ARAMA"]},{"iysCode":2,"brands":[30],"types":["MESAJ"]}]"#,
+        );
+        // Each entry's own (brand, type) pairs, the second entry's included.
+        assert_eq!(verdict(&p, 1, 10, &[]), "ok");
+        assert_eq!(verdict(&p, 1, 10, &[Mesaj]), "ok");
+        assert_eq!(verdict(&p, 1, 20, &[]), "ok");
+        assert_eq!(verdict(&p, 1, 20, &[Eposta]), "ok");
+        // Two entries naming the same brand: each type is covered by one of them.
+        assert_eq!(verdict(&p, 1, 10, &[Mesaj, Arama]), "ok");
+        assert_eq!(p.types_for(1, 10), vec![Arama, Mesaj]);
+        // An entry's types do not reach another entry's brands.
+        assert_eq!(verdict(&p, 1, 10, &[Eposta]), "type EPOSTA");
+        assert_eq!(verdict(&p, 1, 20, &[Mesaj]), "type MESAJ");
+        assert_eq!(verdict(&p, 1, 20, &[Eposta, Arama]), "type ARAMA");
+        // Nor another iysCode's.
+        assert_eq!(verdict(&p, 1, 30, &[]), "brandCode 30");
+        assert_eq!(verdict(&p, 2, 10, &[Mesaj]), "brandCode 10");
+        assert_eq!(verdict(&p, 3, 10, &[]), "iysCode 3");
+        assert_eq!(p.types_for(1, 30), vec![]);
+        // A row that does not parse allows nothing.
+        assert_eq!(verdict(&with_scopes("not json"), 1, 10, &[]), "iysCode 1");
+    }
 
     #[test]
     fn access_tokens_open_only_unaltered_under_their_key() {
