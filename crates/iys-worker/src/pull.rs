@@ -11,6 +11,7 @@ use crate::http_error::ApiError;
 use crate::ledger::{self, Entry};
 use crate::relay::{iys_call, up_error, Ctx};
 use crate::util::iso_now;
+use iys_core::consent::ConsentType;
 use iys_core::Code;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -139,33 +140,109 @@ fn url_encode(s: &str) -> String {
     out
 }
 
-/// `GET …/consents/changes?source=IYS|HS&after=&limit=` for a provider.
-pub async fn changes(ctx: &Ctx<'_>, req: &Request, iys: u64, brand: u64) -> Result<Response, ApiError> {
+/// An `errors[]` answer for a bad query parameter of `/changes`. iys-core has no code for query
+/// parameters; `request/invalid-path-param` is the one for a parameter of the request's URL, with
+/// IYS's own H-code for that parameter (H098 a bad change query, H183 a bad limit, H187 limit 0).
+fn bad_query(param: &str, iys_code: &str, value: &str, lang: iys_core::Lang) -> ApiError {
+    let mut e = ApiError::code(Code::InvalidPathParam, &[("param", param.to_string())], lang);
+    if let Some(f) = e.errors.first_mut() {
+        f["code"] = json!(iys_code);
+        f["location"] = json!([param]);
+        f["value"] = json!(value);
+    }
+    e
+}
+
+/// `limit`: absent is 999 (IYS's default page); above 999 it is cut to 999; zero, a negative number
+/// or anything that is not a whole number is refused, never replaced (a silent default would change
+/// what the caller pages through).
+fn page_limit(raw: Option<&str>, lang: iys_core::Lang) -> Result<u32, ApiError> {
+    let Some(raw) = raw else { return Ok(999) };
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad_query("limit", "H183", raw, lang));
+    }
+    match raw.trim_start_matches('0') {
+        "" => Err(bad_query("limit", "H187", raw, lang)),
+        n => Ok(n.parse::<u32>().map_or(999, |n| n.min(999))),
+    }
+}
+
+/// Whether a change item (IYS's shape) is of one of `types`; an item without a known `type` is not.
+fn of_types(item: &Value, types: &[ConsentType]) -> bool {
+    item.get("type").and_then(Value::as_str).and_then(ConsentType::from_wire).is_some_and(|t| types.contains(&t))
+}
+
+/// `GET …/consents/changes?source=IYS|HS&after=&limit=` for a provider: only the changes of the
+/// consent types its scope holds on this brand (`Provider::types_for`), whichever side they come from.
+/// A brand's changes carry recipients of every type, and several providers may share a brand, each
+/// with its own types; without the filter any of them would read the others' recipients.
+pub async fn changes(ctx: &Ctx<'_>, req: &Request, p: &Provider, iys: u64, brand: u64) -> Result<Response, ApiError> {
+    let lang = ctx.lang;
     let url = req.url()?;
     let q = |k: &str| url.query_pairs().find(|(kk, _)| kk == k).map(|(_, v)| v.to_string());
     let source = q("source").unwrap_or_else(|| "IYS".into());
-    let limit = q("limit").and_then(|l| l.parse::<u32>().ok()).unwrap_or(999).clamp(1, 999);
+    let types = p.types_for(iys, brand);
+    if types.is_empty() {
+        // (`sps_inner` has checked the brand already; no type means nothing to read.)
+        return Err(ApiError::code(Code::OutOfScope, &[("scope", format!("brandCode {brand}"))], lang));
+    }
     match source.as_str() {
         "IYS" => {
-            let after = q("after").and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
+            let limit = page_limit(q("limit").as_deref(), lang)?;
+            // The relay's cursor: the id of the last stored row returned (0 or empty: from the
+            // start). Anything else is refused rather than read as 0, which would replay the feed.
+            let after = match q("after").filter(|a| !a.is_empty()) {
+                None => 0,
+                Some(a) => match a.parse::<i64>() {
+                    Ok(n) if n >= 0 && a.bytes().all(|b| b.is_ascii_digit()) => n,
+                    _ => return Err(bad_query("after", "H098", &a, lang)),
+                },
+            };
             #[derive(Deserialize)]
             struct R {
                 id: f64,
                 body: String,
             }
+            // Filtered in the query, before LIMIT: a page holds up to `limit` changes of the
+            // provider's types, and the cursor is the last of them, so the next page starts right
+            // after it and no change of these types is skipped. (The stored body is IYS's item;
+            // `type` is one of the three wire names or the row does not match.)
+            let wanted: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+            let wanted = serde_json::to_string(&wanted).map_err(|e| ApiError::internal(&e.to_string()))?;
             let rows: Vec<R> = ctx
                 .db
-                .prepare("SELECT id, body FROM changes WHERE iys_code = ?1 AND brand_code = ?2 AND id > ?3 ORDER BY id LIMIT ?4")
-                .bind(&[iys.to_string().into(), brand.to_string().into(), (after as f64).into(), f64::from(limit).into()])?
+                .prepare(
+                    "SELECT id, body FROM changes WHERE iys_code = ?1 AND brand_code = ?2 AND id > ?3 \
+                     AND json_extract(body, '$.type') IN (SELECT value FROM json_each(?5)) ORDER BY id LIMIT ?4",
+                )
+                .bind(&[
+                    iys.to_string().into(),
+                    brand.to_string().into(),
+                    (after as f64).into(),
+                    f64::from(limit).into(),
+                    wanted.into(),
+                ])?
                 .all()
                 .await?
                 .results()?;
             let next = rows.last().map(|r| (r.id as i64).to_string()).unwrap_or_else(|| after.to_string());
-            let list: Vec<Value> = rows.iter().filter_map(|r| serde_json::from_str(&r.body).ok()).collect();
+            let list: Vec<Value> = rows
+                .iter()
+                .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+                .filter(|v| of_types(v, &types))
+                .collect();
             Ok(Response::from_json(&json!({"after": next, "list": list}))?)
         }
         "HS" => {
-            // The provider's own side: asked of IYS live.
+            // The service provider's side, asked of IYS live. IYS answers for the whole brand (the
+            // integrator's account reads every type), so its list is filtered to the provider's types
+            // before it is passed on. Filtering rather than refusing every provider that does not
+            // hold all three types on the brand: a provider of the phone types (ARAMA, MESAJ) keeps
+            // its own side's feed. IYS's `after` is passed on as IYS gave it: it points past the last
+            // item IYS returned, so the items left out are ones this provider may not read anyway and
+            // paging on skips nothing of its own. A page may then come back with an empty `list` and
+            // a new `after`; the caller passes that `after` back to go on.
+            let limit = page_limit(q("limit").as_deref(), lang)?;
             let mut path = format!("/sps/{iys}/brands/{brand}/consents/changes?source=HS&limit={limit}");
             if let Some(a) = q("after") {
                 path.push_str("&after=");
@@ -182,17 +259,62 @@ pub async fn changes(ctx: &Ctx<'_>, req: &Request, iys: u64, brand: u64) -> Resu
                 15_000,
             )
             .await
-            .map_err(|e| up_error(&e, ctx.lang))?;
-            crate::relay::passthrough(&r)
-        }
-        _ => {
-            let mut e = ApiError::code(Code::InvalidPathParam, &[("param", "source".to_string())], ctx.lang);
-            if let Some(f) = e.errors.first_mut() {
-                f["code"] = json!("H098");
-                f["location"] = json!(["source"]);
-                f["value"] = json!(source);
+            .map_err(|e| up_error(&e, lang))?;
+            // IYS's refusals verbatim (they carry no changes).
+            if !r.ok() {
+                return crate::relay::passthrough(&r);
             }
-            Err(e)
+            // A success without a list is not passed on: what it holds cannot be filtered.
+            let Some(mut v) = r.json().filter(|v| v.get("list").is_some_and(Value::is_array)) else {
+                return Err(ApiError::internal("IYS answered a change query without a list"));
+            };
+            if let Some(list) = v.get_mut("list").and_then(Value::as_array_mut) {
+                list.retain(|item| of_types(item, &types));
+            }
+            let mut resp = Response::from_json(&v)?;
+            resp.headers_mut().set("x-iys-ids", &crate::relay::iys_ids(&r))?;
+            Ok(resp)
+        }
+        _ => Err(bad_query("source", "H098", &source, lang)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{of_types, page_limit};
+    use iys_core::consent::ConsentType;
+    use iys_core::Lang;
+    use serde_json::json;
+
+    #[test]
+    fn a_page_limit_is_read_or_refused_never_replaced() {
+        let ok = |raw: Option<&str>| page_limit(raw, Lang::En).ok();
+        assert_eq!(ok(None), Some(999));
+        assert_eq!(ok(Some("1")), Some(1));
+        assert_eq!(ok(Some("0050")), Some(50));
+        assert_eq!(ok(Some("999")), Some(999));
+        assert_eq!(ok(Some("1000")), Some(999));
+        assert_eq!(ok(Some("99999999999999999999999")), Some(999));
+        for (raw, h) in [
+            ("0", "H187"),
+            ("000", "H187"),
+            ("", "H183"),
+            ("-1", "H183"),
+            ("+5", "H183"),
+            ("1.5", "H183"),
+            ("ten", "H183"),
+        ] {
+            let e = page_limit(Some(raw), Lang::En).err().map(|e| (e.status, e.errors[0]["code"].clone()));
+            assert_eq!(e, Some((422, json!(h))), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn only_changes_of_the_given_types_pass() {
+        let types = [ConsentType::Mesaj];
+        assert!(of_types(&json!({"type": "MESAJ"}), &types));
+        for other in [json!({"type": "EPOSTA"}), json!({"type": "mesaj"}), json!({"type": 1}), json!({})] {
+            assert!(!of_types(&other, &types), "{other}");
         }
     }
 }

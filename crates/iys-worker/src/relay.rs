@@ -14,6 +14,7 @@ use crate::util::{now_s, sha256_hex, uuid};
 use crate::{do_get, env_f64, queue};
 use iys_core::consent::{ConsentType, Options, RecipientType};
 use iys_core::json::Value as JValue;
+use iys_core::recipient::Recipient;
 use iys_core::time::BusinessDays;
 use iys_core::{Code, Diagnostic, Lang};
 use serde_json::{json, Value};
@@ -248,7 +249,7 @@ async fn sps_inner(
         (Method::Post, [rt, "status", ty]) => {
             multi_status(ctx, &provider, iys, brand, rt, ty, &json(Some(MULTI_STATUS_KEYS))?).await
         }
-        (Method::Get, ["changes"]) => crate::pull::changes(ctx, req, iys, brand).await,
+        (Method::Get, ["changes"]) => crate::pull::changes(ctx, req, &provider, iys, brand).await,
         (_, []) | (_, ["request"]) | (_, ["status"]) | (_, ["changes"]) => {
             Err(ApiError::code(Code::MethodNotAllowed, &[], lang))
         }
@@ -729,19 +730,61 @@ async fn batch(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, v: &JValue) ->
     Ok(resp)
 }
 
-fn enum_error(field: &str, code: &str, value: Option<&Value>, lang: Lang) -> Value {
-    let msg = match lang {
-        Lang::En => format!("{field} is missing or not one of the allowed values."),
-        _ => format!("{field} eksik veya izin verilen değerlerden biri değil."),
-    };
-    let mut e = json!({"code": code, "message": msg, "location": [field], "iysEdgeCode": "consent/invalid-enum", "path": format!("/{field}")});
+/// One diagnostic as an `errors[]` item at `location` (IYS's form), with the offending `value`.
+fn item(d: Diagnostic, location: Value, value: Option<&Value>, lang: Lang) -> Value {
+    let mut e = crate::http_error::diagnostic_json(&d, None, lang, false);
+    e["location"] = location;
     if let Some(v) = value {
         e["value"] = v.clone();
     }
     e
 }
 
-/// Validates one recipient (by the provider's mode); the wire form or errors at `location`.
+/// `recipientType` / `type` of a status query, judged as iys-core's consent validation judges them
+/// (`consent::judge`'s `enum_field`): absent or null is `missing`, a value that is not a string is
+/// `consent/wrong-field-type`, any other spelling is `invalid` with the value.
+fn enum_of<T>(
+    raw: Option<&Value>,
+    field: &'static str,
+    missing: Code,
+    invalid: Code,
+    from_wire: fn(&str) -> Option<T>,
+    lang: Lang,
+    out: &mut Vec<Value>,
+) -> Option<T> {
+    let path = format!("/{field}");
+    let d = match raw {
+        None | Some(Value::Null) => Diagnostic::new(missing, path),
+        Some(Value::String(s)) => match from_wire(s) {
+            Some(t) => return Some(t),
+            None => Diagnostic::new(invalid, path).with("value", s.as_str()),
+        },
+        Some(_) => Diagnostic::new(Code::ConsentWrongFieldType, path).with("field", field).with("expected", "string"),
+    };
+    out.push(item(d, json!([field]), raw.filter(|v| !v.is_null()), lang));
+    None
+}
+
+/// A path segment that must be one of an enum's wire names (`…/consents/{recipientType}/status/{type}`).
+fn enum_in_path<T>(
+    raw: &str,
+    field: &'static str,
+    invalid: Code,
+    from_wire: fn(&str) -> Option<T>,
+    lang: Lang,
+    out: &mut Vec<Value>,
+) -> Option<T> {
+    let t = from_wire(raw);
+    if t.is_none() {
+        // Not in the body: no JSON Pointer, the location names the path parameter (as
+        // `path_param` does).
+        out.push(item(Diagnostic::new(invalid, "").with("value", raw), json!([field]), Some(&json!(raw)), lang));
+    }
+    t
+}
+
+/// Validates one recipient (by the provider's mode); the recipient or errors at `location`. Absent
+/// or null is `consent/recipient-missing`, a value that is not a string `consent/wrong-field-type`.
 fn check_recipient(
     raw: Option<&Value>,
     location: Value,
@@ -749,25 +792,43 @@ fn check_recipient(
     p: &Provider,
     lang: Lang,
     out: &mut Vec<Value>,
-) -> Option<String> {
-    let Some(s) = raw.and_then(Value::as_str) else {
-        let d = Diagnostic::new(Code::RecipientMissing, path);
-        let mut e = crate::http_error::diagnostic_json(&d, None, lang, false);
-        e["location"] = location;
-        out.push(e);
-        return None;
+) -> Option<Recipient> {
+    let s = match raw {
+        Some(Value::String(s)) => s,
+        None | Some(Value::Null) => {
+            out.push(item(Diagnostic::new(Code::RecipientMissing, path), location, None, lang));
+            return None;
+        }
+        Some(v) => {
+            let d = Diagnostic::new(Code::ConsentWrongFieldType, path)
+                .with("field", "recipient")
+                .with("expected", "string");
+            out.push(item(d, location, Some(v), lang));
+            return None;
+        }
     };
     let rep = iys_core::recipient::validate_recipient(s, p.mode());
     if rep.errors().next().is_some() {
         for d in rep.errors() {
-            let mut e = crate::http_error::diagnostic_json(&d.clone().under(path), None, lang, false);
-            e["location"] = location.clone();
-            e["value"] = json!(s);
-            out.push(e);
+            out.push(item(d.clone().under(path), location.clone(), Some(&json!(s)), lang));
         }
         return None;
     }
-    rep.value.map(|r| r.wire().to_string())
+    rep.value
+}
+
+/// The recipient's kind against the consent type, by iys-core's rule for a consent (`consent::judge`):
+/// a phone number takes ARAMA or MESAJ (`consent/phone-needs-arama-or-mesaj`, H459), an e-mail
+/// address EPOSTA (`consent/email-needs-eposta`, H464). Checked here so IYS is never asked a question
+/// it can only refuse (and its status quota is not spent on one).
+fn kind_mismatch(r: &Recipient, ty: ConsentType, path: &str) -> Option<Diagnostic> {
+    match (r, ty) {
+        (Recipient::Phone(_), ConsentType::Eposta) => Some(Diagnostic::new(Code::PhoneNeedsCallOrMessage, path)),
+        (Recipient::Email(_), ConsentType::Arama | ConsentType::Mesaj) => {
+            Some(Diagnostic::new(Code::EmailNeedsEposta, path).with("type", ty.as_str()))
+        }
+        _ => None,
+    }
 }
 
 /// `POST …/consents/status`: `{recipient, recipientType, type}` (read by [`read_json`]), relayed
@@ -777,19 +838,27 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
     let v = to_serde(body);
     let mut errors = Vec::new();
     let recipient = check_recipient(v.get("recipient"), json!(["recipient"]), "/recipient", p, lang, &mut errors);
-    let rt = v.get("recipientType").and_then(Value::as_str).and_then(RecipientType::from_wire);
-    if rt.is_none() {
-        errors.push(enum_error("recipientType", "H116", v.get("recipientType"), lang));
+    let rt = enum_of(
+        v.get("recipientType"),
+        "recipientType",
+        Code::RecipientTypeMissing,
+        Code::InvalidRecipientType,
+        RecipientType::from_wire,
+        lang,
+        &mut errors,
+    );
+    let ty =
+        enum_of(v.get("type"), "type", Code::TypeMissing, Code::InvalidType, ConsentType::from_wire, lang, &mut errors);
+    if let (Some(r), Some(t)) = (&recipient, ty) {
+        if let Some(d) = kind_mismatch(r, t, "/type") {
+            errors.push(item(d, json!(["type"]), v.get("type"), lang));
+        }
     }
-    let ty = v.get("type").and_then(Value::as_str).and_then(ConsentType::from_wire);
-    if ty.is_none() {
-        errors.push(enum_error("type", "H117", v.get("type"), lang));
-    }
-    let (Some(recipient), Some(rt), Some(ty)) = (recipient, rt, ty) else {
+    let (Some(recipient), Some(rt), Some(ty), true) = (recipient, rt, ty, errors.is_empty()) else {
         return Err(ApiError { status: 422, errors, retry_after: None });
     };
     p.check_scope(iys, brand, &[ty], lang)?;
-    let out = json!({"recipient": recipient, "recipientType": rt.as_str(), "type": ty.as_str()}).to_string();
+    let out = json!({"recipient": recipient.wire(), "recipientType": rt.as_str(), "type": ty.as_str()}).to_string();
     let path = format!("/sps/{iys}/brands/{brand}/consents/status");
     let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
     match iys_call(ctx.env, &ctx.upstream, (&p.id, &ctx.request_id), "status", Method::Post, &path, Some(out), timeout)
@@ -829,36 +898,48 @@ async fn multi_status(
 ) -> Result<Response, ApiError> {
     let lang = ctx.lang;
     let mut errors = Vec::new();
-    let rtv = RecipientType::from_wire(rt);
-    if rtv.is_none() {
-        errors.push(enum_error("recipientType", "H116", Some(&json!(rt)), lang));
-    }
-    let tyv = ConsentType::from_wire(ty);
-    if tyv.is_none() {
-        errors.push(enum_error("type", "H117", Some(&json!(ty)), lang));
-    }
+    let rtv =
+        enum_in_path(rt, "recipientType", Code::InvalidRecipientType, RecipientType::from_wire, lang, &mut errors);
+    let tyv = enum_in_path(ty, "type", Code::InvalidType, ConsentType::from_wire, lang, &mut errors);
     if let Some(t) = tyv {
         p.check_scope(iys, brand, &[t], lang)?;
     }
     let v = to_serde(body);
-    let list = v.get("recipients").and_then(Value::as_array);
     let mut wires = Vec::new();
-    match list {
-        None => errors.push(json!({"code": "H168", "message": "recipients eksik.", "location": ["recipients"], "iysEdgeCode": "consent/recipients-missing", "path": "/recipients"})),
-        Some(l) if l.is_empty() => errors.push(json!({"code": "H164", "message": "recipients boş olamaz.", "location": ["recipients"], "iysEdgeCode": "consent/recipients-empty", "path": "/recipients"})),
-        Some(l) if l.len() > 1000 => errors.push(json!({"code": "H127", "message": "recipients en fazla 1000 olabilir.", "location": ["recipients"], "iysEdgeCode": "consent/recipients-too-many", "path": "/recipients"})),
-        Some(l) => {
+    // No `Code` names a missing, empty or overlong `recipients` list (iys-core has none yet): these
+    // three keep their own codes and IYS's H-codes.
+    let own = |h: &str, msg: &str, code: &str| json!({"code": h, "message": msg, "location": ["recipients"], "iysEdgeCode": code, "path": "/recipients"});
+    match v.get("recipients") {
+        None | Some(Value::Null) => errors.push(own("H168", "recipients eksik.", "consent/recipients-missing")),
+        Some(Value::Array(l)) if l.is_empty() => {
+            errors.push(own("H164", "recipients boş olamaz.", "consent/recipients-empty"))
+        }
+        Some(Value::Array(l)) if l.len() > 1000 => {
+            errors.push(own("H127", "recipients en fazla 1000 olabilir.", "consent/recipients-too-many"))
+        }
+        Some(Value::Array(l)) => {
             for (i, r) in l.iter().enumerate() {
-                if let Some(w) = check_recipient(Some(r), json!(["recipients", i]), &format!("/recipients/{i}"), p, lang, &mut errors) {
-                    wires.push(w);
+                let path = format!("/recipients/{i}");
+                let Some(rec) = check_recipient(Some(r), json!(["recipients", i]), &path, p, lang, &mut errors) else {
+                    continue;
+                };
+                if let Some(d) = tyv.and_then(|t| kind_mismatch(&rec, t, &path)) {
+                    errors.push(item(d, json!(["recipients", i]), Some(r), lang));
                 }
+                wires.push(rec.wire().to_string());
             }
         }
+        Some(other) => {
+            let d = Diagnostic::new(Code::ConsentWrongFieldType, "/recipients")
+                .with("field", "recipients")
+                .with("expected", "array");
+            errors.push(item(d, json!(["recipients"]), Some(other), lang));
+        }
     }
-    if !errors.is_empty() {
+    let (Some(rt), Some(ty), true) = (rtv, tyv, errors.is_empty()) else {
         return Err(ApiError { status: 422, errors, retry_after: None });
-    }
-    let path = format!("/sps/{iys}/brands/{brand}/consents/{rt}/status/{ty}");
+    };
+    let path = format!("/sps/{iys}/brands/{brand}/consents/{}/status/{}", rt.as_str(), ty.as_str());
     let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
     let out = json!({"recipients": wires}).to_string();
     match iys_call(
