@@ -107,6 +107,8 @@ pub fn recipient(input: &[u8], flags: u32) -> Out {
     };
     let mut out = Out::new();
     out.recipient(&r);
+    #[cfg(target_arch = "wasm32")]
+    core::mem::forget(r); // (see `batch`)
     out
 }
 
@@ -130,6 +132,8 @@ pub fn consent(json: &[u8], flags: u32, days: u32, now: f64) -> Out {
     };
     let mut out = Out::new();
     out.consent_answer(&r, |v| v.consent());
+    #[cfg(target_arch = "wasm32")]
+    core::mem::forget(r); // (see `batch`)
     out
 }
 
@@ -141,6 +145,10 @@ pub fn batch(json: &[u8], flags: u32, days: u32, now: f64) -> Out {
     };
     let mut out = Out::new();
     out.batch(&r);
+    // Dropping the report would walk every item to free its strings, one by one; in the wasm the
+    // arena frees them all at once at the next call (natively, as in tests, it is dropped).
+    #[cfg(target_arch = "wasm32")]
+    core::mem::forget(r);
     out
 }
 
