@@ -40,11 +40,12 @@ export function codes() {
 }
 
 // Each template split once into text and param names: ['Written as ', 'input', '; the IYS form is ', 'wire', '.'].
-const PARTS = new Map([[MESSAGES_TR, []], [MESSAGES_EN, []]]);
+const PARTS_TR = [];
+const PARTS_EN = [];
 
 /** The message of code `c` in `messages`, `{name}` filled from `params` (left as written when absent). */
 function fill(messages, c, params) {
-  const cache = PARTS.get(messages);
+  const cache = messages === MESSAGES_TR ? PARTS_TR : PARTS_EN;
   let parts = cache[c];
   if (parts === undefined) parts = cache[c] = (messages[c] || CODES[c]).split(/\{([^}]*)\}/);
   let out = parts[0];
@@ -65,14 +66,18 @@ export function createApi(wasm, isReady) {
   let s = '';
   let at = 0;
 
-  // Writes `text` into the input buffer and returns the export's answer address.
-  function send(text, call) {
-    const x = wasm();
+  // Writes `text` into the input buffer; returns the number of bytes written.
+  function write(x, text) {
     const capacity = text.length * 3;
     const p = x.input(capacity);
     if (p === 0) throw new RangeError('iys-validate: out of wasm memory');
-    const { written } = encoder.encodeInto(text, new Uint8Array(x.memory.buffer, p, capacity));
-    const a = call(x, written);
+    return encoder.encodeInto(text, new Uint8Array(x.memory.buffer, p, capacity)).written;
+  }
+
+  // Writes `text` into the input buffer, calls the export and starts reading its answer.
+  function send(text, call) {
+    const x = wasm();
+    const a = call(x, write(x, text));
     const buffer = x.memory.buffer;
     const head = new Uint32Array(buffer, a, 3);
     s = head[1] === 0 ? '' : decoder.decode(new Uint8Array(buffer, head[0], head[1]));
@@ -82,10 +87,7 @@ export function createApi(wasm, isReady) {
 
   function localToUnix(text) {
     const x = wasm();
-    const capacity = text.length * 3;
-    const p = x.input(capacity);
-    if (p === 0) throw new RangeError('iys-validate: out of wasm memory');
-    return x.local_to_unix(encoder.encodeInto(text, new Uint8Array(x.memory.buffer, p, capacity)).written);
+    return x.local_to_unix(write(x, text));
   }
 
   function str() {
@@ -95,37 +97,56 @@ export function createApi(wasm, isReady) {
     return s.slice(start, end);
   }
 
+  // A param's name: its index + 1 in PARAM_NAMES, or 0 and a *string*.
+  function name() {
+    const i = w[at++];
+    return i === 0 ? str() : PARAM_NAMES[i - 1];
+  }
+
   function u64() {
     const n = w[at] * 4294967296 + w[at + 1];
     at += 2;
     return n;
   }
 
-  function diagnostics(errors, warnings, messages) {
+  // The errors and the warnings `diagnostics` read. A list starts as the literal of its first
+  // diagnostic (an empty array given its first element by `push` makes room for 17).
+  let errors;
+  let warnings;
+
+  function diagnostics(messages) {
+    errors = warnings = undefined;
     for (let n = w[at++]; n > 0; n--) {
       const c = w[at++];
       const path = str();
-      const params = {};
-      for (let k = w[at++]; k > 0; k--) {
-        const name = w[at++];
-        params[name === 0 ? str() : PARAM_NAMES[name - 1]] = str();
-      }
+      let k = w[at++];
+      let params;
+      // (A literal with computed keys is built much faster than an empty object given the same keys
+      // one by one: most diagnostics have two params.)
+      if (k === 2) {
+        const a = name();
+        const x = str();
+        const b = name();
+        params = { [a]: x, [b]: str() };
+      } else for (params = {}; k > 0; k--) params[name()] = str();
       const warning = WARNINGS.charCodeAt(c) === 49;
-      (warning ? warnings : errors).push({
+      const d = {
         code: CODES[c],
         iysCode: IYS_CODES[c] || null,
         severity: warning ? 'warning' : 'error',
         path,
         message: fill(messages, c, params),
         params,
-      });
+      };
+      if (warning) warnings ? warnings.push(d) : (warnings = [d]);
+      else errors ? errors.push(d) : (errors = [d]);
     }
+    if (!errors) errors = [];
+    if (!warnings) warnings = [];
   }
 
   function outcome(flags, value, messages) {
-    const errors = [];
-    const warnings = [];
-    diagnostics(errors, warnings, messages);
+    diagnostics(messages);
     const ok = (flags & 1) === 1;
     return value === undefined ? { ok, errors, warnings } : { ok, value, errors, warnings };
   }
@@ -134,11 +155,9 @@ export function createApi(wasm, isReady) {
     const f = w[at++];
     let value;
     if (f & 2) {
-      if (f & 4) value = { kind: 'email', wire: str() };
-      else {
-        value = { kind: 'phone', wire: str() };
-        if (f >> 4) value.phoneType = PHONE_TYPES[(f >> 4) - 1];
-      }
+      value = { kind: f & 4 ? 'email' : 'phone', wire: str() };
+      // (Only a phone has a type.)
+      if (f >> 4) value.phoneType = PHONE_TYPES[(f >> 4) - 1];
     }
     return outcome(f, value, messages);
   }
@@ -164,21 +183,19 @@ export function createApi(wasm, isReady) {
 
   function batchAnswer(messages) {
     const ok = w[at++] === 1;
-    const errors = [];
-    const warnings = [];
-    diagnostics(errors, warnings, messages);
+    diagnostics(messages);
+    const batchErrors = errors;
+    const batchWarnings = warnings;
     const n = w[at++];
     const items = new Array(n);
     for (let index = 0; index < n; index++) {
       const f = w[at++];
       const value = f & 2 ? consent() : undefined;
-      const e = [];
-      const ws = [];
-      diagnostics(e, ws, messages);
+      diagnostics(messages);
       const itemOk = (f & 1) === 1;
-      items[index] = value === undefined ? { index, ok: itemOk, errors: e, warnings: ws } : { index, ok: itemOk, value, errors: e, warnings: ws };
+      items[index] = value === undefined ? { index, ok: itemOk, errors, warnings } : { index, ok: itemOk, value, errors, warnings };
     }
-    return { ok, errors, warnings, items };
+    return { ok, errors: batchErrors, warnings: batchWarnings, items };
   }
 
   function ready() {
