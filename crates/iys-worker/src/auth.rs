@@ -398,6 +398,7 @@ mod tests {
             burst: 1.0,
             created_at: String::new(),
             revoked_at: None,
+            rotated_at: None,
             parsed: std::cell::OnceCell::new(),
         }
     }
