@@ -133,7 +133,6 @@ fn fault_drill() {
             ("SYNC_TIMEOUT_MS", "2000".into()),
             ("POLL_DELAY_S", "1".into()),
             ("RETRY_BASE_S", "1".into()),
-            ("MAX_ATTEMPTS", "10".into()),
             ("IYS_MAX_RPS", "50".into()),
             ("SWEEP_STALE_S", "10".into()),
         ],

@@ -5,16 +5,28 @@
 //! IYS request to poll. The consumer:
 //!
 //! 1. `Send`: claims up to 1000 due `queued` rows of one (iysCode, brand) (an atomic `UPDATE … WHERE id
-//!    IN (SELECT … LIMIT 1000)` with a claim id, so two consumers never send the same row). Rows that
-//!    may already have reached IYS (a timed-out send) are first checked with the status query: if IYS
-//!    already holds exactly that consent, the row is a success without resending (IYS has no
+//!    IN (SELECT … LIMIT 1000)` with a claim id, so two consumers never send the same row). Only the
+//!    oldest open row of each recipient key (recipientType, type, recipient: column `rkey`) can be
+//!    claimed: IYS refuses a whole list holding one key twice (H194), and a later row of a key waits
+//!    until the earlier one is final, so IYS sees them in the order the relay accepted them. Rows
+//!    that may already have reached IYS (a timed-out send) are first checked with the status query:
+//!    if IYS already holds exactly that consent, the row is a success without resending (IYS has no
 //!    idempotency key). The rest go as one IYS batch; then a `Poll` is scheduled.
 //! 2. `Poll`: reads IYS's request status; `success` and permanent `failure` are final; a failure IYS
 //!    marks as worth resending (H015, H101–H103, H123, H124, H179, H192, H412, H470, 5xx) goes back
 //!    to `queued` with exponential backoff and jitter; `enqueue` is polled again. An H174/H178 on a
 //!    resent row is checked against the status query before it is called a failure.
 //! 3. Network errors and timeouts on send requeue the rows with `needs_check`; 429/5xx without an
-//!    answer body requeue them without it. After `MAX_ATTEMPTS` a row fails with its last error.
+//!    answer body requeue them without it. A refusal of the whole list fails only the rows IYS names
+//!    (and every row for a code about the account or brand, [`FINAL_FOR_LIST`]); the others go back.
+//! 4. Nothing was sent (the H084 token breaker is open, no token, no config): the rows wait the
+//!    retry-after they were given, and the claim does not count as an attempt.
+//!
+//! Retries have no attempt cap: the backoff doubles from `RETRY_BASE_S` up to `RETRY_MAX_S` and a
+//! row is retried until IYS could no longer accept it anyway ([`expired`]): its consentDate has left
+//! the 3-business-day window (iys-core's rule; `consent/date-too-old`), or, for a consent the window
+//! does not apply to (HS_2015, a TACIR record without a date), 3 business days have passed since the
+//! relay accepted it (`upstream/unavailable`). Until then the provider sees the item as `enqueue`.
 
 use crate::env_f64;
 use crate::http_error::ApiError;
@@ -22,7 +34,8 @@ use crate::ledger::{self, Entry};
 use crate::relay::iys_call;
 use crate::upstream::{first_code_of, is_retryable, UpErr};
 use crate::util::{iso_now, now_ms, random_bytes, uuid};
-use iys_core::Lang;
+use iys_core::time::{business_day_cutoff, BusinessDays, LocalDateTime};
+use iys_core::{Code, Diagnostic, Lang};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -30,6 +43,11 @@ use worker::{D1Database, Env, MessageBuilder, MessageExt, Method, Response};
 
 /// Polls of one IYS request before its open items are status-checked and resent instead.
 pub const MAX_POLLS: u32 = 120;
+
+/// Codes of a whole-list refusal that are final for every row of the list: they are about the
+/// account, the iysCode or the brand the list was sent for (iys-api.md §2, §4), so no resend can
+/// succeed. Any other list-level code fails only the rows IYS names; the rest are sent again.
+pub const FINAL_FOR_LIST: [&str; 9] = ["H129", "H190", "H191", "H195", "H196", "H245", "H266", "H267", "H268"];
 
 /// A queue message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +91,15 @@ pub struct Row {
     creation_date: Option<String>,
     error_code: Option<String>,
     error_message: Option<String>,
+    created_at: String,
+    /// `recipientType type recipient` (migration 0003; NULL only for a row whose consent lacks them).
+    rkey: Option<String>,
+}
+
+/// The key IYS refuses twice in one list (H194): `recipientType type recipient`, as sent.
+fn recipient_key(consent: &Value) -> Option<String> {
+    let f = |k: &str| consent.get(k).and_then(Value::as_str);
+    Some(format!("{} {} {}", f("recipientType")?, f("type")?, f("recipient")?))
 }
 
 async fn send_job(env: &Env, job: Job, delay_s: u32) -> worker::Result<()> {
@@ -107,7 +134,7 @@ pub async fn enqueue(
         stmts.push(
             db.prepare(
                 "INSERT INTO outbound (id, request_id, idx, provider_id, iys_code, brand_code, consent, state, needs_check, \
-                 attempts, next_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?11)",
+                 attempts, next_at, created_at, updated_at, rkey) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?11, ?12)",
             )
             .bind(&[
                 id.clone().into(),
@@ -121,6 +148,11 @@ pub async fn enqueue(
                 (if needs_check { 1.0 } else { 0.0 }).into(),
                 (next_at as f64).into(),
                 now.clone().into(),
+                serde_json::from_str::<Value>(w)
+                    .ok()
+                    .and_then(|c| recipient_key(&c))
+                    .map(Into::into)
+                    .unwrap_or(wasm_bindgen::JsValue::NULL),
             ])?,
         );
         ids.push(id);
@@ -187,7 +219,13 @@ fn item_status(r: &Row) -> Value {
         v["creationDate"] = json!(c);
     }
     if status == "failure" {
-        v["error"] = json!({"code": r.error_code.clone().unwrap_or_default(), "message": r.error_message.clone().unwrap_or_default()});
+        let code = r.error_code.clone().unwrap_or_default();
+        let message = r.error_message.clone().unwrap_or_default();
+        // A relay code (a row that ran out of its window): its H-code, or IYSEDGE, as every relay error.
+        v["error"] = match code.parse::<Code>() {
+            Ok(c) => json!({"code": c.iys_code().unwrap_or("IYSEDGE"), "iysEdgeCode": c.as_str(), "message": message}),
+            Err(_) => json!({"code": code, "message": message}),
+        };
     }
     v
 }
@@ -219,11 +257,70 @@ pub async fn consume(batch: worker::MessageBatch<Job>, env: &Env) {
     }
 }
 
+/// `RETRY_BASE_S · 2^(attempts−1)`, at most `RETRY_MAX_S` (300), times a jitter of 0.5–1.5. The
+/// cap keeps a row that waited out a long outage from waiting much longer once IYS is back.
 fn backoff_s(env: &Env, attempts: u32) -> u64 {
     let base = env_f64(env, "RETRY_BASE_S", 4.0).max(1.0);
-    let exp = base * 2f64.powi(attempts.saturating_sub(1).min(10) as i32);
+    let cap = env_f64(env, "RETRY_MAX_S", 300.0).max(base);
+    let exp = (base * 2f64.powi(attempts.saturating_sub(1).min(20) as i32)).min(cap);
     let jitter = random_bytes(1).map(|b| b[0] as f64 / 255.0).unwrap_or(0.5); // 0..1
-    (exp * (0.5 + jitter)).clamp(1.0, 600.0).round() as u64
+    (exp * (0.5 + jitter)).max(1.0).round() as u64
+}
+
+/// Whether IYS can no longer accept this consent, so retrying it is pointless: the stable code and
+/// message to end the row with. `now` and `accepted` (when the relay took it) are Unix seconds.
+///
+/// A consent with a consentDate (any source but HS_2015) expires when the date leaves the
+/// 3-business-day window, by iys-core's rule (the relay validates with the same window, so every
+/// accepted consent starts inside it); IYS would refuse it from then on. A consent the window does
+/// not apply to (HS_2015's fixed date, a TACIR record without one) gets the same window counted
+/// from its acceptance: the time the law gives to record a consent.
+fn expired(consent: &Value, accepted: i64, now: i64) -> Option<(Code, String)> {
+    let rule = BusinessDays::default();
+    let cutoff = business_day_cutoff(LocalDateTime::from_unix(now), rule);
+    let date = consent.get("consentDate").and_then(Value::as_str);
+    if let (Some(d), false) = (date, consent.get("source").and_then(Value::as_str) == Some("HS_2015")) {
+        let parsed = LocalDateTime::parse(d).ok()?;
+        if parsed >= cutoff {
+            return None;
+        }
+        let diag = Diagnostic::new(Code::DateTooOld, "/consentDate")
+            .with("value", d)
+            .with_number("days", u64::from(rule.days))
+            .with("cutoff", cutoff.to_wire());
+        return Some((Code::DateTooOld, diag.message(Lang::Tr)));
+    }
+    if LocalDateTime::from_unix(accepted) >= cutoff {
+        return None;
+    }
+    let msg =
+        format!("IYS bu izni kabul edildiği andan itibaren {} iş günü içinde almadı; izin gönderilmedi.", rule.days);
+    Some((Code::UpstreamUnavailable, msg))
+}
+
+fn row_expired(row: &Row, consent: &Value) -> Option<(Code, String)> {
+    let accepted = js_sys::Date::parse(&row.created_at);
+    let accepted = if accepted.is_finite() { (accepted / 1000.0) as i64 } else { crate::util::now_s() };
+    expired(consent, accepted, crate::util::now_s())
+}
+
+/// After a whole-list refusal (not worth resending as a whole): `Some((code, message))` ends row `i`
+/// with IYS's error naming it, or with the list's code when that is final for every row
+/// ([`FINAL_FOR_LIST`]); `None` sends it again. H194 (a repeat in the list) is about the list the
+/// relay put together, never about a row, so it ends none.
+fn list_refusal_verdict(errs: &[Value], i: usize, code: &str, msg: &str) -> Option<(String, String)> {
+    let mine = errs.iter().find(|e| {
+        e.get("index").and_then(Value::as_u64) == Some(i as u64)
+            || e.get("location").and_then(|l| l.get(0)).and_then(Value::as_u64) == Some(i as u64)
+    });
+    match mine {
+        Some(e) => {
+            let c = e.get("code").and_then(Value::as_str).unwrap_or(code);
+            let m = e.get("message").and_then(Value::as_str).unwrap_or(msg);
+            (c != "H194").then(|| (c.to_string(), m.to_string()))
+        }
+        None => FINAL_FOR_LIST.contains(&code).then(|| (code.to_string(), msg.to_string())),
+    }
 }
 
 async fn record(env: &Env, rows: &RefCell<Vec<Entry>>) -> worker::Result<()> {
@@ -293,7 +390,8 @@ async fn finalize(
     .map(|_| ())
 }
 
-/// Puts a row back to `queued` (or fails it after MAX_ATTEMPTS); returns the delay used, if requeued.
+/// Puts a row back to `queued` with the backoff of its attempts, or ends it when IYS could no longer
+/// accept it ([`expired`]); returns the delay used, if requeued.
 async fn requeue(
     env: &Env,
     db: &D1Database,
@@ -302,13 +400,14 @@ async fn requeue(
     code: &str,
     msg: &str,
 ) -> worker::Result<Option<u64>> {
-    let max = env_f64(env, "MAX_ATTEMPTS", 6.0) as u32;
-    let attempts = row.attempts as u32;
-    if attempts >= max {
-        finalize(db, &row.id, false, None, None, code, msg).await?;
+    let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
+    if let Some((c, m)) = row_expired(row, &consent) {
+        // The last error stays in the message: what kept it from IYS.
+        let m = format!("{m} ({code})");
+        finalize(db, &row.id, false, None, None, c.as_str(), &m).await?;
         return Ok(None);
     }
-    let delay = backoff_s(env, attempts);
+    let delay = backoff_s(env, row.attempts as u32);
     db.prepare(
         "UPDATE outbound SET state = 'queued', claim = NULL, needs_check = ?2, next_at = ?3, error_code = ?4, error_message = ?5, \
          updated_at = ?6 WHERE id = ?1",
@@ -326,13 +425,58 @@ async fn requeue(
     Ok(Some(delay))
 }
 
+/// Nothing was sent (`code`: the token breaker, no token, no config): back to `queued` for
+/// `retry_after` seconds, and the claim's attempt is given back, so the backoff stays where IYS's
+/// own answers left it.
+async fn wait_not_sent(
+    db: &D1Database,
+    row: &Row,
+    needs_check: bool,
+    code: &str,
+    retry_after: u64,
+) -> worker::Result<()> {
+    db.prepare(
+        "UPDATE outbound SET state = 'queued', claim = NULL, attempts = MAX(attempts - 1, 0), needs_check = ?2, next_at = ?3, \
+         error_code = ?4, error_message = '', updated_at = ?5 WHERE id = ?1",
+    )
+    .bind(&[
+        row.id.clone().into(),
+        (if needs_check { 1.0 } else { 0.0 }).into(),
+        ((now_ms() + retry_after.max(1) * 1000) as f64).into(),
+        code.into(),
+        iso_now().into(),
+    ])?
+    .run()
+    .await
+    .map(|_| ())
+}
+
+/// Schedules a `Send` for (iysCode, brand) when it has due `queued` rows: a row ended (so a later
+/// row of the same recipient key may go now), or a claim was full.
+async fn kick(env: &Env, db: &D1Database, iys: &str, brand: &str) -> worker::Result<()> {
+    let due: Option<f64> = db
+        .prepare("SELECT 1 AS n FROM outbound WHERE iys_code = ?1 AND brand_code = ?2 AND state = 'queued' AND next_at <= ?3 LIMIT 1")
+        .bind(&[iys.into(), brand.into(), (now_ms() as f64).into()])?
+        .first(Some("n"))
+        .await?;
+    if due.is_some() {
+        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, 0).await?;
+    }
+    Ok(())
+}
+
 async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
     let db = env.d1("DB")?;
     let claim = uuid().map_err(worker::Error::RustError)?;
+    // Only a key's oldest open row is claimable: one row per key per list (IYS refuses a repeat
+    // with H194 for the whole list), and a key's rows reach IYS in the order they were accepted.
     db.prepare(
         "UPDATE outbound SET state = 'sending', claim = ?1, attempts = attempts + 1, updated_at = ?5 WHERE id IN (\
-         SELECT id FROM outbound WHERE iys_code = ?2 AND brand_code = ?3 AND state = 'queued' AND next_at <= ?4 \
-         ORDER BY created_at, idx LIMIT 1000)",
+         SELECT r.id FROM outbound r WHERE r.iys_code = ?2 AND r.brand_code = ?3 AND r.state = 'queued' AND r.next_at <= ?4 \
+         AND NOT EXISTS (SELECT 1 FROM outbound o WHERE o.iys_code = r.iys_code AND o.brand_code = r.brand_code \
+         AND o.rkey = r.rkey AND o.state IN ('queued', 'sending', 'sent') \
+         AND (o.created_at < r.created_at OR (o.created_at = r.created_at AND o.id < r.id))) \
+         ORDER BY r.created_at, r.idx LIMIT 1000)",
     )
     .bind(&[claim.clone().into(), iys.into(), brand.into(), (now_ms() as f64).into(), iso_now().into()])?
     .run()
@@ -348,19 +492,29 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
     }
     let ledger_rows = RefCell::new(Vec::new());
     let who = ("queue", claim.as_str());
+    // A full claim may have left due rows behind; an ended row may unblock a later one of its key.
+    let mut more = rows.len() >= 1000;
     let mut to_send: Vec<(Row, Value)> = Vec::new();
     for row in rows {
         let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
         if row.needs_check > 0.0 {
             if let Some(s) = already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
                 finalize(&db, &row.id, true, s.transaction_id.as_deref(), s.creation_date.as_deref(), "", "").await?;
+                more = true;
                 continue;
             }
+        }
+        if let Some((c, m)) = row_expired(&row, &consent) {
+            let m = format!("{m} ({})", row.error_code.as_deref().unwrap_or(""));
+            finalize(&db, &row.id, false, None, None, c.as_str(), &m).await?;
+            more = true;
+            continue;
         }
         to_send.push((row, consent));
     }
     if to_send.is_empty() {
-        return record(env, &ledger_rows).await;
+        record(env, &ledger_rows).await?;
+        return if more { kick(env, &db, iys, brand).await } else { Ok(()) };
     }
     let body = Value::Array(to_send.iter().map(|(_, c)| c.clone()).collect()).to_string();
     let path = format!("/sps/{iys}/brands/{brand}/consents/request");
@@ -421,42 +575,52 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
                 .to_string();
             if is_retryable(resp.status, Some(&code)) {
                 for (row, _) in &to_send {
-                    note(requeue(env, &db, row, false, &code, &msg).await?);
+                    let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
+                    more |= d.is_none();
+                    note(d);
                 }
             } else {
-                // A permanent refusal of the whole batch: per-item errors when IYS names the index.
+                // IYS refused the whole list: the rows it names (or every row, for a code about the
+                // account or brand) end; the others were refused for the list's sake and go again.
                 let errs = v.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
                 for (i, (row, _)) in to_send.iter().enumerate() {
-                    let mine = errs.iter().find(|e| {
-                        e.get("index").and_then(Value::as_u64) == Some(i as u64)
-                            || e.get("location").and_then(|l| l.get(0)).and_then(Value::as_u64) == Some(i as u64)
-                    });
-                    let (c, m) = match mine {
-                        Some(e) => (
-                            e.get("code").and_then(Value::as_str).unwrap_or(&code).to_string(),
-                            e.get("message").and_then(Value::as_str).unwrap_or(&msg).to_string(),
-                        ),
-                        None => (code.clone(), msg.clone()),
-                    };
-                    finalize(&db, &row.id, false, None, None, &c, &m).await?;
+                    match list_refusal_verdict(&errs, i, &code, &msg) {
+                        Some((c, m)) => {
+                            finalize(&db, &row.id, false, None, None, &c, &m).await?;
+                            more = true;
+                        }
+                        None => {
+                            let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
+                            more |= d.is_none();
+                            note(d);
+                        }
+                    }
                 }
             }
         }
-        Err(e) => {
-            let may_have_arrived = matches!(e, UpErr::Timeout | UpErr::Network(_));
-            let code = match &e {
-                UpErr::Timeout => "H192",
-                UpErr::Network(_) => "network",
-                UpErr::NotSent { code, .. } => code,
-            };
+        Err(UpErr::NotSent { code, retry_after, .. }) => {
             for (row, _) in &to_send {
-                note(requeue(env, &db, row, may_have_arrived || row.needs_check > 0.0, code, "").await?);
+                wait_not_sent(&db, row, row.needs_check > 0.0, code, retry_after).await?;
+            }
+            note(Some(retry_after.max(1)));
+        }
+        Err(e) => {
+            let code = if matches!(e, UpErr::Timeout) { "H192" } else { "network" };
+            // The request may have reached IYS: status check before the next send.
+            for (row, _) in &to_send {
+                let d = requeue(env, &db, row, true, code, "").await?;
+                more |= d.is_none();
+                note(d);
             }
         }
     }
     record(env, &ledger_rows).await?;
     if let Some(d) = min_delay {
-        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d as u32).await?;
+        // A queue message can be delayed at most 12 hours.
+        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d.min(43_200) as u32).await?;
+    }
+    if more {
+        kick(env, &db, iys, brand).await?;
     }
     Ok(())
 }
@@ -518,6 +682,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         }
     };
     let mut pending = false;
+    let mut ended = false;
     let mut min_delay: Option<u64> = None;
     for row in &rows {
         let sub: Option<String> = db
@@ -533,6 +698,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         let st = item.get("status").and_then(Value::as_str).unwrap_or("");
         let txid = item.get("transactionId").and_then(Value::as_str);
         let created = item.get("creationDate").and_then(Value::as_str);
+        ended |= st == "success" || st == "failure";
         match st {
             "success" => finalize(&db, &row.id, true, txid, created, "", "").await?,
             "failure" => {
@@ -577,7 +743,64 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         send_job(env, again, poll_delay.max(1)).await?;
     }
     if let Some(d) = min_delay {
-        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d as u32).await?;
+        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d.min(43_200) as u32).await?;
+    }
+    if ended {
+        // A later row of an ended row's recipient key can go now.
+        kick(env, &db, iys, brand).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{expired, list_refusal_verdict};
+    use iys_core::time::LocalDateTime;
+    use iys_core::Code;
+    use serde_json::json;
+
+    fn unix(local: &str) -> i64 {
+        LocalDateTime::parse(local).ok().and_then(LocalDateTime::to_unix).unwrap_or(0)
+    }
+
+    #[test]
+    fn a_consent_expires_when_its_date_leaves_the_business_day_window() {
+        // Monday 2024-03-11 10:00 (Turkey): the oldest accepted consentDate is Wed 2024-03-06 10:00.
+        let now = unix("2024-03-11 10:00:00");
+        let c = |d: &str| json!({"recipient": "+905321234567", "recipientType": "BIREYSEL", "type": "MESAJ", "status": "ONAY", "source": "HS_WEB", "consentDate": d});
+        assert_eq!(expired(&c("2024-03-06 10:00:00"), now, now), None);
+        assert_eq!(expired(&c("2024-03-08 09:00:00"), now, now), None);
+        let (code, msg) = expired(&c("2024-03-06 09:59:59"), now, now).expect("expired");
+        assert_eq!(code, Code::DateTooOld);
+        assert!(msg.contains("2024-03-06 10:00:00"), "{msg}");
+        // Acceptance does not matter when the consent has a date of its own.
+        assert_eq!(expired(&c("2024-03-08 09:00:00"), unix("2024-01-01 00:00:00"), now), None);
+    }
+
+    #[test]
+    fn a_consent_without_a_window_expires_three_business_days_after_acceptance() {
+        let now = unix("2024-03-11 10:00:00");
+        let hs2015 = json!({"recipient": "+905321234567", "recipientType": "BIREYSEL", "type": "MESAJ", "status": "ONAY", "source": "HS_2015", "consentDate": "2015-05-01 00:00:00"});
+        let tacir = json!({"recipient": "+905321234567", "recipientType": "TACIR", "type": "MESAJ", "status": "ONAY"});
+        for c in [&hs2015, &tacir] {
+            assert_eq!(expired(c, unix("2024-03-06 10:00:00"), now), None);
+            assert_eq!(expired(c, unix("2024-03-06 09:00:00"), now).map(|x| x.0), Some(Code::UpstreamUnavailable));
+        }
+    }
+
+    #[test]
+    fn a_list_refusal_ends_only_the_rows_it_is_about() {
+        let dup = [json!({"code": "H194", "message": "tekrar", "index": 1})];
+        // A repeat in the list is the relay's list, not the rows: nobody ends.
+        assert_eq!(list_refusal_verdict(&dup, 0, "H194", "tekrar"), None);
+        assert_eq!(list_refusal_verdict(&dup, 1, "H194", "tekrar"), None);
+        // A row IYS names with its own code ends with it; the others go again.
+        let named = [json!({"code": "H111", "message": "alıcı", "location": [2, "recipient"]})];
+        assert_eq!(list_refusal_verdict(&named, 2, "H111", "alıcı"), Some(("H111".into(), "alıcı".into())));
+        assert_eq!(list_refusal_verdict(&named, 0, "H111", "alıcı"), None);
+        // A code about the brand or account ends every row.
+        let brand = [json!({"code": "H195", "message": "marka"})];
+        assert_eq!(list_refusal_verdict(&brand, 5, "H195", "marka"), Some(("H195".into(), "marka".into())));
+        assert_eq!(list_refusal_verdict(&[], 0, "400", ""), None);
+    }
 }

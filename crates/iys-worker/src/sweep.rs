@@ -12,7 +12,10 @@
 //! - `sent` (IYS took the batch, the result poll was lost): a `Poll` of that IYS requestId and claim
 //!   (their `updated_at` is set to now, and each poll refreshes it, so a live poll chain is left
 //!   alone and two sweeps never poll the same request twice);
-//! - `queued` and due for `SWEEP_STALE_S` without being claimed: nothing to change.
+//! - `queued` and due for `SWEEP_STALE_S` without being claimed: nothing to change (such a row may
+//!   also be waiting for an earlier row of its recipient key to end: the queue claims a key's oldest
+//!   open row only, and the `Send` finds nothing to claim then). The sweep never ends a row: a
+//!   `queued` row ends only in the consumer (a final answer, or IYS's window closing).
 //!
 //! Then one `Send` per (iysCode, brand) with requeued or overdue rows. Each step is one atomic D1
 //! statement, so sweeps that overlap (two cron expressions firing at once) split the rows; a second

@@ -1,0 +1,176 @@
+//! The relay's outbound queue on real workerd (`wrangler dev`) with iys-sim as IYS: consents the
+//! relay accepted are never lost by it.
+//!
+//! - Two requests with the same recipient key (recipientType, type, recipient), queued together:
+//!   IYS refuses a list holding a key twice (H194) as a whole, so the consumer sends a key's rows in
+//!   separate lists, oldest first; every item of both requests lands.
+//! - An IYS outage longer than the old attempt cap (6 sends, `MAX_ATTEMPTS`): the rows stay
+//!   `enqueue` while IYS refuses them and land exactly once when it is back.
+
+#[path = "support/worker.rs"]
+mod support;
+
+#[path = "support/load.rs"]
+mod load;
+
+use load::{provider, sim_consents, sim_log};
+use serde_json::{json, Value};
+use support::{wait_for, Opts, Relay};
+
+const IYS: u64 = 600001;
+const BRAND: u64 = 600001;
+
+/// Queue timing for a test run: quick polls and retries; no attempt cap of any kind is set.
+fn opts(extra: &[(&'static str, &str)]) -> Opts {
+    let mut vars: Vec<(&'static str, String)> = vec![
+        ("SYNC_TIMEOUT_MS", "3000".into()),
+        ("POLL_DELAY_S", "1".into()),
+        ("RETRY_BASE_S", "1".into()),
+        ("IYS_MAX_RPS", "50".into()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    Opts { vars, ..Opts::default() }
+}
+
+/// Turkey's wall clock `secs_ago` seconds ago, as consentDate.
+fn date(secs_ago: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    iys_core::time::LocalDateTime::from_unix(now - secs_ago).to_string()
+}
+
+fn consent(recipient: &str, status: &str, date: &str) -> Value {
+    json!({"recipient": recipient, "recipientType": "BIREYSEL", "type": "MESAJ", "status": status,
+           "source": "HS_WEB", "consentDate": date})
+}
+
+fn post_batch(r: &Relay, token: &str, items: &[Value]) -> String {
+    let a = r.req(
+        "POST",
+        &format!("/sps/{IYS}/brands/{BRAND}/consents/request"),
+        &[("Authorization", &format!("Bearer {token}")), ("Content-Type", "application/json")],
+        Some(&Value::Array(items.to_vec()).to_string()),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()["requestId"].as_str().unwrap_or_default().to_string()
+}
+
+fn status_of(r: &Relay, token: &str, rid: &str) -> Vec<Value> {
+    let a = r.req(
+        "GET",
+        &format!("/sps/{IYS}/brands/{BRAND}/consents/request/{rid}"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json().as_array().cloned().unwrap_or_default()
+}
+
+fn final_status(r: &Relay, token: &str, rid: &str, secs: u64) -> Vec<Value> {
+    wait_for(secs, "final outcomes", || {
+        let items = status_of(r, token, rid);
+        (!items.is_empty() && items.iter().all(|i| i["status"] != "enqueue")).then_some(items)
+    })
+}
+
+/// Every batch item the sim got for `recipient`, in the order it received the batches:
+/// (the consent's status, the item's outcome).
+fn sim_items(r: &Relay, recipient: &str) -> Vec<(String, String)> {
+    // The sim lists batches by requestId; `submittedMs` is when it took each.
+    let mut batches = r.sim("GET", "/__sim/batches", None).json().as_array().cloned().unwrap_or_default();
+    batches.sort_by_key(|b| b["submittedMs"].as_i64());
+    let mut out = Vec::new();
+    for b in &batches {
+        for item in b["items"].as_array().into_iter().flatten() {
+            if item["consent"]["recipient"] == recipient {
+                let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+                out.push((s(&item["consent"]["status"]), s(&item["status"])));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_repeated_recipient_in_two_queued_requests_never_sinks_a_list() {
+    let r = Relay::start(opts(&[]));
+    let (_, a_token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    let (_, b_token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    let shared = load::phone(538);
+    let others: Vec<String> = (0..5).map(|_| load::phone(538)).collect();
+    // Provider A: ONAY for the shared number among five unrelated consents; provider B, right after
+    // (within the consumer's 1 s batching window, so both are queued when it claims): RET for it.
+    let mut a_items = vec![consent(&shared, "ONAY", &date(60))];
+    a_items.extend(others.iter().map(|p| consent(p, "ONAY", &date(60))));
+    let a_rid = post_batch(&r, &a_token, &a_items);
+    let b_rid = post_batch(&r, &b_token, &[consent(&shared, "RET", &date(30))]);
+
+    let a_out = final_status(&r, &a_token, &a_rid, 60);
+    let b_out = final_status(&r, &b_token, &b_rid, 60);
+    for item in a_out.iter().chain(&b_out) {
+        assert_eq!(item["status"], "success", "{item}");
+        assert!(item["transactionId"].is_string(), "{item}");
+    }
+    // IYS never saw a list with the number twice (no H194), and saw ONAY before RET.
+    let log = sim_log(&r);
+    let h194: Vec<&Value> = log.iter().filter(|e| e["codes"].to_string().contains("H194")).collect();
+    assert!(h194.is_empty(), "lists refused for a repeat: {h194:?}");
+    let got = sim_items(&r, &shared);
+    let want = [("ONAY".to_string(), "success".to_string()), ("RET".to_string(), "success".to_string())];
+    assert_eq!(got, want, "the shared number's items as IYS got them");
+    // The sim holds the RET (the later consent) for the shared number and every other consent.
+    let held = sim_consents(&r, IYS, BRAND);
+    let rec = |p: &str| held.iter().find(|c| c["recipient"] == p).cloned().unwrap_or(Value::Null);
+    assert_eq!(rec(&shared)["status"], "RET", "{held:?}");
+    assert_eq!(rec(&shared)["transactionId"], b_out[0]["transactionId"]);
+    for (i, p) in others.iter().enumerate() {
+        assert_eq!(rec(p)["status"], "ONAY", "{p}: {held:?}");
+        assert_eq!(rec(p)["transactionId"], a_out[i + 1]["transactionId"]);
+    }
+}
+
+#[test]
+fn an_outage_longer_than_six_attempts_loses_no_consent() {
+    // The backoff's cap at 2 s keeps the wait short; the attempt count is what the test looks at.
+    let r = Relay::start(opts(&[("RETRY_MAX_S", "2")]));
+    let (_, token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    // IYS down for batches: every list is refused 503 H192 until the fault is cleared.
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "503", "route": "batch"})));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let phones: Vec<String> = (0..6).map(|_| load::phone(539)).collect();
+    let first = post_batch(&r, &token, &phones[..3].iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
+    let second = post_batch(&r, &token, &phones[3..].iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
+
+    // Wait until every row has been sent (and refused) more than six times: the old cap would
+    // have ended them all as failures by now.
+    let attempts = wait_for(120, "every row tried 7 times", || {
+        let v = r.d1("SELECT MIN(attempts) AS lo, COUNT(*) AS n, SUM(state = 'failure') AS failed FROM outbound");
+        let row = v[0]["results"][0].clone();
+        assert_eq!(row["failed"], 0, "a row failed during the outage: {row}");
+        (row["n"] == 6 && row["lo"].as_u64().unwrap_or(0) >= 7).then_some(row)
+    });
+    let refused = sim_log(&r).iter().filter(|e| e["route"] == "batch" && e["status"] == 503).count();
+    assert!(refused >= 7, "{refused} lists refused");
+    // Meanwhile the provider sees every item waiting, none failed.
+    for (rid, n) in [(&first, 3), (&second, 3)] {
+        let items = status_of(&r, &token, rid);
+        assert_eq!(items.len(), n);
+        assert!(items.iter().all(|i| i["status"] == "enqueue"), "{items:?}");
+    }
+
+    // IYS is back: every consent lands, once.
+    assert_eq!(r.sim("DELETE", "/__sim/faults", None).status, 200);
+    let mut out = final_status(&r, &token, &first, 60);
+    out.extend(final_status(&r, &token, &second, 60));
+    for item in &out {
+        assert_eq!(item["status"], "success", "{item}");
+    }
+    let held = sim_consents(&r, IYS, BRAND);
+    for (p, item) in phones.iter().zip(&out) {
+        let recs: Vec<&Value> = held.iter().filter(|c| c["recipient"] == p.as_str()).collect();
+        assert_eq!(recs.len(), 1, "{p}: {held:?}");
+        assert_eq!(recs[0]["transactionId"], item["transactionId"], "{p}");
+        let accepted = sim_items(&r, p).into_iter().filter(|(_, outcome)| outcome == "success").count();
+        assert_eq!(accepted, 1, "{p} written {accepted} times");
+    }
+    eprintln!("outage: rows at {attempts} when IYS came back, {refused} lists refused");
+}
