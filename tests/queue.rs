@@ -6,6 +6,8 @@
 //!   separate lists, oldest first; every item of both requests lands.
 //! - An IYS outage longer than the old attempt cap (6 sends, `MAX_ATTEMPTS`): the rows stay
 //!   `enqueue` while IYS refuses them and land exactly once when it is back.
+//! - The H084 token breaker open: nothing is sent, the rows are looked at again without using
+//!   attempts, and go once the breaker is reset.
 
 #[path = "support/worker.rs"]
 mod support;
@@ -173,4 +175,48 @@ fn an_outage_longer_than_six_attempts_loses_no_consent() {
         assert_eq!(accepted, 1, "{p} written {accepted} times");
     }
     eprintln!("outage: rows at {attempts} when IYS came back, {refused} lists refused");
+}
+
+#[test]
+fn rows_wait_out_the_token_breaker_without_using_attempts() {
+    let r = Relay::start(opts(&[("RETRY_MAX_S", "2")]));
+    let (_, token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    // IYS refuses the relay's first token request with H084: the holder's breaker opens for an hour.
+    let lim = r.sim("POST", "/__sim/limits", Some(&json!({"tokensPerHour": 0})));
+    assert_eq!(lim.status, 200, "{}", lim.body);
+    let phones: Vec<String> = (0..3).map(|_| load::phone(540)).collect();
+    let rid = post_batch(&r, &token, &phones.iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
+
+    // The consumer looks at the rows again and again (every RETRY_MAX_S), sending nothing.
+    let looks = wait_for(60, "three looks while the breaker is open", || {
+        let v = r.d1(
+            "SELECT COUNT(*) AS n FROM ledger WHERE kind = 'upstream:batch' AND outcome = 'not-sent auth/token-rate-limited'",
+        );
+        let n = v[0]["results"][0]["n"].as_u64().unwrap_or(0);
+        (n >= 3).then_some(n)
+    });
+    let v = r.d1("SELECT state, attempts, error_code FROM outbound");
+    for row in v[0]["results"].as_array().into_iter().flatten() {
+        assert_eq!(row["attempts"], 0, "a look with nothing sent counted as an attempt: {row}");
+        assert!(row["state"] == "queued" || row["state"] == "sending", "{row}");
+    }
+    let items = status_of(&r, &token, &rid);
+    assert!(items.len() == 3 && items.iter().all(|i| i["status"] == "enqueue"), "{items:?}");
+    let asked: Vec<Value> = sim_log(&r).into_iter().filter(|e| e["route"] == "token").collect();
+    assert_eq!(asked.len(), 1, "the breaker keeps the relay from asking again: {asked:?}");
+    assert!(sim_log(&r).iter().all(|e| e["route"] != "batch"), "nothing was sent while the breaker was open");
+
+    // IYS lets the account have tokens again; the operator resets the breaker: the rows go.
+    let lim = r.sim("POST", "/__sim/limits", Some(&json!({"tokensPerHour": 10})));
+    assert_eq!(lim.status, 200, "{}", lim.body);
+    assert_eq!(r.admin("POST", "/admin/iys-token/reset", None).status, 200);
+    let out = final_status(&r, &token, &rid, 60);
+    let held = sim_consents(&r, IYS, BRAND);
+    for (p, item) in phones.iter().zip(&out) {
+        assert_eq!(item["status"], "success", "{item}");
+        let recs: Vec<&Value> = held.iter().filter(|c| c["recipient"] == p.as_str()).collect();
+        assert_eq!(recs.len(), 1, "{p}: {held:?}");
+        assert_eq!(recs[0]["transactionId"], item["transactionId"]);
+    }
+    eprintln!("breaker: {looks} looks with nothing sent, then every consent landed once");
 }

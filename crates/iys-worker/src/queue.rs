@@ -20,7 +20,8 @@
 //!    answer body requeue them without it. A refusal of the whole list fails only the rows IYS names
 //!    (and every row for a code about the account or brand, [`FINAL_FOR_LIST`]); the others go back.
 //! 4. Nothing was sent (the H084 token breaker is open, no token, no config): the rows wait the
-//!    retry-after they were given, and the claim does not count as an attempt.
+//!    retry-after they were given (at most `RETRY_MAX_S`: looking again sends nothing while the
+//!    breaker is open), and the claim does not count as an attempt.
 //!
 //! Retries have no attempt cap: the backoff doubles from `RETRY_BASE_S` up to `RETRY_MAX_S` and a
 //! row is retried until IYS could no longer accept it anyway ([`expired`]): its consentDate has left
@@ -599,10 +600,14 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
             }
         }
         Err(UpErr::NotSent { code, retry_after, .. }) => {
+            // Looked at again after the retry-after, or `RETRY_MAX_S` if sooner: while the breaker is
+            // open a look costs no IYS call (the holder refuses from its own state), and an
+            // operator's reset of the breaker (operations.md §4) takes effect within that time.
+            let wait = retry_after.min(env_f64(env, "RETRY_MAX_S", 300.0).max(1.0) as u64).max(1);
             for (row, _) in &to_send {
-                wait_not_sent(&db, row, row.needs_check > 0.0, code, retry_after).await?;
+                wait_not_sent(&db, row, row.needs_check > 0.0, code, wait).await?;
             }
-            note(Some(retry_after.max(1)));
+            note(Some(wait));
         }
         Err(e) => {
             let code = if matches!(e, UpErr::Timeout) { "H192" } else { "network" };
