@@ -177,7 +177,6 @@ impl Default for Opts {
                 ("SYNC_TIMEOUT_MS", "3000".into()),
                 ("POLL_DELAY_S", "1".into()),
                 ("RETRY_BASE_S", "1".into()),
-                ("MAX_ATTEMPTS", "4".into()),
                 ("IYS_MAX_RPS", "50".into()),
             ],
             sim_args: vec!["--batch-delay-ms".into(), "300".into()],
