@@ -170,26 +170,27 @@ fn admin_routes_need_the_secret_and_manage_providers() {
 #[test]
 fn admin_changes_a_provider_and_rotates_its_credentials() {
     let r = relay();
-    let mut p = provider(r, scope(600100, 600100, &["MESAJ"]), json!({}));
+    // (Not 600100: other tests here require that nothing of theirs reaches IYS on that brand.)
+    let mut p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
     // A status query for a recipient IYS has no consent of: relayed, IYS answers 404.
     let status = |p: &Provider, brand: u64| {
-        let q = json!({"recipient": "+905321234567", "recipientType": "BIREYSEL", "type": "MESAJ"});
-        call(r, p, "POST", &format!("/sps/600100/brands/{brand}/consents/status"), Some(&q))
+        let q = json!({"recipient": "+905329876543", "recipientType": "BIREYSEL", "type": "MESAJ"});
+        call(r, p, "POST", &format!("/sps/600001/brands/{brand}/consents/status"), Some(&q))
     };
-    assert_eq!(status(&p, 600100).status, 404);
-    assert_eq!(status(&p, 600101).status, 403);
+    assert_eq!(status(&p, 600001).status, 404);
+    assert_eq!(status(&p, 600002).status, 403);
 
     // A change applies to the next request.
     let path = format!("/admin/providers/{}", p.id);
     let ch = r.admin(
         "PATCH",
         &path,
-        Some(&json!({"scopes": scope(600100, 600101, &["MESAJ"]), "mode": "normalize", "name": "renamed"})),
+        Some(&json!({"scopes": scope(600001, 600002, &["MESAJ"]), "mode": "normalize", "name": "renamed"})),
     );
     assert_eq!(ch.status, 200, "{}", ch.body);
     assert_eq!((ch.json()["name"].clone(), ch.json()["mode"].clone()), (json!("renamed"), json!("normalize")));
-    assert_eq!(status(&p, 600101).status, 404);
-    let old = status(&p, 600100);
+    assert_eq!(status(&p, 600002).status, 404);
+    let old = status(&p, 600001);
     assert_eq!((old.status, first_error(&old)["iysEdgeCode"].clone()), (403, json!("auth/out-of-scope")));
     // Bad changes are refused and change nothing.
     for body in
@@ -211,7 +212,7 @@ fn admin_changes_a_provider_and_rotates_its_credentials() {
     let new_password = rot.json()["password"].as_str().unwrap_or_default().to_string();
     assert!(new_password.len() >= 32 && new_password != p.password, "{}", rot.body);
     assert!(rot.json()["rotatedAt"].is_i64(), "{}", rot.body);
-    let stale = status(&p, 600101);
+    let stale = status(&p, 600002);
     assert_eq!((stale.status, first_error(&stale)["iysEdgeCode"].clone()), (401, json!("auth/invalid-token")));
     let old_login = token(r, json!({"username": p.username, "password": p.password, "grant_type": "password"}));
     assert_eq!(
@@ -223,7 +224,7 @@ fn admin_changes_a_provider_and_rotates_its_credentials() {
     let login = token(r, json!({"username": p.username, "password": new_password, "grant_type": "password"}));
     assert_eq!(login.status, 200, "{}", login.body);
     p.token = login.json()["access_token"].as_str().unwrap_or_default().to_string();
-    assert_eq!(status(&p, 600101).status, 404);
+    assert_eq!(status(&p, 600002).status, 404);
     assert!(!r.admin("GET", "/admin/providers", None).body.contains(&new_password), "the list shows a password");
     let u = r.admin("GET", &format!("{path}/usage"), None).json();
     assert_eq!(u["ledger"]["inbound:status"]["401"], 1, "{u}");
