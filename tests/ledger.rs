@@ -89,6 +89,15 @@ fn cli_verify(r: &Relay, head_seq: i64, head_hash: &str) -> (i32, Value) {
 }
 
 /// Asserts the verdict is the tail reason: D1 ends at `d1_seq`, the writer recorded `head_seq`.
+/// The chain verifies and ends at `seq`, which is also the writer's recorded head.
+fn assert_intact(v: &Value, seq: i64) {
+    assert_eq!(
+        (v["ok"].clone(), v["headSeq"].clone(), v["recordedHeadSeq"].clone()),
+        (json!(true), json!(seq), json!(seq)),
+        "{v}"
+    );
+}
+
 fn assert_tail(v: &Value, d1_seq: i64, head_seq: i64) {
     assert_eq!(
         (
@@ -156,11 +165,7 @@ fn deleting_the_last_rows_fails_verify_and_the_writer_does_not_chain_onto_the_sh
     assert_eq!(verify(r)["ok"], true);
     relayed(r, &token);
     let v = verify(r);
-    assert_eq!(
-        (v["ok"].clone(), v["headSeq"].clone(), v["recordedHeadSeq"].clone()),
-        (json!(true), json!(n + 1), json!(n + 1)),
-        "{v}"
-    );
+    assert_intact(&v, n + 1);
     let (code, c) = cli_verify(r, n, &head_hash);
     assert_eq!((code, c["headSeq"].clone()), (0, json!(n + 1)), "an export that grew past the head is fine: {c}");
 
@@ -192,11 +197,7 @@ fn deleting_the_last_rows_fails_verify_and_the_writer_does_not_chain_onto_the_sh
     relayed(r, &token);
     let v = verify(r);
     // The acceptance is itself a row of the chain (seq n), then the relayed request's (n + 1).
-    assert_eq!(
-        (v["ok"].clone(), v["headSeq"].clone(), v["recordedHeadSeq"].clone()),
-        (json!(true), json!(n + 1), json!(n + 1)),
-        "{v}"
-    );
+    assert_intact(&v, n + 1);
     assert_eq!(rows(r, &format!("SELECT kind FROM ledger WHERE seq = {n}"))[0]["kind"], "admin:ledger-accept-head");
 }
 
@@ -222,18 +223,10 @@ fn many_appends_verify_across_a_restart_and_a_cut_made_while_the_relay_is_down_i
     // A restart (the writer object starts afresh and reads its recorded head back).
     relay.restart();
     let v = verify(&relay);
-    assert_eq!(
-        (v["ok"].clone(), v["headSeq"].clone(), v["recordedHeadSeq"].clone()),
-        (json!(true), json!(n), json!(n)),
-        "{v}"
-    );
+    assert_intact(&v, n);
     relayed(&relay, &token);
     let v = verify(&relay);
-    assert_eq!(
-        (v["ok"].clone(), v["headSeq"].clone(), v["recordedHeadSeq"].clone()),
-        (json!(true), json!(n + 1), json!(n + 1)),
-        "{v}"
-    );
+    assert_intact(&v, n + 1);
 
     // The last two rows deleted while the relay is down: the writer's in-memory head is gone, but
     // its recorded head is not.

@@ -26,7 +26,7 @@ use iys_core::consent::ConsentType;
 use iys_core::{Code, Lang};
 use serde::Deserialize;
 use serde_json::json;
-use worker::{Env, Method, Request, Response};
+use worker::{D1Database, Env, Method, Request, Response};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -191,9 +191,7 @@ pub async fn handle(
                 .bind(&[(*id).into(), c.name.unwrap_or(p.name).into(), scopes.into(), c.mode.unwrap_or(p.mode).into()])?
                 .run()
                 .await?;
-            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
-            push(env, &p).await?;
-            record(env, &request_id, "admin:update-provider", id, "200").await?;
+            let p = settle(env, &db, &request_id, id, "admin:update-provider").await?;
             Ok(Response::from_json(&p.public())?)
         }
         (Method::Post, ["providers", id, "rotate"]) => {
@@ -219,9 +217,7 @@ pub async fn handle(
                 db.prepare("DELETE FROM tokens WHERE provider_id = ?1").bind(&[(*id).into()])?,
             ])
             .await?;
-            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
-            push(env, &p).await?;
-            record(env, &request_id, "admin:rotate-credentials", id, "200").await?;
+            let p = settle(env, &db, &request_id, id, "admin:rotate-credentials").await?;
             let mut v = p.public();
             v["password"] = json!(password);
             Ok(Response::from_json(&v)?)
@@ -236,9 +232,7 @@ pub async fn handle(
                 db.prepare("DELETE FROM tokens WHERE provider_id = ?1").bind(&[(*id).into()])?,
             ])
             .await?;
-            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
-            push(env, &p).await?;
-            record(env, &request_id, "admin:revoke-provider", id, "200").await?;
+            let p = settle(env, &db, &request_id, id, "admin:revoke-provider").await?;
             Ok(Response::from_json(&p.public())?)
         }
         (Method::Put, ["providers", id, "limits"]) => {
@@ -255,9 +249,7 @@ pub async fn handle(
             if r.meta()?.and_then(|m| m.changes).unwrap_or(0) == 0 {
                 return Err(ApiError::code(Code::NotFound, &[], lang));
             }
-            let p = provider_by_id(&db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
-            push(env, &p).await?;
-            record(env, &request_id, "admin:set-limits", id, "200").await?;
+            let p = settle(env, &db, &request_id, id, "admin:set-limits").await?;
             Ok(Response::from_json(&p.public())?)
         }
         (Method::Get, ["providers", id, "usage"]) => {
@@ -379,6 +371,15 @@ async fn push(env: &Env, p: &Provider) -> Result<(), ApiError> {
         return Err(ApiError::internal(&format!("limiter answered {status} to /config")));
     }
     Ok(())
+}
+
+/// After a change to provider `id` in D1: its row as now stored, pushed to its limiter object (so the
+/// change applies to the next request) and recorded in the ledger as `kind`.
+async fn settle(env: &Env, db: &D1Database, request_id: &str, id: &str, kind: &str) -> Result<Provider, ApiError> {
+    let p = provider_by_id(db, id).await?.ok_or_else(|| ApiError::internal("provider vanished"))?;
+    push(env, &p).await?;
+    record(env, request_id, kind, id, "200").await?;
+    Ok(p)
 }
 
 async fn record(env: &Env, request_id: &str, kind: &str, subject: &str, outcome: &str) -> worker::Result<()> {
