@@ -533,6 +533,37 @@ fn every_route_answers_as_described() {
     a.call(&tok, "GET", &format!("{batch}/no-such-request"), None, 422);
     a.call(&tok, "POST", &format!("{batch}/{rid}"), Some(&json!({})), 404);
 
+    // A batch with an Idempotency-Key: queued, then replayed; the key with another batch, a
+    // malformed key, and a key whose first request is still queueing (a claim planted in D1).
+    let tok_auth = format!("Bearer {tok}");
+    let keyed = json!([consent(&phone(9), "ONAY")]).to_string();
+    let with_key = |k: &'static str| {
+        [
+            ("Authorization", tok_auth.clone()),
+            ("Content-Type", "application/json".into()),
+            ("Idempotency-Key", k.into()),
+        ]
+    };
+    let h = with_key("openapi-1");
+    let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = a.go("POST", &batch, &h, Some(&keyed), 200);
+    let again = a.go("POST", &batch, &h, Some(&keyed), 200);
+    assert_eq!((again.header("x-iys-edge-idempotent-replay"), again.json()), (Some("true"), first.json()));
+    let r = a.go("POST", &batch, &h, Some(&json!([consent(&phone(10), "ONAY")]).to_string()), 422);
+    assert_eq!(code_of(&r), "request/idempotency-key");
+    let bad = [("Authorization", tok_auth.as_str()), JSON, ("Idempotency-Key", "\u{e7}")];
+    let r = a.go("POST", &batch, &bad, Some(&keyed), 400);
+    assert_eq!(code_of(&r), "request/idempotency-key");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    a.r.d1(&format!(
+        "INSERT INTO idempotency (provider_id, key, body_sha256, claim, answer, created_at) \
+         SELECT provider_id, 'openapi-pending', body_sha256, 'planted', NULL, {now_ms} FROM idempotency WHERE key = 'openapi-1'"
+    ));
+    let h = with_key("openapi-pending");
+    let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = a.go("POST", &batch, &h, Some(&keyed), 409);
+    assert_eq!((code_of(&r), r.header("retry-after")), ("request/idempotency-key".to_string(), Some("1")));
+
     // Changes: a citizen's change on IYS's side, old enough to be pulled (the window leaves out the
     // last hour), pulled by the cron's route, then read.
     let citizen = json!({"iysCode": 600001, "brandCode": 600001, "recipient": phone(8), "recipientType": "BIREYSEL",

@@ -373,6 +373,10 @@ codes! {
     MethodNotAllowed = "request/method-not-allowed", None, Error,
         en: "This route does not accept that method.",
         tr: "Bu yol bu yöntemi kabul etmiyor.";
+    /// An `Idempotency-Key` that is malformed, was used with another request, or is in use.
+    IdempotencyKey = "request/idempotency-key", None, Error,
+        en: "Idempotency-Key cannot be used: {reason}.",
+        tr: "Idempotency-Key kullanılamaz: {reason}.";
 
     // ---- auth (shells) -----------------------------------------------------------------
     /// No bearer token.

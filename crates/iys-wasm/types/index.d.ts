@@ -68,6 +68,7 @@ export type Code =
   | "request/rate-limited"
   | "request/not-found"
   | "request/method-not-allowed"
+  | "request/idempotency-key"
   | "auth/missing-token"
   | "auth/invalid-token"
   | "auth/bad-credentials"

@@ -126,51 +126,127 @@ pub async fn enqueue(
     needs_check: bool,
     delay_s: Option<u64>,
 ) -> Result<Vec<String>, ApiError> {
-    let now = iso_now();
-    let next_at = now_ms() + delay_s.unwrap_or(0) * 1000;
-    let mut ids = Vec::with_capacity(wires.len());
-    let mut stmts = Vec::new();
-    for (i, w) in wires.iter().enumerate() {
-        let id = uuid().map_err(|e| ApiError::internal(&e))?;
-        stmts.push(
-            db.prepare(
-                "INSERT INTO outbound (id, request_id, idx, provider_id, iys_code, brand_code, consent, state, needs_check, \
-                 attempts, next_at, created_at, updated_at, rkey) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?11, ?12)",
-            )
-            .bind(&[
-                id.clone().into(),
-                request_id.into(),
-                (i as f64).into(),
-                provider.into(),
-                iys.to_string().into(),
-                brand.to_string().into(),
-                w.clone().into(),
-                (if needs_check { 1.0 } else { 0.0 }).into(),
-                (if needs_check { 1.0 } else { 0.0 }).into(),
-                (next_at as f64).into(),
-                now.clone().into(),
-                serde_json::from_str::<Value>(w)
-                    .ok()
-                    .and_then(|c| recipient_key(&c))
-                    .map(Into::into)
-                    .unwrap_or(wasm_bindgen::JsValue::NULL),
-            ])?,
-        );
-        ids.push(id);
-        if stmts.len() == 100 {
-            db.batch(std::mem::take(&mut stmts)).await?;
-        }
+    let ids = new_ids(wires.len())?;
+    let stmts = row_statements(db, provider, iys, brand, request_id, wires, &ids, needs_check, delay_s, None)?;
+    // Chunks of 100 statements (an unkeyed batch is not atomic as a whole; see `enqueue_keyed`).
+    let mut stmts = stmts.into_iter().peekable();
+    while stmts.peek().is_some() {
+        db.batch(stmts.by_ref().take(100).collect()).await?;
     }
-    if !stmts.is_empty() {
-        db.batch(stmts).await?;
+    schedule(env, iys, brand, delay_s).await?;
+    Ok(ids)
+}
+
+/// A claimed idempotency key (migration 0005): the rows are inserted only while `claim` holds it.
+#[derive(Debug)]
+pub struct KeyClaim<'a> {
+    /// The provider's `Idempotency-Key`.
+    pub key: &'a str,
+    /// The claim id this request holds the key under.
+    pub claim: &'a str,
+}
+
+/// [`enqueue`] for a batch sent with an idempotency key: the key's answer (`answer(ids)`, the
+/// answer body) and the rows are written in one D1 batch (one transaction), and every row only if
+/// the claim still holds, so a crash leaves either both or neither. `Ok(None)`: the claim was
+/// lost (taken over as stale), nothing was queued.
+#[allow(clippy::too_many_arguments)]
+pub async fn enqueue_keyed(
+    env: &Env,
+    db: &D1Database,
+    provider: &str,
+    iys: u64,
+    brand: u64,
+    request_id: &str,
+    wires: &[String],
+    claim: &KeyClaim<'_>,
+    answer: impl FnOnce(&[String]) -> String,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let ids = new_ids(wires.len())?;
+    let mut stmts = vec![db
+        .prepare(
+            "UPDATE idempotency SET answer = ?1 WHERE provider_id = ?2 AND key = ?3 AND claim = ?4 AND answer IS NULL",
+        )
+        .bind(&[answer(&ids).into(), provider.into(), claim.key.into(), claim.claim.into()])?];
+    stmts.extend(row_statements(db, provider, iys, brand, request_id, wires, &ids, false, None, Some(claim))?);
+    let results = db.batch(stmts).await?;
+    let won = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) == 1;
+    if !won {
+        return Ok(None);
     }
+    schedule(env, iys, brand, None).await?;
+    Ok(Some(ids))
+}
+
+fn new_ids(n: usize) -> Result<Vec<String>, ApiError> {
+    (0..n).map(|_| uuid().map_err(|e| ApiError::internal(&e))).collect()
+}
+
+async fn schedule(env: &Env, iys: u64, brand: u64, delay_s: Option<u64>) -> Result<(), ApiError> {
     send_job(
         env,
         Job::Send { iys: iys.to_string(), brand: brand.to_string() },
         delay_s.unwrap_or(0).min(43_200) as u32,
     )
     .await?;
-    Ok(ids)
+    Ok(())
+}
+
+/// One `INSERT` per consent; with a claim, each inserts only while the claim holds the key with
+/// its answer written (the `UPDATE` that writes it runs first in the same batch).
+#[allow(clippy::too_many_arguments)]
+fn row_statements(
+    db: &D1Database,
+    provider: &str,
+    iys: u64,
+    brand: u64,
+    request_id: &str,
+    wires: &[String],
+    ids: &[String],
+    needs_check: bool,
+    delay_s: Option<u64>,
+    claim: Option<&KeyClaim<'_>>,
+) -> Result<Vec<worker::D1PreparedStatement>, ApiError> {
+    let now = iso_now();
+    let next_at = now_ms() + delay_s.unwrap_or(0) * 1000;
+    let sql = match claim {
+        None => {
+            "INSERT INTO outbound (id, request_id, idx, provider_id, iys_code, brand_code, consent, state, needs_check, \
+             attempts, next_at, created_at, updated_at, rkey) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?11, ?12)"
+        }
+        Some(_) => {
+            "INSERT INTO outbound (id, request_id, idx, provider_id, iys_code, brand_code, consent, state, needs_check, \
+             attempts, next_at, created_at, updated_at, rkey) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?11, ?12 \
+             WHERE EXISTS (SELECT 1 FROM idempotency WHERE provider_id = ?4 AND key = ?13 AND claim = ?14 AND answer IS NOT NULL)"
+        }
+    };
+    let mut stmts = Vec::with_capacity(wires.len());
+    for (i, (w, id)) in wires.iter().zip(ids).enumerate() {
+        let mut args: Vec<wasm_bindgen::JsValue> = vec![
+            id.into(),
+            request_id.into(),
+            (i as f64).into(),
+            provider.into(),
+            iys.to_string().into(),
+            brand.to_string().into(),
+            w.clone().into(),
+            (if needs_check { 1.0 } else { 0.0 }).into(),
+            (if needs_check { 1.0 } else { 0.0 }).into(),
+            (next_at as f64).into(),
+            now.clone().into(),
+            serde_json::from_str::<Value>(w)
+                .ok()
+                .and_then(|c| recipient_key(&c))
+                .map(Into::into)
+                .unwrap_or(wasm_bindgen::JsValue::NULL),
+        ];
+        if let Some(c) = claim {
+            args.push(c.key.into());
+            args.push(c.claim.into());
+        }
+        stmts.push(db.prepare(sql).bind(&args)?);
+    }
+    Ok(stmts)
 }
 
 /// `GET …/consents/request/{id}`: IYS's request-status shape for a relay request of this provider.

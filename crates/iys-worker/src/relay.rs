@@ -10,7 +10,7 @@ use crate::http_error::{diagnostic_json, status_for, to_serde, ApiError};
 use crate::ledger::{self, Entry};
 use crate::limit::{Admission, Verdict};
 use crate::upstream::{self, UpErr, UpResp};
-use crate::util::{now_s, sha256_hex, uuid};
+use crate::util::{now_ms, now_s, sha256_hex, uuid};
 use crate::{do_get, env_f64, queue};
 use iys_core::consent::{ConsentType, Options, RecipientType};
 use iys_core::json::Value as JValue;
@@ -243,7 +243,10 @@ async fn sps_inner(
     match (method, rest.as_slice()) {
         // A consent's (and a batch item's) keys are judged by iys-core's consent validation.
         (Method::Post, []) => add_value(ctx, &provider, iys, brand, &json(None)?).await,
-        (Method::Post, ["request"]) => batch(ctx, &provider, iys, brand, &json(None)?).await,
+        (Method::Post, ["request"]) => {
+            let key = idempotency_key(req.headers(), lang)?;
+            batch(ctx, &provider, iys, brand, &json(None)?, key.as_deref()).await
+        }
         (Method::Get, ["request", id]) => queue::request_status(&ctx.db, &provider.id, iys, brand, id, lang).await,
         (Method::Post, ["status"]) => status(ctx, &provider, iys, brand, &json(Some(STATUS_KEYS))?).await,
         (Method::Post, [rt, "status", ty]) => {
@@ -702,8 +705,16 @@ fn sub_request_json(id: &str, c: &iys_core::consent::Consent) -> Value {
     v
 }
 
-/// `POST …/consents/request`: a batch, validated whole, then queued; IYS's answer shape.
-async fn batch(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, v: &JValue) -> Result<Response, ApiError> {
+/// `POST …/consents/request`: a batch, validated whole, then queued; IYS's answer shape. With an
+/// `Idempotency-Key`, see [`batch_keyed`].
+async fn batch(
+    ctx: &Ctx<'_>,
+    p: &Provider,
+    iys: u64,
+    brand: u64,
+    v: &JValue,
+    key: Option<&str>,
+) -> Result<Response, ApiError> {
     let lang = ctx.lang;
     let rep = iys_core::batch::validate_batch_value(v, &options(p));
     let mut all: Vec<Diagnostic> = rep.diagnostics.clone();
@@ -723,11 +734,200 @@ async fn batch(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, v: &JValue) ->
     p.check_scope(iys, brand, &types, lang)?;
     let wires: Vec<String> = valid.iter().map(|c| serde_json::to_string(c.consent()).unwrap_or_default()).collect();
     let rid = uuid().map_err(|e| ApiError::internal(&e))?;
-    let subs = queue::enqueue(ctx.env, &ctx.db, &p.id, iys, brand, &rid, &wires, false, None).await?;
-    let sub_json: Vec<Value> = subs.iter().zip(&valid).map(|(id, c)| sub_request_json(id, c.consent())).collect();
-    let mut resp = Response::from_json(&json!({"requestId": rid, "subRequests": sub_json}))?;
+    let answer = |ids: &[String]| {
+        let sub_json: Vec<Value> = ids.iter().zip(&valid).map(|(id, c)| sub_request_json(id, c.consent())).collect();
+        json!({"requestId": rid, "subRequests": sub_json})
+    };
+    let body = match key {
+        None => answer(&queue::enqueue(ctx.env, &ctx.db, &p.id, iys, brand, &rid, &wires, false, None).await?),
+        Some(key) => match batch_keyed(ctx, p, iys, brand, key, &rid, &wires, &answer).await? {
+            Keyed::Queued(body) => body,
+            Keyed::Replay(body) => {
+                let rid = body["requestId"].as_str().unwrap_or_default().to_string();
+                let mut resp = Response::from_json(&body)?;
+                resp.headers_mut().set("x-iys-ids", &rid)?;
+                resp.headers_mut().set(REPLAY_HEADER, "true")?;
+                return Ok(resp);
+            }
+        },
+    };
+    let mut resp = Response::from_json(&body)?;
     resp.headers_mut().set("x-iys-ids", &rid)?;
     Ok(resp)
+}
+
+/// The header on an answer that repeats a stored one (a batch sent again with its `Idempotency-Key`).
+pub const REPLAY_HEADER: &str = "x-iys-edge-idempotent-replay";
+/// How long a batch's `Idempotency-Key` is remembered (24 h): a repeat after that is a new batch.
+const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+/// A claim without an answer this old belongs to a request that died between claiming the key and
+/// queueing (a Worker request cannot run this long), so another request may take it over.
+const STALE_CLAIM_MS: u64 = 60_000;
+
+/// The `Idempotency-Key` header, if any: 1–200 printable ASCII characters, else 400
+/// `request/idempotency-key`.
+fn idempotency_key(headers: &Headers, lang: Lang) -> Result<Option<String>, ApiError> {
+    let Some(k) = headers.get("Idempotency-Key").ok().flatten() else { return Ok(None) };
+    if (1..=200).contains(&k.len()) && k.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Ok(Some(k));
+    }
+    Err(key_error(
+        400,
+        lang,
+        "it must be 1 to 200 printable ASCII characters",
+        "1-200 yazdırılabilir ASCII karakterden oluşmalı",
+        None,
+    ))
+}
+
+fn key_error(status: u16, lang: Lang, en: &str, tr: &str, retry_after: Option<u64>) -> ApiError {
+    let reason = if lang == Lang::En { en } else { tr };
+    let mut e = ApiError::code(Code::IdempotencyKey, &[("reason", reason.to_string())], lang);
+    if let Some(first) = e.errors.first_mut() {
+        first["location"] = json!(["Idempotency-Key"]);
+    }
+    e.status = status;
+    e.retry_after = retry_after;
+    e
+}
+
+fn key_in_progress(lang: Lang) -> ApiError {
+    key_error(
+        409,
+        lang,
+        "another request with this key is still being processed",
+        "bu anahtarla gönderilen başka bir istek hâlâ işleniyor",
+        Some(1),
+    )
+}
+
+enum Keyed {
+    /// Queued now; the answer body.
+    Queued(Value),
+    /// The key's stored answer body; nothing queued.
+    Replay(Value),
+}
+
+#[derive(serde::Deserialize)]
+struct KeyRow {
+    body_sha256: String,
+    claim: String,
+    answer: Option<String>,
+    created_at: f64,
+}
+
+/// A keyed batch: claim (provider, key) first, so of two concurrent requests only one queues; then
+/// queue the rows and write the answer in one D1 batch ([`queue::enqueue_keyed`]). A key already
+/// answered gives its stored answer if the batch is the same (SHA-256 of the path's codes and the
+/// validated consents, so whitespace or key order do not matter) and 422 if not; a key whose first
+/// request is still running is waited for briefly, then 409 with Retry-After.
+#[allow(clippy::too_many_arguments)]
+async fn batch_keyed(
+    ctx: &Ctx<'_>,
+    p: &Provider,
+    iys: u64,
+    brand: u64,
+    key: &str,
+    rid: &str,
+    wires: &[String],
+    answer: &dyn Fn(&[String]) -> Value,
+) -> Result<Keyed, ApiError> {
+    let lang = ctx.lang;
+    let db = &ctx.db;
+    let sha = sha256_hex(format!("{iys}/{brand}\n{}", wires.join("\n")).as_bytes());
+    let claim = uuid().map_err(|e| ApiError::internal(&e))?;
+    let now = now_ms();
+    db.prepare("DELETE FROM idempotency WHERE created_at < ?1")
+        .bind(&[(now.saturating_sub(IDEMPOTENCY_TTL_MS) as f64).into()])?
+        .run()
+        .await?;
+    let changes = |r: &worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
+    let mut claimed = false;
+    for _ in 0..12 {
+        let r = db
+            .prepare(
+                "INSERT INTO idempotency (provider_id, key, body_sha256, claim, answer, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, NULL, ?5) ON CONFLICT DO NOTHING",
+            )
+            .bind(&[p.id.as_str().into(), key.into(), sha.as_str().into(), claim.as_str().into(), (now as f64).into()])?
+            .run()
+            .await?;
+        if changes(&r) == 1 {
+            claimed = true;
+            break;
+        }
+        let row: Option<KeyRow> = db
+            .prepare(
+                "SELECT body_sha256, claim, answer, created_at FROM idempotency WHERE provider_id = ?1 AND key = ?2",
+            )
+            .bind(&[p.id.as_str().into(), key.into()])?
+            .first(None)
+            .await?;
+        let Some(row) = row else { continue };
+        if row.body_sha256 != sha {
+            return Err(key_error(
+                422,
+                lang,
+                "it was already used with a different batch",
+                "farklı bir toplu istekle zaten kullanılmış",
+                None,
+            ));
+        }
+        if let Some(a) = row.answer {
+            let body: Value = serde_json::from_str(&a).map_err(|e| ApiError::internal(&e.to_string()))?;
+            return Ok(Keyed::Replay(body));
+        }
+        if now_ms().saturating_sub(row.created_at as u64) > STALE_CLAIM_MS {
+            let r = db
+                .prepare(
+                    "UPDATE idempotency SET claim = ?1, created_at = ?2 \
+                     WHERE provider_id = ?3 AND key = ?4 AND claim = ?5 AND answer IS NULL",
+                )
+                .bind(&[
+                    claim.as_str().into(),
+                    (now_ms() as f64).into(),
+                    p.id.as_str().into(),
+                    key.into(),
+                    row.claim.as_str().into(),
+                ])?
+                .run()
+                .await?;
+            if changes(&r) == 1 {
+                claimed = true;
+                break;
+            }
+            continue;
+        }
+        // The first request is queueing right now (a few D1 round trips): wait for its answer.
+        Delay::from(Duration::from_millis(250)).await;
+    }
+    if !claimed {
+        return Err(key_in_progress(lang));
+    }
+    let mut body = Value::Null;
+    let kc = queue::KeyClaim { key, claim: &claim };
+    let r = queue::enqueue_keyed(ctx.env, db, &p.id, iys, brand, rid, wires, &kc, |ids| {
+        body = answer(ids);
+        body.to_string()
+    })
+    .await;
+    match r {
+        Ok(Some(_)) => Ok(Keyed::Queued(body)),
+        // Taken over as stale meanwhile: nothing of this request was queued.
+        Ok(None) => Err(key_in_progress(lang)),
+        Err(e) => {
+            // Nothing was queued (one transaction): free the key so a retry need not wait.
+            if let Ok(s) = db
+                .prepare(
+                    "DELETE FROM idempotency WHERE provider_id = ?1 AND key = ?2 AND claim = ?3 AND answer IS NULL",
+                )
+                .bind(&[p.id.as_str().into(), key.into(), claim.as_str().into()])
+            {
+                let _ = s.run().await;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// One diagnostic as an `errors[]` item at `location` (IYS's form), with the offending `value`.
