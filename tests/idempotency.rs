@@ -140,3 +140,191 @@ fn a_batch_sent_again_with_its_key_gets_the_same_answer_and_is_queued_once() {
     assert_ne!(taken.json()["requestId"], answer["requestId"]);
     assert_eq!(queued(&r, &pid), 9);
 }
+
+/// A one-request-per-connection HTTP proxy in front of the relay that forwards everything but
+/// withholds the answer to the first keyed batch POST (the relay has queued it; the client sees
+/// the connection close without an answer). Records each batch POST's `Idempotency-Key`.
+struct Proxy {
+    base: String,
+    keys: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let up = upstream.trim_start_matches("http://").to_string();
+        let keys = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (k, s) = (keys.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut dropped = false;
+            while !s.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let _ = client.set_nonblocking(false);
+                        let _ = Proxy::serve(client, &up, &k, &mut dropped);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        Proxy { base, keys, stop, thread: Some(thread) }
+    }
+
+    fn serve(
+        mut client: std::net::TcpStream,
+        up: &str,
+        keys: &std::sync::Mutex<Vec<String>>,
+        dropped: &mut bool,
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        client.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let head_end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = client.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        };
+        let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        while buf.len() < head_end + len {
+            let n = client.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        // One request per upstream connection: the relay closes it after answering.
+        let mut forwarded: Vec<u8> = Vec::new();
+        for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+            if !line.to_ascii_lowercase().starts_with("connection:") {
+                forwarded.extend_from_slice(line.as_bytes());
+                forwarded.extend_from_slice(b"\r\n");
+            }
+        }
+        forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+        forwarded.extend_from_slice(&buf[head_end..]);
+        let mut upstream = std::net::TcpStream::connect(up)?;
+        upstream.write_all(&forwarded)?;
+        let mut answer = Vec::new();
+        upstream.read_to_end(&mut answer)?;
+        let batch_post =
+            head.starts_with("POST ") && head.lines().next().is_some_and(|l| l.contains("/consents/request "));
+        if let (true, Some(key)) = (batch_post, header("idempotency-key")) {
+            if key.len() <= 200 {
+                keys.lock().expect("keys").push(key);
+                if !*dropped {
+                    // The relay answered (and queued); the client never hears of it.
+                    *dropped = true;
+                    return Ok(());
+                }
+            }
+        }
+        client.write_all(&answer)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn iys_upload_whose_batch_answer_is_lost_sends_it_again_with_its_key_and_iys_gets_it_once() {
+    let r = Relay::start(Opts::default());
+    let c = r.admin(
+        "POST",
+        "/admin/providers",
+        Some(&json!({"name": "lost answer", "rate": 50, "burst": 100,
+                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]})),
+    );
+    assert_eq!(c.status, 201, "{}", c.body);
+    let c = c.json();
+    let (user, password) = (c["username"].as_str().unwrap_or_default(), c["password"].as_str().unwrap_or_default());
+    let pid = c["id"].as_str().unwrap_or_default().to_string();
+
+    // Two planned batches (an `iys batch` directory), 10 consents each.
+    let dir = r.state.join("lost-answer");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).expect("input dir");
+    let mut records = Vec::new();
+    for b in 1..=2 {
+        let batch: Vec<Value> = (0..10).map(|i| consent(&format!("+90535{:07}", 3_000_000 + b * 100 + i))).collect();
+        std::fs::write(input.join(format!("batch-{b:05}.json")), Value::Array(batch.clone()).to_string())
+            .expect("write");
+        records.extend(batch);
+    }
+    let out = dir.join("out");
+    let proxy = Proxy::start(&r.base);
+    let run = std::process::Command::new(support::cli_binary())
+        .args(["upload", "--relay", &proxy.base, "--user", user, "--iys-code", &IYS.to_string()])
+        .args(["--brand-code", &BRAND.to_string(), "--json", "--wait-max", "120", "--timeout", "20", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .env("IYS_PASSWORD", password)
+        .output()
+        .expect("iys runs");
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert_eq!(run.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    // The first batch went twice with the same key (the second got the stored answer), the
+    // second once with its own key.
+    let keys = proxy.keys.lock().expect("keys").clone();
+    assert_eq!(keys.len(), 3, "{keys:?}\n{stderr}");
+    assert_eq!(keys.iter().filter(|k| **k == keys[0]).count(), 2, "{keys:?}");
+    let journal = std::fs::read_to_string(out.join("upload.journal")).expect("journal");
+    let sends: Vec<Value> =
+        journal.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|e| e["e"] == "send").collect();
+    assert_eq!(sends.len(), 2, "one attempt per batch: {journal}");
+    assert_eq!(sends[0]["key"], json!(keys[0]), "the journaled key of batch 1 is the one sent twice");
+    assert!(
+        keys.contains(&sends[1]["key"].as_str().unwrap_or_default().to_string()) && sends[1]["key"] != sends[0]["key"]
+    );
+
+    // Every item accepted, in the report and the summary.
+    let summary: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or("")).unwrap_or(Value::Null);
+    assert_eq!((summary["summary"]["accepted"].clone(), summary["summary"]["refused"].clone()), (json!(20), json!(0)));
+    let report = std::fs::read_to_string(out.join("report.ndjson")).expect("report.ndjson");
+    let lines: Vec<Value> = report.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
+    assert_eq!(lines.len(), 20);
+    assert!(lines.iter().all(|l| l["state"] == "accepted"), "{report}");
+
+    // The relay holds one request per planned batch and each item once (its queue may send both
+    // to IYS as one list); IYS received each item once and holds each consent once.
+    assert_eq!(queued(&r, &pid), 20);
+    let requests = r.d1(&format!("SELECT COUNT(DISTINCT request_id) AS n FROM outbound WHERE provider_id = '{pid}'"));
+    assert_eq!(requests[0]["results"][0]["n"], json!(2), "{requests}");
+    let batches = r.sim("GET", "/__sim/batches", None).json();
+    let items: usize =
+        batches.as_array().into_iter().flatten().map(|b| b["items"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(items, 20, "{batches}");
+    let stored = load::sim_consents(&r, IYS, BRAND);
+    for c in &records {
+        let n = stored.iter().filter(|s| s["recipient"] == c["recipient"]).count();
+        assert_eq!(n, 1, "{c}");
+        assert_eq!(sent_to_iys(&r, c["recipient"].as_str().unwrap_or_default()), 1, "{c}");
+    }
+}

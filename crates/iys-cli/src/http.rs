@@ -80,6 +80,20 @@ impl Http {
         answer(req.send(body))
     }
 
+    /// `POST {base}{path}` with a JSON body and an `Idempotency-Key` header (the relay's batch route).
+    pub fn post_json_keyed(&self, path: &str, bearer: Option<&str>, body: &[u8], key: &str) -> Result<Answer, Failure> {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .header("Idempotency-Key", key);
+        if let Some(t) = bearer {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        answer(req.send(body))
+    }
+
     /// `GET {base}{path}`.
     pub fn get(&self, path: &str, bearer: Option<&str>) -> Result<Answer, Failure> {
         let mut req = self.agent.get(format!("{}{path}", self.base)).header("Accept", "application/json");

@@ -121,7 +121,9 @@ struct UploadArgs {
     /// Send and stop without waiting for the outcomes (a rerun collects them).
     #[arg(long)]
     no_wait: bool,
-    /// Seconds to wait after a POST that got no answer (or a 5xx) before its items are looked up.
+    /// Seconds to wait after a POST that got no answer (or a 5xx) before its items are looked up
+    /// (only where it cannot be re-sent with its Idempotency-Key: a server that does not honour
+    /// keys, such as IYS itself; an attempt journaled without a key or over 23 h old).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     reconcile_after: u64,
     /// Give up waiting for outcomes after this many seconds (a rerun continues).

@@ -13,13 +13,18 @@
 //! - `report.ndjson`: one line per input record, rewritten at the end of every run.
 //!
 //! The journal is the source of truth. For each batch: `send` (hash, item range, the items of
-//! this attempt) is written *before* the POST; `sent` (requestId and subrequest ids) after the
-//! answer; `done` (every item's outcome) once no item is `enqueue`. On a rerun, a batch with a
-//! requestId is only polled. A batch whose last `send` has no `sent` (a crash, a 5xx or a lost
-//! answer between POST and answer) is never re-posted blindly: after `--reconcile-after` seconds
-//! every item of that attempt is looked up with `POST …/consents/status`; the items IYS already
-//! holds in the same state (status, consentDate, source) are recorded as `found` (accepted) and
-//! only the others are sent, as a new attempt.
+//! this attempt, and the attempt's `Idempotency-Key`) is written *before* the POST; `sent`
+//! (requestId and subrequest ids) after the answer; `done` (every item's outcome) once no item is
+//! `enqueue`. On a rerun, a batch with a requestId is only polled. A batch whose last `send` has
+//! no `sent` (a crash, a 5xx or a lost answer between POST and answer) is posted again with the
+//! same items and the same key: the relay answers a key it already queued with its stored answer
+//! (the same requestId) and queues nothing, so no item is queued twice (IYS itself has no such
+//! key). Only an attempt that cannot be re-sent that way (a `send` without a key, written by an
+//! older version; a key older than [`KEY_TRUSTED_MS`], which the relay may have forgotten; a
+//! requestId the relay no longer knows, `lost`) is looked up item by item, `--reconcile-after`
+//! seconds after it was sent, with `POST …/consents/status`: the items IYS already holds in the
+//! same state (status, consentDate, source) are recorded as `found` (accepted) and only the
+//! others are sent, as a new attempt.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -98,6 +103,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// Poll cadence: from the first to the last, doubling while nothing settles.
 const POLL_FIRST: Duration = Duration::from_millis(250);
 const POLL_MAX: Duration = Duration::from_secs(15);
+/// How long after its `send` an attempt is re-sent with its `Idempotency-Key` rather than looked
+/// up: the relay keeps a key 24 h (crates/iys-worker/README.md, "Idempotency keys"); an hour of
+/// margin for clocks.
+const KEY_TRUSTED_MS: i64 = 23 * 3600 * 1000;
 
 // ---- plan -------------------------------------------------------------------------------------
 
@@ -310,8 +319,18 @@ fn check_or_keep(plan_path: &Path, plan: Plan, s: &Settings) -> Result<Plan, Cli
 #[serde(tag = "e", rename_all = "lowercase")]
 enum Entry {
     /// Written before a POST: the batch file's hash, its item range, this attempt's items
-    /// (absent: all of them) and the time (Unix ms).
-    Send { batch: u64, sha256: String, range: [u64; 2], attempt: u32, items: Option<Vec<u32>>, at: i64 },
+    /// (absent: all of them), the time (Unix ms) and the attempt's `Idempotency-Key` (absent in
+    /// journals of older versions, whose attempts are looked up instead of re-sent).
+    Send {
+        batch: u64,
+        sha256: String,
+        range: [u64; 2],
+        attempt: u32,
+        items: Option<Vec<u32>>,
+        at: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
     /// The POST was answered with a requestId.
     Sent {
         batch: u64,
@@ -417,6 +436,11 @@ struct BatchRun {
     request_id: Option<String>,
     subs: Vec<String>,
     sent_at: i64,
+    /// The last attempt's `Idempotency-Key`, while re-sending it is safe.
+    key: Option<String>,
+    /// Re-sends of the last attempt in this run, and when the next may go (Unix ms).
+    resends: u32,
+    resend_at: i64,
     outcomes: Vec<Option<Outcome>>,
 }
 
@@ -429,6 +453,9 @@ impl BatchRun {
             request_id: None,
             subs: Vec::new(),
             sent_at: 0,
+            key: None,
+            resends: 0,
+            resend_at: 0,
             outcomes: vec![None; count as usize],
         }
     }
@@ -446,7 +473,7 @@ impl BatchRun {
 
     fn apply(&mut self, e: &Entry, plan: &PlanBatch, n: u64) -> Result<(), CliError> {
         match e {
-            Entry::Send { sha256, attempt, items, at, .. } => {
+            Entry::Send { sha256, attempt, items, at, key, .. } => {
                 if *sha256 != plan.sha256 {
                     return Err(CliError::usage(format!(
                         "the journal's batch {n} has another hash than {}: the batch files changed",
@@ -458,6 +485,7 @@ impl BatchRun {
                 self.request_id = None;
                 self.subs.clear();
                 self.sent_at = *at;
+                self.key.clone_from(key);
                 self.phase = Phase::Unsure;
             }
             Entry::Sent { request_id, subs, .. } => {
@@ -466,8 +494,11 @@ impl BatchRun {
                 self.phase = Phase::Posted;
             }
             Entry::Lost { .. } => {
+                // The relay lost the request (a restored database): its key went with it, so a
+                // resend would queue again; look the items up instead.
                 self.request_id = None;
                 self.sent_at = 0;
+                self.key = None;
                 self.phase = Phase::Unsure;
             }
             Entry::Found { items, .. } => {
@@ -546,6 +577,20 @@ struct Client {
     random: RandomState,
     draws: u64,
     bar: Option<ProgressBar>,
+}
+
+/// The relay's refusal of an `Idempotency-Key` (`request/idempotency-key`).
+fn key_refusal(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .is_ok_and(|v| v["errors"][0]["iysEdgeCode"].as_str() == Some("request/idempotency-key"))
+}
+
+/// The `Idempotency-Key` of one attempt: derived from the plan's input, the batch, its file and
+/// the attempt's `send` (number and time), so it is the same for every POST of that attempt, also
+/// after a crash and rerun (it is journaled), and differs between batches, attempts and uploads.
+fn attempt_key(input_sha256: &str, batch: u64, batch_sha256: &str, attempt: u32, at: i64) -> String {
+    let d = Sha256::digest(format!("{input_sha256}\n{batch}\n{batch_sha256}\n{attempt}\n{at}"));
+    format!("iys-upload-{}", &hex(&d)[..48])
 }
 
 fn codes_of(body: &[u8]) -> String {
@@ -663,14 +708,23 @@ impl Client {
 
     /// One call with retries. `submit`: a batch POST, which is retried only when it cannot have
     /// been taken (429, connection refused); a 5xx or a lost answer makes it [`CallErr::Unsure`].
-    fn call(&mut self, what: &str, path: &str, body: Option<&[u8]>, submit: bool) -> Result<Answer, CallErr> {
+    /// `key`: a batch POST's `Idempotency-Key` header.
+    fn call(
+        &mut self,
+        what: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        submit: bool,
+        key: Option<&str>,
+    ) -> Result<Answer, CallErr> {
         let mut failures = 0u32;
         let mut reauthed = false;
         loop {
             let bearer = self.bearer()?;
-            let r = match body {
-                Some(b) => self.http.post_json(path, Some(&bearer), b),
-                None => self.http.get(path, Some(&bearer)),
+            let r = match (body, key) {
+                (Some(b), Some(k)) => self.http.post_json_keyed(path, Some(&bearer), b, k),
+                (Some(b), None) => self.http.post_json(path, Some(&bearer), b),
+                (None, _) => self.http.get(path, Some(&bearer)),
             };
             let (why, wait) = match r {
                 Ok(a) if a.status == 401 && !reauthed => {
@@ -681,6 +735,10 @@ impl Client {
                 }
                 Ok(a) if a.status == 429 => {
                     (format!("HTTP 429 {}", codes_of(&a.body)), a.retry_after.map(|d| d.min(MAX_RETRY_AFTER)))
+                }
+                Ok(a) if a.status == 409 && key_refusal(&a.body) => {
+                    // The relay is still queueing this key's first request: ask again for its answer.
+                    ("HTTP 409 (this batch's first request is still being queued)".to_string(), a.retry_after)
                 }
                 Ok(a) if a.status >= 500 => {
                     let why = format!("HTTP {} {}", a.status, codes_of(&a.body));
@@ -725,6 +783,8 @@ struct Upload<'a> {
     journal: Journal,
     client: Client,
     base: String,
+    /// Whether the server honours `Idempotency-Key` ([`Upload::honours_keys`]), once asked.
+    keys_honoured: Option<bool>,
 }
 
 impl Upload<'_> {
@@ -783,46 +843,75 @@ impl Upload<'_> {
         Ok(())
     }
 
-    /// Sends `items` of batch `b` (all of it when `None`) as a new attempt.
-    fn post(&mut self, b: usize, items: Option<Vec<u32>>) -> Result<(), CliError> {
+    /// The body of an attempt: the batch file, or the items `items` of it.
+    fn body_of(&self, b: usize, items: Option<&[u32]>) -> Result<Vec<u8>, CliError> {
         let (bytes, values) = self.load(b)?;
-        let body = match &items {
+        Ok(match items {
             None => bytes,
             Some(list) => {
                 let subset: Vec<&Value> = list.iter().filter_map(|&i| values.get(i as usize)).collect();
                 serde_json::to_vec(&subset).map_err(|_| CliError::usage("cannot serialise a batch"))?
             }
-        };
+        })
+    }
+
+    /// Sends `items` of batch `b` (all of it when `None`) as a new attempt, with a new key.
+    fn post(&mut self, b: usize, items: Option<Vec<u32>>) -> Result<(), CliError> {
+        let body = self.body_of(b, items.as_deref())?;
         // A token first: a login failure must not leave a `send` without a POST behind.
         self.client.bearer()?;
         let p = &self.plan.batches[b];
         let attempt = self.runs[b].attempt + 1;
+        let at = now_ms();
+        let key = attempt_key(&self.plan.input_sha256, b as u64 + 1, &p.sha256, attempt, at);
         let send = Entry::Send {
             batch: b as u64 + 1,
             sha256: p.sha256.clone(),
             range: [p.first, p.first + u64::from(p.count)],
             attempt,
             items: items.clone(),
-            at: now_ms(),
+            at,
+            key: Some(key.clone()),
         };
         self.record(b, send)?;
+        self.submit(b, attempt, &body, Some(&key))
+    }
+
+    /// Sends the unanswered last attempt of batch `b` again: the same items, the same key. The
+    /// relay answers a key it queued with its stored answer and queues nothing.
+    fn resend(&mut self, b: usize) -> Result<(), CliError> {
+        let run = &self.runs[b];
+        let (attempt, key) = (run.attempt, run.key.clone());
+        let count = self.plan.batches[b].count;
+        let items = (run.items.len() != count as usize).then(|| run.items.clone());
+        let body = self.body_of(b, items.as_deref())?;
+        self.client.note(&format!("batch {}: sending attempt {attempt} again with its key", b + 1));
+        self.submit(b, attempt, &body, key.as_deref())
+    }
+
+    /// One POST of attempt `attempt` of batch `b`, and what its answer means for the journal.
+    fn submit(&mut self, b: usize, attempt: u32, body: &[u8], key: Option<&str>) -> Result<(), CliError> {
         let path = format!("{}/consents/request", self.base);
         let what = format!("batch {}", b + 1);
-        match self.client.call(&what, &path, Some(&body), true) {
+        match self.client.call(&what, &path, Some(body), true, key) {
             Ok(a) if a.status == 200 => match serde_json::from_slice::<BatchResponse>(&a.body) {
                 Ok(r) => {
                     let subs = r.sub_requests.into_iter().map(|s| s.sub_request_id).collect();
                     let sent = Entry::Sent { batch: b as u64 + 1, attempt, request_id: r.request_id, subs };
                     self.record(b, sent)
                 }
-                Err(_) => {
-                    self.client.note(&format!("{what}: the answer has no requestId; its items will be looked up"));
-                    Ok(())
-                }
+                // The attempt stays unanswered in the journal: a rerun sends it again with its key
+                // (or looks its items up where that is not safe).
+                Err(_) => Err(CliError::usage(format!("{what}: the relay's answer has no requestId; rerun to continue"))),
             },
             Ok(a) if a.status == 401 => Err(CliError::usage(format!(
                 "{what}: the relay answered 401 with a fresh token ({}); rerun to continue",
                 codes_of(&a.body)
+            ))),
+            Ok(a) if key_refusal(&a.body) => Err(CliError::usage(format!(
+                "{what}: the relay refused this attempt's Idempotency-Key (HTTP {}): the batch files or the journal changed; \
+                 not sent",
+                a.status
             ))),
             Ok(a) => {
                 let (code, message) = first_error(&a.body);
@@ -830,14 +919,59 @@ impl Upload<'_> {
                 self.record(b, Entry::Refused { batch: b as u64 + 1, attempt, status: a.status, code, message })
             }
             Err(CallErr::Unsure(why)) => {
-                self.client.note(&format!(
-                    "{what}: {why}; not re-sent: its items will be looked up in {} s",
-                    self.s.reconcile_after.as_secs()
-                ));
+                // Not re-sent blindly: `drive` re-sends it with its key if the server honours
+                // keys (`resendable`), else looks its items up `--reconcile-after` s after the send.
+                self.client.note(&format!("{what}: {why}; no answer"));
+                let r = &mut self.runs[b];
+                r.resends += 1;
+                r.resend_at = now_ms() + i64::try_from(self.client.backoff(r.resends - 1).as_millis()).unwrap_or(0);
                 Ok(())
             }
             Err(CallErr::Fatal(e)) => Err(e),
         }
+    }
+
+    /// Whether the unanswered last attempt of batch `b` is to be re-sent with its key (and now):
+    /// it has one, young enough for the relay to hold it, and the server honours keys.
+    fn resendable(&mut self, b: usize) -> Result<Option<bool>, CliError> {
+        let r = &self.runs[b];
+        if r.phase != Phase::Unsure || r.key.is_none() || now_ms() - r.sent_at >= KEY_TRUSTED_MS {
+            return Ok(None);
+        }
+        if !self.honours_keys()? {
+            return Ok(None);
+        }
+        let r = &self.runs[b];
+        if r.resends >= MAX_TRIES {
+            return Err(CliError::usage(format!(
+                "batch {}: the relay kept failing to answer; rerun the same command to continue (nothing is queued twice)",
+                b + 1
+            )));
+        }
+        Ok(Some(now_ms() >= r.resend_at))
+    }
+
+    /// Whether `--relay` honours `Idempotency-Key` (iys-edge's relay does; IYS itself, or a
+    /// server standing in for it, does not, and there a resend would send twice). Asked once a run,
+    /// only when a POST went unanswered: a batch route POST of `[]` with a key the relay must
+    /// refuse (201 characters). The relay answers 400 `request/idempotency-key` before reading the
+    /// body; any other server refuses the empty list. Nothing is queued or stored either way.
+    fn honours_keys(&mut self) -> Result<bool, CliError> {
+        if let Some(h) = self.keys_honoured {
+            return Ok(h);
+        }
+        let path = format!("{}/consents/request", self.base);
+        let probe = "k".repeat(201);
+        let h = match self.client.call("Idempotency-Key check", &path, Some(b"[]"), false, Some(&probe)) {
+            Ok(a) => a.status == 400 && key_refusal(&a.body),
+            Err(CallErr::Fatal(e)) => return Err(e),
+            Err(CallErr::Unsure(why)) => return Err(CliError::usage(format!("Idempotency-Key check: {why}"))),
+        };
+        if !h {
+            self.client.note("the server does not honour Idempotency-Key: unanswered batches are looked up");
+        }
+        self.keys_honoured = Some(h);
+        Ok(h)
     }
 
     /// Polls batch `b` once; true when it settled.
@@ -845,7 +979,7 @@ impl Upload<'_> {
         let Some(request_id) = self.runs[b].request_id.clone() else { return Ok(false) };
         let path = format!("{}/consents/request/{request_id}", self.base);
         let what = format!("batch {} result", b + 1);
-        let a = match self.client.call(&what, &path, None, false) {
+        let a = match self.client.call(&what, &path, None, false, None) {
             Ok(a) => a,
             Err(CallErr::Fatal(e)) => return Err(e),
             Err(CallErr::Unsure(why)) => return Err(CliError::usage(format!("{what}: {why}"))),
@@ -897,7 +1031,7 @@ impl Upload<'_> {
             let Some(v) = values.get(i as usize) else { continue };
             let q = json!({"recipient": v["recipient"], "recipientType": v["recipientType"], "type": v["type"]});
             let body = serde_json::to_vec(&q).map_err(|_| CliError::usage("cannot serialise a status query"))?;
-            let a = match self.client.call(&what, &path, Some(&body), false) {
+            let a = match self.client.call(&what, &path, Some(&body), false, None) {
                 Ok(a) => a,
                 Err(CallErr::Fatal(e)) => return Err(e),
                 Err(CallErr::Unsure(why)) => return Err(CliError::usage(format!("{what}: {why}"))),
@@ -935,7 +1069,8 @@ impl Upload<'_> {
     fn drive(&mut self) -> Result<(), CliError> {
         let mut posted_new = 0u64;
         for b in 0..self.runs.len() {
-            match self.runs[b].phase {
+            let phase = self.runs[b].phase;
+            match phase {
                 Phase::Fresh => {
                     if self.s.max_batches.is_some_and(|m| posted_new >= m) {
                         continue;
@@ -947,6 +1082,7 @@ impl Upload<'_> {
                     let rest = self.runs[b].open_items();
                     self.post(b, Some(rest))?;
                 }
+                Phase::Unsure if self.resendable(b)? == Some(true) => self.resend(b)?,
                 _ => {}
             }
         }
@@ -972,8 +1108,18 @@ impl Upload<'_> {
             let mut next_due: Option<i64> = None;
             let mut settled = false;
             for b in waiting {
-                match self.runs[b].phase {
+                let phase = self.runs[b].phase;
+                match phase {
                     Phase::Posted => settled |= self.poll(b)?,
+                    Phase::Unsure if self.resendable(b)?.is_some() => {
+                        if now_ms() >= self.runs[b].resend_at {
+                            self.resend(b)?;
+                            settled = true;
+                        } else {
+                            let due = self.runs[b].resend_at;
+                            next_due = Some(next_due.map_or(due, |d| d.min(due)));
+                        }
+                    }
                     Phase::Unsure => {
                         let due = self.runs[b].sent_at
                             + i64::try_from(self.s.reconcile_after.as_millis()).unwrap_or(i64::MAX);
@@ -1165,7 +1311,7 @@ pub fn run(s: &Settings, judge: Judge) -> Result<Tally, CliError> {
         bar,
     };
     let base = format!("/sps/{}/brands/{}", s.iys_code, s.brand_code);
-    let mut u = Upload { s, plan, runs, journal, client, base };
+    let mut u = Upload { s, plan, runs, journal, client, base, keys_honoured: None };
     u.progress();
     let driven = u.drive();
     if let Some(bar) = &u.client.bar {
