@@ -19,8 +19,9 @@
 //! no `sent` (a crash, a 5xx or a lost answer between POST and answer) is posted again with the
 //! same items and the same key: the relay answers a key it already queued with its stored answer
 //! (the same requestId) and queues nothing, so no item is queued twice (IYS itself has no such
-//! key). Only an attempt that cannot be re-sent that way (a `send` without a key, written by an
-//! older version; a key older than [`KEY_TRUSTED_MS`], which the relay may have forgotten; a
+//! key). Only an attempt that cannot be re-sent that way (a server that does not honour keys,
+//! such as IYS itself, see [`Upload::honours_keys`]; a `send` without a key, written by an older
+//! version; a key older than [`KEY_TRUSTED_MS`], which the relay may have forgotten; a
 //! requestId the relay no longer knows, `lost`) is looked up item by item, `--reconcile-after`
 //! seconds after it was sent, with `POST …/consents/status`: the items IYS already holds in the
 //! same state (status, consentDate, source) are recorded as `found` (accepted) and only the
