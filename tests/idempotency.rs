@@ -254,16 +254,9 @@ impl Drop for Proxy {
 #[test]
 fn iys_upload_whose_batch_answer_is_lost_sends_it_again_with_its_key_and_iys_gets_it_once() {
     let r = Relay::start(Opts::default());
-    let c = r.admin(
-        "POST",
-        "/admin/providers",
-        Some(&json!({"name": "lost answer", "rate": 50, "burst": 100,
-                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]})),
-    );
-    assert_eq!(c.status, 201, "{}", c.body);
-    let c = c.json();
-    let (user, password) = (c["username"].as_str().unwrap_or_default(), c["password"].as_str().unwrap_or_default());
-    let pid = c["id"].as_str().unwrap_or_default().to_string();
+    let (pid, user, password) = r.create_provider(&json!({"name": "lost answer", "rate": 50, "burst": 100,
+                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]}));
+    let (user, password) = (user.as_str(), password.as_str());
 
     // Two planned batches (an `iys batch` directory), 10 consents each.
     let dir = r.state.join("lost-answer");
@@ -278,17 +271,10 @@ fn iys_upload_whose_batch_answer_is_lost_sends_it_again_with_its_key_and_iys_get
     }
     let out = dir.join("out");
     let proxy = Proxy::start(&r.base);
-    let run = std::process::Command::new(support::cli_binary())
-        .args(["upload", "--relay", &proxy.base, "--user", user, "--iys-code", &IYS.to_string()])
-        .args(["--brand-code", &BRAND.to_string(), "--json", "--wait-max", "120", "--timeout", "20", "--out"])
-        .arg(&out)
-        .arg(&input)
-        .env("IYS_PASSWORD", password)
-        .output()
-        .expect("iys runs");
-    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
-    assert_eq!(run.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let (iys, brand) = (IYS.to_string(), BRAND.to_string());
+    let extra = ["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120", "--timeout", "20"];
+    let (code, stdout, stderr) = support::upload(&proxy.base, user, password, &extra, &out, &input);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
 
     // The first batch went twice with the same key (the second got the stored answer), the
     // second once with its own key.

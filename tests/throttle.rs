@@ -26,14 +26,10 @@ fn token(r: &Relay, username: &str, password: &str) -> Resp {
 #[test]
 fn token_attempts_past_the_limit_are_refused_before_any_password_work_and_recorded() {
     let r = Relay::start(Opts::default());
-    let c = r.admin(
-        "POST",
-        "/admin/providers",
-        Some(&json!({"name": "throttled", "scopes": [{"iysCode": 600001, "brands": [600001], "types": ["MESAJ"]}]})),
+    let (_, user, pass) = r.create_provider(
+        &json!({"name": "throttled", "scopes": [{"iysCode": 600001, "brands": [600001], "types": ["MESAJ"]}]}),
     );
-    assert_eq!(c.status, 201, "{}", c.body);
-    let c = c.json();
-    let (user, pass) = (c["username"].as_str().unwrap_or_default(), c["password"].as_str().unwrap_or_default());
+    let (user, pass) = (user.as_str(), pass.as_str());
     let first = token(&r, user, pass);
     assert_eq!(first.status, 200, "{}", first.body);
     let access = first.json()["access_token"].as_str().unwrap_or_default().to_string();

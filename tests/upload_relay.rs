@@ -8,8 +8,7 @@ mod support;
 use iys_tests::consent_date;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::process::Command;
-use support::{cli_binary, Opts, Relay};
+use support::{upload, Opts, Relay};
 
 const IYS: u64 = 600001;
 const BRAND: u64 = 600001;
@@ -17,15 +16,9 @@ const BRAND: u64 = 600001;
 #[test]
 fn iys_upload_sends_a_file_through_the_relay_and_each_consent_lands_once() {
     let r = Relay::start(Opts::default());
-    let c = r.admin(
-        "POST",
-        "/admin/providers",
-        Some(&json!({"name": "upload provider", "rate": 50, "burst": 100,
-                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ", "EPOSTA"]}]})),
-    );
-    assert_eq!(c.status, 201, "{}", c.body);
-    let c = c.json();
-    let (user, password) = (c["username"].as_str().unwrap_or_default(), c["password"].as_str().unwrap_or_default());
+    let (_, user, password) = r.create_provider(&json!({"name": "upload provider", "rate": 50, "burst": 100,
+                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ", "EPOSTA"]}]}));
+    let (user, password) = (user.as_str(), password.as_str());
 
     // 30 valid consents (phones and e-mails) and one the CLI refuses locally (not sent).
     let date = consent_date();
@@ -47,18 +40,17 @@ fn iys_upload_sends_a_file_through_the_relay_and_each_consent_lands_once() {
     std::fs::write(&input, serde_json::to_string(&records).expect("json")).expect("write input");
     let out = dir.join("out");
 
-    let run = Command::new(cli_binary())
-        .args(["upload", "--relay", &r.base, "--user", user, "--iys-code", &IYS.to_string()])
-        .args(["--brand-code", &BRAND.to_string(), "--json", "--wait-max", "120", "--out"])
-        .arg(&out)
-        .arg(&input)
-        .env("IYS_PASSWORD", password)
-        .output()
-        .expect("iys runs");
-    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    let (iys, brand) = (IYS.to_string(), BRAND.to_string());
+    let (code, stdout, stderr) = upload(
+        &r.base,
+        user,
+        password,
+        &["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120"],
+        &out,
+        &input,
+    );
     // Exit 1: one record is invalid (all others accepted).
-    assert_eq!(run.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(!stderr.contains(password), "the password must not appear on stderr");
     let summary: Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or("")).unwrap_or(Value::Null);
     let s = &summary["summary"];

@@ -116,6 +116,32 @@ pub fn cli_binary() -> PathBuf {
     workspace_binary("iys-cli", "iys")
 }
 
+/// `iys upload --relay <relay> --user <user> --json --out <out> <extra…> <input>` with the password
+/// in `IYS_PASSWORD`: (exit code, stdout, stderr).
+pub fn upload(
+    relay: &str,
+    user: &str,
+    password: &str,
+    extra: &[&str],
+    out: &Path,
+    input: &Path,
+) -> (Option<i32>, String, String) {
+    let run = Command::new(cli_binary())
+        .args(["upload", "--relay", relay, "--user", user, "--json"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .arg(input)
+        .env("IYS_PASSWORD", password)
+        .output()
+        .expect("iys runs");
+    (
+        run.status.code(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
 /// A port nothing listens on right now, on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
@@ -305,6 +331,16 @@ impl Relay {
     /// A request to the worker.
     pub fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
         request(method, &format!("{}{path}", self.base), headers, body)
+    }
+
+    /// A new provider (`POST /admin/providers` with `body`, which must answer 201): (id, username,
+    /// password).
+    pub fn create_provider(&self, body: &Value) -> (String, String, String) {
+        let c = self.admin("POST", "/admin/providers", Some(body));
+        assert_eq!(c.status, 201, "{}", c.body);
+        let c = c.json();
+        let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+        (field("id"), field("username"), field("password"))
     }
 
     /// An admin request.
