@@ -112,28 +112,38 @@ async fn send_job(env: &Env, job: Job, delay_s: u32) -> worker::Result<()> {
     }
 }
 
-/// Stores consents (wire JSON) as outbound rows of relay request `request_id` and schedules a send.
-/// Returns the relay subrequest ids, in order.
-#[allow(clippy::too_many_arguments)]
+/// Whose consents are queued, and where they go: the provider, its relay request, and the
+/// (iysCode, brandCode) of the path.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The provider's id.
+    pub provider: &'a str,
+    /// The relay request the rows belong to.
+    pub request_id: &'a str,
+    /// The path's iysCode.
+    pub iys: u64,
+    /// The path's brandCode.
+    pub brand: u64,
+}
+
+/// Stores consents (wire JSON) as outbound rows of relay request `o.request_id` and schedules a
+/// send. Returns the relay subrequest ids, in order.
 pub async fn enqueue(
     env: &Env,
     db: &D1Database,
-    provider: &str,
-    iys: u64,
-    brand: u64,
-    request_id: &str,
+    o: Origin<'_>,
     wires: &[String],
     needs_check: bool,
     delay_s: Option<u64>,
 ) -> Result<Vec<String>, ApiError> {
     let ids = new_ids(wires.len())?;
-    let stmts = row_statements(db, provider, iys, brand, request_id, wires, &ids, needs_check, delay_s, None)?;
+    let stmts = row_statements(db, o, wires, &ids, needs_check, delay_s, None)?;
     // Chunks of 100 statements (an unkeyed batch is not atomic as a whole; see `enqueue_keyed`).
     let mut stmts = stmts.into_iter().peekable();
     while stmts.peek().is_some() {
         db.batch(stmts.by_ref().take(100).collect()).await?;
     }
-    schedule(env, iys, brand, delay_s).await?;
+    schedule(env, o.iys, o.brand, delay_s).await?;
     Ok(ids)
 }
 
@@ -150,14 +160,10 @@ pub struct KeyClaim<'a> {
 /// answer body) and the rows are written in one D1 batch (one transaction), and every row only if
 /// the claim still holds, so a crash leaves either both or neither. `Ok(None)`: the claim was
 /// lost (taken over as stale), nothing was queued.
-#[allow(clippy::too_many_arguments)]
 pub async fn enqueue_keyed(
     env: &Env,
     db: &D1Database,
-    provider: &str,
-    iys: u64,
-    brand: u64,
-    request_id: &str,
+    o: Origin<'_>,
     wires: &[String],
     claim: &KeyClaim<'_>,
     answer: impl FnOnce(&[String]) -> String,
@@ -167,14 +173,14 @@ pub async fn enqueue_keyed(
         .prepare(
             "UPDATE idempotency SET answer = ?1 WHERE provider_id = ?2 AND key = ?3 AND claim = ?4 AND answer IS NULL",
         )
-        .bind(&[answer(&ids).into(), provider.into(), claim.key.into(), claim.claim.into()])?];
-    stmts.extend(row_statements(db, provider, iys, brand, request_id, wires, &ids, false, None, Some(claim))?);
+        .bind(&[answer(&ids).into(), o.provider.into(), claim.key.into(), claim.claim.into()])?];
+    stmts.extend(row_statements(db, o, wires, &ids, false, None, Some(claim))?);
     let results = db.batch(stmts).await?;
     let won = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) == 1;
     if !won {
         return Ok(None);
     }
-    schedule(env, iys, brand, None).await?;
+    schedule(env, o.iys, o.brand, None).await?;
     Ok(Some(ids))
 }
 
@@ -194,13 +200,9 @@ async fn schedule(env: &Env, iys: u64, brand: u64, delay_s: Option<u64>) -> Resu
 
 /// One `INSERT` per consent; with a claim, each inserts only while the claim holds the key with
 /// its answer written (the `UPDATE` that writes it runs first in the same batch).
-#[allow(clippy::too_many_arguments)]
 fn row_statements(
     db: &D1Database,
-    provider: &str,
-    iys: u64,
-    brand: u64,
-    request_id: &str,
+    o: Origin<'_>,
     wires: &[String],
     ids: &[String],
     needs_check: bool,
@@ -224,11 +226,11 @@ fn row_statements(
     for (i, (w, id)) in wires.iter().zip(ids).enumerate() {
         let mut args: Vec<wasm_bindgen::JsValue> = vec![
             id.into(),
-            request_id.into(),
+            o.request_id.into(),
             (i as f64).into(),
-            provider.into(),
-            iys.to_string().into(),
-            brand.to_string().into(),
+            o.provider.into(),
+            o.iys.to_string().into(),
+            o.brand.to_string().into(),
             w.clone().into(),
             (if needs_check { 1.0 } else { 0.0 }).into(),
             (if needs_check { 1.0 } else { 0.0 }).into(),

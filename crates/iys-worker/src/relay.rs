@@ -681,9 +681,15 @@ pub(crate) async fn add_value(
                 }
             };
             let rid = uuid().map_err(|e| ApiError::internal(&e))?;
-            let subs =
-                queue::enqueue(ctx.env, &ctx.db, &p.id, iys, brand, &rid, &[wire], may_have_arrived, retry_after)
-                    .await?;
+            let subs = queue::enqueue(
+                ctx.env,
+                &ctx.db,
+                queue::Origin { provider: &p.id, request_id: &rid, iys, brand },
+                &[wire],
+                may_have_arrived,
+                retry_after,
+            )
+            .await?;
             let notice = ApiError::code(code, &[], lang);
             let mut resp = Response::from_json(&json!({
                 "requestId": rid,
@@ -739,7 +745,17 @@ async fn batch(
         json!({"requestId": rid, "subRequests": sub_json})
     };
     let body = match key {
-        None => answer(&queue::enqueue(ctx.env, &ctx.db, &p.id, iys, brand, &rid, &wires, false, None).await?),
+        None => answer(
+            &queue::enqueue(
+                ctx.env,
+                &ctx.db,
+                queue::Origin { provider: &p.id, request_id: &rid, iys, brand },
+                &wires,
+                false,
+                None,
+            )
+            .await?,
+        ),
         Some(key) => match batch_keyed(ctx, p, iys, brand, key, &rid, &wires, &answer).await? {
             Keyed::Queued(body) => body,
             Keyed::Replay(body) => {
@@ -906,10 +922,17 @@ async fn batch_keyed(
     }
     let mut body = Value::Null;
     let kc = queue::KeyClaim { key, claim: &claim };
-    let r = queue::enqueue_keyed(ctx.env, db, &p.id, iys, brand, rid, wires, &kc, |ids| {
-        body = answer(ids);
-        body.to_string()
-    })
+    let r = queue::enqueue_keyed(
+        ctx.env,
+        db,
+        queue::Origin { provider: &p.id, request_id: rid, iys, brand },
+        wires,
+        &kc,
+        |ids| {
+            body = answer(ids);
+            body.to_string()
+        },
+    )
     .await;
     match r {
         Ok(Some(_)) => Ok(Keyed::Queued(body)),
