@@ -802,8 +802,53 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     let grants = sim_requests(&r, "/oauth2/token");
     assert_eq!(grants.len() as u64, 2 + refreshed_before, "{grants:?}");
 
+    // Backoff: one failed token request (a 503 from IYS's token endpoint) holds the next one off;
+    // the adds meanwhile are queued with the holder's wait, and none of them asks IYS for a token.
+    assert_eq!(r.admin("POST", "/admin/iys-token/reset", None).status, 200);
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "503", "route": "token", "count": 1})));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let before = grants.len();
+    for _ in 0..3 {
+        let a = add(&phone());
+        assert_eq!(
+            (a.status, first_error(&a)["iysEdgeCode"].clone()),
+            (202, json!("upstream/unavailable")),
+            "{}",
+            a.body
+        );
+        assert_eq!(a.json()["queued"], true);
+    }
+    let grants = sim_requests(&r, "/oauth2/token");
+    assert_eq!(grants.len(), before + 1, "one failed token request, then none during the backoff: {grants:?}");
+    assert_eq!(grants[before]["status"], json!(503));
+    let holder = r.admin("GET", "/admin/iys-token", None).json();
+    assert_eq!(holder["failedInARow"], json!(1), "{holder}");
+    let wait_until = holder["nextRequestNotBeforeMs"].as_f64().unwrap_or(0.0) as u64;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    assert!(wait_until > now && wait_until < now + 7_000, "5 s ± 25 %: {holder}");
+    // The failed exchange is on record: an `upstream:token` row with its status, no credentials.
+    let ex = r.admin("GET", "/admin/ledger/export?after=0&limit=5000", None);
+    let token_rows: Vec<Value> = ex
+        .body
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|row| row["kind"] == "upstream:token")
+        .collect();
+    assert!(
+        token_rows.iter().any(|row| row["outcome"].as_str().is_some_and(|o| o.starts_with("503"))),
+        "{token_rows:?}"
+    );
+    assert!(!ex.body.contains("integrator-pass"), "the ledger never holds the integrator's password");
+    // Once the wait is over, the next add gets a token and goes through.
+    std::thread::sleep(Duration::from_millis(wait_until.saturating_sub(now) + 200));
+    assert_eq!(add(&phone()).status, 200);
+    let holder = r.admin("GET", "/admin/iys-token", None).json();
+    assert_eq!((holder["failedInARow"].clone(), holder["nextRequestNotBeforeMs"].clone()), (json!(0), json!(0.0)));
+    let grants = sim_requests(&r, "/oauth2/token");
+
     // Breaker: IYS answers H084 to the next token request; the relay stops asking for an hour.
-    let used = grants.len() as u64;
+    // (The sim counts the token requests it answered; the faulted one never reached it.)
+    let used = grants.iter().filter(|g| g["status"] != 503).count() as u64;
     let lim = r.sim("POST", "/__sim/limits", Some(&json!({"tokensPerHour": used})));
     assert_eq!(lim.status, 200, "{}", lim.body);
     assert_eq!(r.admin("POST", "/admin/iys-token/reset", None).status, 200);
@@ -826,8 +871,8 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     assert_eq!((st.status, first_error(&st)["code"].clone()), (503, json!("H084")), "{}", st.body);
     assert!(st.header("retry-after").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) > 3000);
     let tokens = sim_requests(&r, "/oauth2/token");
-    assert_eq!(tokens.len() as u64, used + 1, "one H084, then no more token requests: {tokens:?}");
-    assert_eq!(tokens[used as usize]["codes"], json!(["H084"]));
+    assert_eq!(tokens.len(), grants.len() + 1, "one H084, then no more token requests: {tokens:?}");
+    assert_eq!(tokens[grants.len()]["codes"], json!(["H084"]));
     let holder = r.admin("GET", "/admin/iys-token", None).json();
     assert_eq!(holder["breakerOpen"], true, "{holder}");
     eprintln!("second relay: wrangler dev answered after {:.2} s", r.startup.as_secs_f64());

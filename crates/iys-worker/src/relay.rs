@@ -423,7 +423,8 @@ async fn iys_token(env: &Env, stale: Option<&str>) -> Result<String, UpErr> {
             retry_after: v.get("retryAfterS").and_then(Value::as_u64).unwrap_or(3600),
             detail: "IYS token breaker open (H084)".into(),
         }),
-        _ => Err(not_sent("token", 30, "no IYS token")),
+        // (The holder's backoff after a failed token request says how long to wait.)
+        _ => Err(not_sent("token", v.get("retryAfterS").and_then(Value::as_u64).unwrap_or(30), "no IYS token")),
     }
 }
 
