@@ -313,6 +313,18 @@ codes! {
     RetailerAccessDuplicate = "consent/retailer-access-duplicate", Some("H193"), Error,
         en: "Retailer {value} appears more than once in retailerAccess.",
         tr: "{value} bayi kodu retailerAccess listesinde birden fazla kez geçiyor.";
+    /// `recipients` missing from a status query of many recipients.
+    RecipientsMissing = "consent/recipients-missing", Some("H168"), Error,
+        en: "recipients is missing.",
+        tr: "recipients (alıcı listesi) eksik.";
+    /// `recipients` is an empty list.
+    RecipientsEmpty = "consent/recipients-empty", Some("H164"), Error,
+        en: "recipients must not be an empty list.",
+        tr: "recipients boş bir liste olamaz.";
+    /// More than 1000 recipients in one status query.
+    RecipientsTooMany = "consent/recipients-too-many", Some("H127"), Error,
+        en: "recipients may hold at most {limit} recipients; this list holds {count}.",
+        tr: "recipients listesinde en fazla {limit} alıcı olabilir; bu listede {count} var.";
 
     // ---- batch -------------------------------------------------------------------------
     /// A batch that is not a JSON array.
@@ -361,6 +373,10 @@ codes! {
     InvalidPathParam = "request/invalid-path-param", Some("H190"), Error,
         en: "{param} in the path must be a whole number.",
         tr: "Yoldaki {param} bir tam sayı olmalı.";
+    /// A query parameter whose value is not one the route takes.
+    InvalidQueryParam = "request/invalid-query-param", Some("H098"), Error,
+        en: "The query parameter {param} has an invalid value.",
+        tr: "{param} sorgu parametresinin değeri geçersiz.";
     /// Too many requests.
     RateLimited = "request/rate-limited", Some("H124"), Error,
         en: "Too many requests; try again in {retry_after} seconds.",
@@ -421,6 +437,12 @@ codes! {
     UpstreamUnavailable = "upstream/unavailable", Some("H123"), Error,
         en: "IYS is not available right now.",
         tr: "IYS şu anda kullanılamıyor.";
+    /// A queued consent with no consentDate window of its own (HS_2015, an undated TACIR record)
+    /// that IYS did not take within the business-day window counted from the relay's acceptance:
+    /// the relay stopped sending it.
+    UpstreamExpired = "upstream/expired", None, Error,
+        en: "IYS did not take this consent within {days} business days of its acceptance; it was not recorded and is no longer sent.",
+        tr: "IYS bu izni kabul edildiği andan itibaren {days} iş günü içinde almadı; izin kaydedilmedi ve artık gönderilmiyor.";
     /// IYS refused the request; its own errors are in `upstream`.
     UpstreamRejected = "upstream/rejected", None, Error,
         en: "IYS refused the request with {iys_code}.",

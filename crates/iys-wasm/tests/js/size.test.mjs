@@ -12,8 +12,10 @@ const dir = require.resolve('iys-validate/package.json').replace(/package\.json$
 const BROWSER_FILES = ['web/iys_validate_bg.wasm', 'web/iys_validate.js', 'index.js', 'api.js'];
 // A regression guard, not the goal: the goal is 20,000 B (docs/benchmarks.md reports it and
 // `cargo xtask bench` measures it); the package was 32,873 B (iys-core 5c9840e) when this guard was set (panic paths
-// cut by tools/shrink.mjs, no JSON writer or message text in the wasm: the tables are in api.js).
-const BUDGET = 33_300;
+// cut by tools/shrink.mjs, no JSON writer or message text in the wasm: the tables are in api.js). Raised from 33,300
+// to 33,350 when five relay codes joined iys-core's table (33,310 B: their code strings and H-codes are in api.js's
+// tables; their messages are not, the wasm never reports them).
+const BUDGET = 33_350;
 
 test(`browser download ≤ ${BUDGET} bytes gzip -9`, (t) => {
   let total = 0;
