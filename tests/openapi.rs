@@ -388,6 +388,14 @@ fn every_route_answers_as_described() {
 
     // Liveness, unmatched paths, the demo before its provider exists.
     a.go("GET", "/health", &[], None, 200);
+    // A known path with a method it does not take is 405 with `Allow` on every route (the demo's
+    // path too, configured or not); an unknown path is 404.
+    for (method, path, allow) in
+        [("POST", "/health", "GET"), ("GET", "/oauth2/token", "POST"), ("GET", "/demo/consents", "POST")]
+    {
+        let r = a.go(method, path, &[], None, 405);
+        assert_eq!((code_of(&r), r.header("allow")), ("request/method-not-allowed".into(), Some(allow)), "{path}");
+    }
     a.go("GET", "/no/such/route", &[], None, 404);
     a.go("GET", "/admin/no-such-thing", &[], None, 401);
     a.admin("GET", "/admin/no-such-thing", None, 404);
@@ -493,21 +501,33 @@ fn every_route_answers_as_described() {
         Some(&json!({"recipient": "ali@example.com", "recipientType": "BIREYSEL", "type": "EPOSTA"})),
         403,
     );
-    a.call(&tok, "GET", &status, None, 405);
+    let r = a.call(&tok, "GET", &status, None, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
     a.fault("hold", "status", json!({"holdMs": 4000}));
     let r = a.call(&tok, "POST", &status, Some(&q(&phone(1))), 504);
     assert_eq!(code_of(&r), "upstream/timeout");
     a.fault("reset", "status", json!({}));
     let r = a.call(&tok, "POST", &status, Some(&q(&phone(1))), 503);
     assert_eq!(code_of(&r), "upstream/unavailable");
+    // A network error says when to come back, like every other 503 of the relay's own: after
+    // RETRY_BASE_S (1 s in the suites' options).
+    assert_eq!(r.header("retry-after"), Some("1"), "{:?}", r.headers);
 
     // Many recipients' status.
     let multi = format!("{base}/BIREYSEL/status/MESAJ");
     let r = a.call(&tok, "POST", &multi, Some(&json!({"recipients": [phone(1), phone(98)]})), 200);
     assert_eq!(r.json()["list"], json!([phone(1)]));
     a.call(&tok, "POST", &format!("{base}/NOBODY/status/MESAJ"), Some(&json!({"recipients": [phone(1)]})), 422);
-    a.call(&tok, "POST", &multi, Some(&json!({"recipients": []})), 422);
-    a.call(&tok, "GET", &multi, None, 404);
+    for (body, code) in [
+        (json!({"recipients": []}), "consent/recipients-empty"),
+        (json!({}), "consent/recipients-missing"),
+        (json!({"recipients": vec![phone(1); 1001]}), "consent/recipients-too-many"),
+    ] {
+        let r = a.call(&tok, "POST", &multi, Some(&body), 422);
+        assert_eq!(code_of(&r), code, "{}", r.body);
+    }
+    let r = a.call(&tok, "GET", &multi, None, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
     a.fault("429", "multi-status", json!({}));
     let r = a.call(&tok, "POST", &multi, Some(&json!({"recipients": [phone(1)]})), 429);
     assert_eq!(r.header("x-iys-edge-code"), Some("upstream/rejected"));
@@ -531,7 +551,9 @@ fn every_route_answers_as_described() {
     assert_eq!(r.json().as_array().map(Vec::len), Some(2));
     a.call(&tok, "GET", &format!("{batch}/{queued}"), None, 200);
     a.call(&tok, "GET", &format!("{batch}/no-such-request"), None, 422);
-    a.call(&tok, "POST", &format!("{batch}/{rid}"), Some(&json!({})), 404);
+    let r = a.call(&tok, "POST", &format!("{batch}/{rid}"), Some(&json!({})), 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+    a.call(&tok, "GET", &format!("{batch}/{rid}/more"), None, 404);
 
     // A batch with an Idempotency-Key: queued, then replayed; the key with another batch, a
     // malformed key, and a key whose first request is still queueing (a claim planted in D1).
@@ -578,7 +600,16 @@ fn every_route_answers_as_described() {
     assert_eq!(r.json()["list"][0]["citizenName"], "Ayşe Yılmaz", "{}", r.body);
     let r = a.call(&tok, "GET", &format!("{changes}?source=HS"), None, 200);
     assert!(r.json()["list"].as_array().is_some_and(|l| !l.is_empty()), "{}", r.body);
-    a.call(&tok, "GET", &format!("{changes}?source=ELSEWHERE"), None, 422);
+    // Bad query parameters: IYS's status and H-code for each (H098 400, H183/H187 422).
+    for (query, status, h) in
+        [("source=ELSEWHERE", 400, "H098"), ("source=IYS&after=x", 400, "H098"), ("source=IYS&limit=0", 422, "H187")]
+    {
+        let r = a.call(&tok, "GET", &format!("{changes}?{query}"), None, status);
+        assert_eq!(
+            (code_of(&r), r.json()["errors"][0]["code"].clone()),
+            ("request/invalid-query-param".into(), json!(h))
+        );
+    }
     a.call(&tok, "POST", &changes, Some(&json!({})), 405);
 
     // The limiter: rate 0, burst 1.
@@ -628,6 +659,26 @@ fn every_route_answers_as_described() {
     a.admin("GET", "/admin/iys-token", None, 200);
     a.admin("POST", "/admin/iys-token/reset", None, 200);
     a.admin("GET", "/admin/governor", None, 200);
+    // Every admin path with a method it does not take: 405 with `Allow` (after the secret).
+    for (method, path, allow) in [
+        ("DELETE", "/admin/providers", "GET, POST"),
+        ("DELETE", "/admin/providers/prv_openapi_main", "GET, PATCH"),
+        ("GET", "/admin/providers/prv_openapi_main/rotate", "POST"),
+        ("GET", "/admin/providers/prv_openapi_main/revoke", "POST"),
+        ("GET", "/admin/providers/prv_openapi_main/limits", "PUT"),
+        ("POST", "/admin/providers/prv_openapi_main/usage", "GET"),
+        ("POST", "/admin/ledger/verify", "GET"),
+        ("POST", "/admin/ledger/export", "GET"),
+        ("GET", "/admin/ledger/accept-head", "POST"),
+        ("POST", "/admin/iys-token", "GET"),
+        ("GET", "/admin/iys-token/reset", "POST"),
+        ("POST", "/admin/governor", "GET"),
+        ("GET", "/admin/pull", "POST"),
+    ] {
+        let r = a.admin(method, path, None, 405);
+        assert_eq!((code_of(&r), r.header("allow")), ("request/method-not-allowed".into(), Some(allow)), "{path}");
+    }
+    a.go("DELETE", "/admin/providers", &[], None, 401);
     let lid = limited["id"].as_str().unwrap_or("").to_string();
     a.admin("POST", &format!("/admin/providers/{lid}/revoke"), None, 200);
     a.admin("POST", "/admin/providers/prv_nope/revoke", None, 404);

@@ -5,7 +5,8 @@
 //!   IYS refuses a list holding a key twice (H194) as a whole, so the consumer sends a key's rows in
 //!   separate lists, oldest first; every item of both requests lands.
 //! - An IYS outage longer than the old attempt cap (6 sends, `MAX_ATTEMPTS`): the rows stay
-//!   `enqueue` while IYS refuses them and land exactly once when it is back.
+//!   `enqueue` while IYS refuses them and land exactly once when it is back; an undated TACIR row
+//!   accepted more than 3 business days ago ends as `upstream/expired`.
 //! - The H084 token breaker open: nothing is sent, the rows are looked at again without using
 //!   attempts, and go once the breaker is reset.
 
@@ -141,11 +142,28 @@ fn an_outage_longer_than_six_attempts_loses_no_consent() {
     let phones: Vec<String> = (0..6).map(|_| load::phone(539)).collect();
     let first = post_batch(&r, &token, &phones[..3].iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
     let second = post_batch(&r, &token, &phones[3..].iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
+    // An undated TACIR consent has no consentDate window of its own: it is given up 3 business days
+    // after the relay accepted it. Accepted "in 2024" here (its row backdated), it ends at its next
+    // look as `upstream/expired`, not as `upstream/unavailable` (which says IYS is down right now
+    // and a retry may help).
+    let tacir = json!({"recipient": load::phone(539), "recipientType": "TACIR", "type": "MESAJ", "status": "ONAY"});
+    let old = post_batch(&r, &token, &[tacir]);
+    r.d1("UPDATE outbound SET created_at = '2024-01-01T00:00:00.000Z' WHERE json_extract(consent, '$.recipientType') = 'TACIR'");
+    let ended = final_status(&r, &token, &old, 60);
+    assert_eq!(ended[0]["status"], "failure", "{ended:?}");
+    assert_eq!(
+        (ended[0]["error"]["code"].clone(), ended[0]["error"]["iysEdgeCode"].clone()),
+        (json!("IYSEDGE"), json!("upstream/expired")),
+        "{ended:?}"
+    );
+    let msg = ended[0]["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.starts_with("IYS bu izni kabul edildiği andan itibaren 3 iş günü içinde almadı"), "{msg}");
 
     // Wait until every row has been sent (and refused) more than six times: the old cap would
     // have ended them all as failures by now.
     let attempts = wait_for(120, "every row tried 7 times", || {
-        let v = r.d1("SELECT MIN(attempts) AS lo, COUNT(*) AS n, SUM(state = 'failure') AS failed FROM outbound");
+        let v = r.d1("SELECT MIN(attempts) AS lo, COUNT(*) AS n, SUM(state = 'failure') AS failed FROM outbound \
+             WHERE json_extract(consent, '$.recipientType') = 'BIREYSEL'");
         let row = v[0]["results"][0].clone();
         assert_eq!(row["failed"], 0, "a row failed during the outage: {row}");
         (row["n"] == 6 && row["lo"].as_u64().unwrap_or(0) >= 7).then_some(row)

@@ -24,9 +24,11 @@ fn relay() -> &'static Relay {
     })
 }
 
-/// A provider's relay access token.
+/// A provider's relay access token. Its limiter is out of the way: these tests look at scopes and
+/// refusals, several to a second.
 fn provider(r: &Relay, scopes: Value) -> String {
-    let c = r.admin("POST", "/admin/providers", Some(&json!({"name": "scope test", "scopes": scopes})));
+    let body = json!({"name": "scope test", "scopes": scopes, "rate": 1000, "burst": 1000});
+    let c = r.admin("POST", "/admin/providers", Some(&body));
     assert_eq!(c.status, 201, "{}", c.body);
     let c = c.json();
     let grant = json!({"grant_type": "password", "username": c["username"], "password": c["password"]});
@@ -124,21 +126,34 @@ fn changes_carry_only_the_providers_consent_types_on_both_sides() {
     }
     assert_eq!(seen, ["+905320000101", "+905320000103"]);
 
-    // Bad cursors and limits are refused, never read as "from the start" or "999".
-    for (query, code) in [
-        ("source=IYS&after=abc", "H098"),
-        ("source=IYS&after=-1", "H098"),
-        ("source=IYS&after=1604423100000_ab", "H098"),
-        ("source=IYS&limit=0", "H187"),
-        ("source=IYS&limit=-5", "H183"),
-        ("source=IYS&limit=ten", "H183"),
-        ("source=HS&limit=0", "H187"),
-        ("source=HS&limit=1.5", "H183"),
-        ("source=XX", "H098"),
+    // Bad cursors and limits are refused, never read as "from the start" or "999": each with the
+    // query parameter's own code, IYS's H-code and IYS's status for it (as iys-sim answers: H098
+    // 400, H183/H187 422), the parameter named in `location` and the message in the caller's
+    // language.
+    for (query, status, code, param) in [
+        ("source=IYS&after=abc", 400, "H098", "after"),
+        ("source=IYS&after=-1", 400, "H098", "after"),
+        ("source=IYS&after=1604423100000_ab", 400, "H098", "after"),
+        ("source=IYS&limit=0", 422, "H187", "limit"),
+        ("source=IYS&limit=-5", 422, "H183", "limit"),
+        ("source=IYS&limit=ten", 422, "H183", "limit"),
+        ("source=HS&limit=0", 422, "H187", "limit"),
+        ("source=HS&limit=1.5", 422, "H183", "limit"),
+        ("source=XX", 400, "H098", "source"),
     ] {
         let a = call(r, &mesaj, "GET", &format!("{BRAND}/changes?{query}"), None);
-        assert_eq!(refusal(&a), (422, code.into(), "request/invalid-path-param".into()), "{query}: {}", a.body);
+        assert_eq!(refusal(&a), (status, code.into(), "request/invalid-query-param".into()), "{query}: {}", a.body);
+        let e = &a.json()["errors"][0];
+        assert_eq!(e["location"], json!([param]), "{query}: {}", a.body);
+        assert_eq!(e["message"], format!("{param} sorgu parametresinin değeri geçersiz."), "{query}");
     }
+    let en = r.req(
+        "GET",
+        &format!("{BRAND}/changes?source=XX"),
+        &[("Authorization", &format!("Bearer {mesaj}")), ("Accept-Language", "en")],
+        None,
+    );
+    assert_eq!(en.json()["errors"][0]["message"], "The query parameter source has an invalid value.", "{}", en.body);
     assert!(sim_log(r, "changes", "/sps/600100/brands/600101/consents/changes?source=HS").is_empty());
 
     // The provider's own side (source=HS), asked of IYS live: consents added through the relay.
@@ -334,6 +349,34 @@ fn status_queries_are_checked_like_consents_and_refusals_never_reach_iys() {
             ("H085", "consent/wrong-field-type"),
             json!(["recipients"]),
         ),
+        (
+            "recipients missing (multi)",
+            "/BIREYSEL/status/MESAJ",
+            json!({}),
+            ("H168", "consent/recipients-missing"),
+            json!(["recipients"]),
+        ),
+        (
+            "recipients null (multi)",
+            "/BIREYSEL/status/MESAJ",
+            json!({"recipients": null}),
+            ("H168", "consent/recipients-missing"),
+            json!(["recipients"]),
+        ),
+        (
+            "recipients empty (multi)",
+            "/BIREYSEL/status/MESAJ",
+            json!({"recipients": []}),
+            ("H164", "consent/recipients-empty"),
+            json!(["recipients"]),
+        ),
+        (
+            "1001 recipients (multi)",
+            "/BIREYSEL/status/MESAJ",
+            json!({"recipients": vec!["+905320000415"; 1001]}),
+            ("H127", "consent/recipients-too-many"),
+            json!(["recipients"]),
+        ),
     ];
     for (name, path, body, (h, code), location) in &cases {
         let a = post(path, body.clone(), false);
@@ -353,6 +396,22 @@ fn status_queries_are_checked_like_consents_and_refusals_never_reach_iys() {
     assert_eq!(en.json()["errors"][0]["message"], "recipientType is missing.", "{}", en.body);
     let tr = post("/status", one(json!("+905320000413"), Some("BIREYSEL"), None), false);
     assert_eq!(tr.json()["errors"][0]["message"], "type (izin tipi) eksik.", "{}", tr.body);
+    // The `recipients` list's codes too (they were Turkish whatever the caller asked).
+    let multi = "/BIREYSEL/status/MESAJ";
+    for (body, en, tr) in [
+        (json!({}), "recipients is missing.", "recipients (alıcı listesi) eksik."),
+        (json!({"recipients": []}), "recipients must not be an empty list.", "recipients boş bir liste olamaz."),
+        (
+            json!({"recipients": vec!["+905320000416"; 1001]}),
+            "recipients may hold at most 1000 recipients; this list holds 1001.",
+            "recipients listesinde en fazla 1000 alıcı olabilir; bu listede 1001 var.",
+        ),
+    ] {
+        let a = post(multi, body.clone(), true);
+        assert_eq!(a.json()["errors"][0]["message"], en, "{}", a.body);
+        let a = post(multi, body, false);
+        assert_eq!(a.json()["errors"][0]["message"], tr, "{}", a.body);
+    }
     // None of them reached IYS; a valid query does.
     assert!(sim_log(r, "status", BASE).is_empty(), "{:?}", sim_log(r, "status", BASE));
     assert!(sim_log(r, "multi-status", BASE).is_empty(), "{:?}", sim_log(r, "multi-status", BASE));

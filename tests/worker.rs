@@ -108,6 +108,17 @@ fn health_and_static_assets() {
     assert!(page.body.contains("<html") || page.body.contains("<!doctype"), "{}", page.body);
     let none = r.req("GET", "/no/such/route", &[], None);
     assert_eq!((none.status, first_error(&none)["iysEdgeCode"].clone()), (404, json!("request/not-found")));
+    // A known path with a method it does not take: 405 with `Allow` (these were 404), its message
+    // in the caller's language.
+    for (method, path, allow) in [("POST", "/health", "GET"), ("GET", "/oauth2/token", "POST")] {
+        let w = r.req(method, path, &[("Accept-Language", "en")], None);
+        assert_eq!((w.status, w.header("allow")), (405, Some(allow)), "{path}: {}", w.body);
+        let e = first_error(&w);
+        assert_eq!(
+            (e["iysEdgeCode"].clone(), e["message"].clone()),
+            (json!("request/method-not-allowed"), json!("This route does not accept that method."))
+        );
+    }
 }
 
 #[test]
@@ -117,6 +128,9 @@ fn the_demo_route_does_not_exist_without_its_vars() {
     let body = json!({"consents": [consent("+905329999999", "ONAY")]}).to_string();
     let d = r.req("POST", "/demo/consents", &[("Content-Type", "application/json")], Some(&body));
     assert_eq!((d.status, first_error(&d)["iysEdgeCode"].clone()), (404, json!("request/not-found")), "{}", d.body);
+    // Its path is still a known one: a wrong method is 405, as on every route.
+    let g = r.req("GET", "/demo/consents", &[], None);
+    assert_eq!((g.status, g.header("allow")), (405, Some("POST")), "{}", g.body);
     let v = r.sim("GET", "/__sim/consents", None).body;
     assert!(!v.contains("+905329999999"), "{v}");
 }

@@ -67,6 +67,7 @@ fn bad(msg: &str) -> ApiError {
         status: 400,
         errors: vec![json!({"code": "IYSEDGE", "message": msg, "iysEdgeCode": "admin/bad-request"})],
         retry_after: None,
+        allow: None,
     }
 }
 
@@ -356,8 +357,25 @@ pub async fn handle(
             let report = crate::pull::run(env).await?;
             Ok(Response::from_json(&report)?)
         }
-        _ => Err(ApiError::code(Code::NotFound, &[], lang)),
+        (_, parts) => Err(ApiError::wrong_method_or_not_found(allowed(parts), lang)),
     }
+}
+
+/// The methods an admin path takes (`None`: no such path), for the 405's `Allow`; in step with the
+/// routes of [`handle`].
+fn allowed(parts: &[&str]) -> Option<&'static str> {
+    Some(match parts {
+        ["providers"] => "GET, POST",
+        ["providers", _] => "GET, PATCH",
+        ["providers", _, "rotate" | "revoke"] => "POST",
+        ["providers", _, "limits"] => "PUT",
+        ["providers", _, "usage"] => "GET",
+        ["ledger", "verify" | "export"] => "GET",
+        ["ledger", "accept-head"] => "POST",
+        ["iys-token"] | ["governor"] => "GET",
+        ["iys-token", "reset"] | ["pull"] => "POST",
+        _ => return None,
+    })
 }
 
 /// Hands a provider's new row to its limiter object, which authorises each of its requests, so a

@@ -29,6 +29,9 @@ pub fn status_for(code: Code) -> u16 {
     let s = code.as_str();
     match s {
         "request/invalid-json" | "request/json-too-deep" | "request/invalid-utf8" => 400,
+        // IYS's status for its change query's H098; `pull::bad_query` answers 422 where IYS does
+        // (a bad `limit`).
+        "request/invalid-query-param" => 400,
         "request/body-too-large" => 413,
         "request/unsupported-media-type" => 415,
         "request/rate-limited" | "auth/token-rate-limited" => 429,
@@ -55,6 +58,8 @@ pub struct ApiError {
     pub errors: Vec<Value>,
     /// Seconds for `Retry-After`.
     pub retry_after: Option<u64>,
+    /// The methods for `Allow` (a 405).
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -65,7 +70,12 @@ impl ApiError {
             d = d.with(k, v.clone());
         }
         let retry_after = d.param("retry_after").and_then(|v| v.parse().ok());
-        ApiError { status: status_for(code), errors: vec![diagnostic_json(&d, None, lang, false)], retry_after }
+        ApiError {
+            status: status_for(code),
+            errors: vec![diagnostic_json(&d, None, lang, false)],
+            retry_after,
+            allow: None,
+        }
     }
 
     /// Validation errors (only the errors; warnings are not reported here).
@@ -77,7 +87,7 @@ impl ApiError {
     ) -> Self {
         let errors: Vec<Value> =
             diags.into_iter().filter(|d| d.is_error()).map(|d| diagnostic_json(d, input, lang, batch)).collect();
-        ApiError { status: 422, errors, retry_after: None }
+        ApiError { status: 422, errors, retry_after: None, allow: None }
     }
 
     /// An internal failure (never carries details to the caller).
@@ -89,6 +99,24 @@ impl ApiError {
                 json!({"code": "H015", "message": "Beklenmeyen bir hata oluştu.", "iysEdgeCode": "internal/error"}),
             ],
             retry_after: None,
+            allow: None,
+        }
+    }
+
+    /// 405 `request/method-not-allowed` on a known path, with `Allow` naming the methods it takes
+    /// (`"GET"`, `"GET, PATCH"`). The one answer for a wrong method on every route; an unknown path
+    /// is 404 `request/not-found`.
+    pub fn method_not_allowed(allow: &'static str, lang: Lang) -> Self {
+        let mut e = ApiError::code(Code::MethodNotAllowed, &[("allow", allow.to_string())], lang);
+        e.allow = Some(allow);
+        e
+    }
+
+    /// For a path with the methods `allow` (`None`: no such path): 405 or 404.
+    pub fn wrong_method_or_not_found(allow: Option<&'static str>, lang: Lang) -> Self {
+        match allow {
+            Some(a) => ApiError::method_not_allowed(a, lang),
+            None => ApiError::code(Code::NotFound, &[], lang),
         }
     }
 
@@ -97,6 +125,9 @@ impl ApiError {
         let mut r = Response::from_json(&json!({ "errors": self.errors }))?.with_status(self.status);
         if let Some(s) = self.retry_after {
             r.headers_mut().set("Retry-After", &s.to_string())?;
+        }
+        if let Some(a) = self.allow {
+            r.headers_mut().set("Allow", a)?;
         }
         Ok(r)
     }

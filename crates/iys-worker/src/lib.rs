@@ -84,6 +84,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             }
         }
         (_, p) if p.starts_with("/sps/") => relay::sps(req, &env, &ctx, lang, rid).await,
+        // The one rule on every route: a known path with a method it does not take is 405 with
+        // `Allow`, an unknown path 404. The demo route's path is known whether or not the demo is
+        // configured (unconfigured, its POST is 404).
+        (_, "/health") => Err(ApiError::method_not_allowed("GET", lang)),
+        (_, "/oauth2/token" | "/demo/consents") => Err(ApiError::method_not_allowed("POST", lang)),
         _ => Err(ApiError::code(Code::NotFound, &[], lang)),
     };
     let mut resp = match answer {

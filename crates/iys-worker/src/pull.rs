@@ -140,11 +140,13 @@ fn url_encode(s: &str) -> String {
     out
 }
 
-/// An `errors[]` answer for a bad query parameter of `/changes`. iys-core has no code for query
-/// parameters; `request/invalid-path-param` is the one for a parameter of the request's URL, with
-/// IYS's own H-code for that parameter (H098 a bad change query, H183 a bad limit, H187 limit 0).
+/// An `errors[]` answer for a bad query parameter of `/changes`: `request/invalid-query-param`, with
+/// IYS's own H-code for that parameter and IYS's status for it (iys-api.md §7, as iys-sim answers):
+/// H098 (a bad `source` or `after`: the change query is invalid) is 400, H183 (a bad `limit`) and
+/// H187 (`limit=0`) are 422.
 fn bad_query(param: &str, iys_code: &str, value: &str, lang: iys_core::Lang) -> ApiError {
-    let mut e = ApiError::code(Code::InvalidPathParam, &[("param", param.to_string())], lang);
+    let mut e = ApiError::code(Code::InvalidQueryParam, &[("param", param.to_string())], lang);
+    e.status = if iys_code == "H098" { 400 } else { 422 };
     if let Some(f) = e.errors.first_mut() {
         f["code"] = json!(iys_code);
         f["location"] = json!([param]);
@@ -259,7 +261,7 @@ pub async fn changes(ctx: &Ctx<'_>, req: &Request, p: &Provider, iys: u64, brand
                 15_000,
             )
             .await
-            .map_err(|e| up_error(&e, lang))?;
+            .map_err(|e| up_error(&e, ctx.env, lang))?;
             // IYS's refusals verbatim (they carry no changes).
             if !r.ok() {
                 return crate::relay::passthrough(&r);
@@ -304,8 +306,10 @@ mod tests {
             ("1.5", "H183"),
             ("ten", "H183"),
         ] {
-            let e = page_limit(Some(raw), Lang::En).err().map(|e| (e.status, e.errors[0]["code"].clone()));
-            assert_eq!(e, Some((422, json!(h))), "{raw:?}");
+            let e = page_limit(Some(raw), Lang::En)
+                .err()
+                .map(|e| (e.status, e.errors[0]["code"].clone(), e.errors[0]["iysEdgeCode"].clone()));
+            assert_eq!(e, Some((422, json!(h), json!("request/invalid-query-param"))), "{raw:?}");
         }
     }
 

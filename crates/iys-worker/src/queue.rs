@@ -27,7 +27,7 @@
 //! row is retried until IYS could no longer accept it anyway ([`expired`]): its consentDate has left
 //! the 3-business-day window (iys-core's rule; `consent/date-too-old`), or, for a consent the window
 //! does not apply to (HS_2015, a TACIR record without a date), 3 business days have passed since the
-//! relay accepted it (`upstream/unavailable`). Until then the provider sees the item as `enqueue`.
+//! relay accepted it (`upstream/expired`). Until then the provider sees the item as `enqueue`.
 
 use crate::env_f64;
 use crate::http_error::ApiError;
@@ -276,6 +276,7 @@ pub async fn request_status(
                 json!({"code": "H093", "message": msg, "location": ["requestId"], "value": id, "iysEdgeCode": "request/not-found"}),
             ],
             retry_after: None,
+            allow: None,
         });
     }
     let out: Vec<Value> = rows.iter().map(item_status).collect();
@@ -372,9 +373,10 @@ fn expired(consent: &Value, accepted: i64, now: i64) -> Option<(Code, String)> {
     if LocalDateTime::from_unix(accepted) >= cutoff {
         return None;
     }
-    let msg =
-        format!("IYS bu izni kabul edildiği andan itibaren {} iş günü içinde almadı; izin gönderilmedi.", rule.days);
-    Some((Code::UpstreamUnavailable, msg))
+    // Not `upstream/unavailable`: that says IYS is down right now and a retry may help; this row
+    // is final and no retry will send it.
+    let diag = Diagnostic::new(Code::UpstreamExpired, "").with_number("days", u64::from(rule.days));
+    Some((Code::UpstreamExpired, diag.message(Lang::Tr)))
 }
 
 fn row_expired(row: &Row, consent: &Value) -> Option<(Code, String)> {
@@ -867,7 +869,7 @@ mod tests {
         let tacir = json!({"recipient": "+905321234567", "recipientType": "TACIR", "type": "MESAJ", "status": "ONAY"});
         for c in [&hs2015, &tacir] {
             assert_eq!(expired(c, unix("2024-03-06 10:00:00"), now), None);
-            assert_eq!(expired(c, unix("2024-03-06 09:00:00"), now).map(|x| x.0), Some(Code::UpstreamUnavailable));
+            assert_eq!(expired(c, unix("2024-03-06 09:00:00"), now).map(|x| x.0), Some(Code::UpstreamExpired));
         }
     }
 

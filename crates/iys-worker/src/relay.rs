@@ -253,10 +253,17 @@ async fn sps_inner(
             multi_status(ctx, &provider, iys, brand, rt, ty, &json(Some(MULTI_STATUS_KEYS))?).await
         }
         (Method::Get, ["changes"]) => crate::pull::changes(ctx, req, &provider, iys, brand).await,
-        (_, []) | (_, ["request"]) | (_, ["status"]) | (_, ["changes"]) => {
-            Err(ApiError::code(Code::MethodNotAllowed, &[], lang))
-        }
-        _ => Err(ApiError::code(Code::NotFound, &[], lang)),
+        (_, rest) => Err(ApiError::wrong_method_or_not_found(allowed(rest), lang)),
+    }
+}
+
+/// The method a consent path (after `/sps/{iysCode}/brands/{brandCode}/consents`) takes (`None`: no
+/// such path), for the 405's `Allow`; in step with the routes of [`sps_inner`].
+fn allowed(rest: &[&str]) -> Option<&'static str> {
+    match rest {
+        [] | ["request"] | ["status"] | [_, "status", _] => Some("POST"),
+        ["request", _] | ["changes"] => Some("GET"),
+        _ => None,
     }
 }
 
@@ -372,7 +379,7 @@ pub(crate) fn read_json(headers: &Headers, body: &[u8], keys: Option<&[&str]>, l
     if errors.is_empty() {
         Ok(v)
     } else {
-        Err(ApiError { status: status_for(Code::ConsentDuplicateField), errors, retry_after: None })
+        Err(ApiError { status: status_for(Code::ConsentDuplicateField), errors, retry_after: None, allow: None })
     }
 }
 
@@ -1079,7 +1086,7 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
         }
     }
     let (Some(recipient), Some(rt), Some(ty), true) = (recipient, rt, ty, errors.is_empty()) else {
-        return Err(ApiError { status: 422, errors, retry_after: None });
+        return Err(ApiError { status: 422, errors, retry_after: None, allow: None });
     };
     p.check_scope(iys, brand, &[ty], lang)?;
     let out = json!({"recipient": recipient.wire(), "recipientType": rt.as_str(), "type": ty.as_str()}).to_string();
@@ -1089,15 +1096,21 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
         .await
     {
         Ok(r) => passthrough(&r),
-        Err(e) => Err(up_error(&e, lang)),
+        Err(e) => Err(up_error(&e, ctx.env, lang)),
     }
 }
 
-/// The error answer when IYS could not be asked.
-pub fn up_error(e: &UpErr, lang: Lang) -> ApiError {
+/// The error answer when IYS could not be asked. Every 503 says when to come back: a network error
+/// after `RETRY_BASE_S` (the wait the queue gives a single add that met the same error before it
+/// tries again), a request that was not sent the wait it was given.
+pub fn up_error(e: &UpErr, env: &Env, lang: Lang) -> ApiError {
     match e {
         UpErr::Timeout => ApiError::code(Code::UpstreamTimeout, &[], lang),
-        UpErr::Network(_) => ApiError::code(Code::UpstreamUnavailable, &[], lang),
+        UpErr::Network(_) => {
+            let mut a = ApiError::code(Code::UpstreamUnavailable, &[], lang);
+            a.retry_after = Some(env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64);
+            a
+        }
         UpErr::NotSent { code, retry_after, .. } => {
             let c: Code = code.parse().unwrap_or(Code::UpstreamUnavailable);
             let mut a = ApiError::code(c, &[], lang);
@@ -1107,6 +1120,9 @@ pub fn up_error(e: &UpErr, lang: Lang) -> ApiError {
         }
     }
 }
+
+/// The most recipients one `…/consents/{recipientType}/status/{type}` query takes.
+const MAX_RECIPIENTS: usize = 1000;
 
 /// `POST …/consents/{recipientType}/status/{type}`: `{recipients: [...]}` (≤ 1000, read by
 /// [`read_json`]).
@@ -1130,16 +1146,18 @@ async fn multi_status(
     }
     let v = to_serde(body);
     let mut wires = Vec::new();
-    // No `Code` names a missing, empty or overlong `recipients` list (iys-core has none yet): these
-    // three keep their own codes and IYS's H-codes.
-    let own = |h: &str, msg: &str, code: &str| json!({"code": h, "message": msg, "location": ["recipients"], "iysEdgeCode": code, "path": "/recipients"});
+    // A missing, empty or overlong list: IYS's H168/H164/H127, at `recipients`.
+    let whole = |d: Diagnostic, raw: Option<&Value>| item(d, json!(["recipients"]), raw, lang);
     match v.get("recipients") {
-        None | Some(Value::Null) => errors.push(own("H168", "recipients eksik.", "consent/recipients-missing")),
+        None | Some(Value::Null) => errors.push(whole(Diagnostic::new(Code::RecipientsMissing, "/recipients"), None)),
         Some(Value::Array(l)) if l.is_empty() => {
-            errors.push(own("H164", "recipients boş olamaz.", "consent/recipients-empty"))
+            errors.push(whole(Diagnostic::new(Code::RecipientsEmpty, "/recipients"), None))
         }
-        Some(Value::Array(l)) if l.len() > 1000 => {
-            errors.push(own("H127", "recipients en fazla 1000 olabilir.", "consent/recipients-too-many"))
+        Some(Value::Array(l)) if l.len() > MAX_RECIPIENTS => {
+            let d = Diagnostic::new(Code::RecipientsTooMany, "/recipients")
+                .with_number("limit", MAX_RECIPIENTS as u64)
+                .with_number("count", l.len() as u64);
+            errors.push(whole(d, None))
         }
         Some(Value::Array(l)) => {
             for (i, r) in l.iter().enumerate() {
@@ -1161,7 +1179,7 @@ async fn multi_status(
         }
     }
     let (Some(rt), Some(ty), true) = (rtv, tyv, errors.is_empty()) else {
-        return Err(ApiError { status: 422, errors, retry_after: None });
+        return Err(ApiError { status: 422, errors, retry_after: None, allow: None });
     };
     let path = format!("/sps/{iys}/brands/{brand}/consents/{}/status/{}", rt.as_str(), ty.as_str());
     let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
@@ -1179,7 +1197,7 @@ async fn multi_status(
     .await
     {
         Ok(r) => passthrough(&r),
-        Err(e) => Err(up_error(&e, lang)),
+        Err(e) => Err(up_error(&e, ctx.env, lang)),
     }
 }
 
