@@ -449,6 +449,19 @@ codes! {
         tr: "IYS isteği {iys_code} ile reddetti.";
 }
 
+impl Code {
+    /// Whether iys-core's validation can report this code: every recipient, consent and batch code
+    /// but the `recipients` list's (the relay's many-recipient status query alone reads that list),
+    /// and the request codes of reading JSON text. The others (auth, upstream, HTTP, the list) are
+    /// the relay's.
+    pub fn from_validation(self) -> bool {
+        let area = self.as_str().split('/').next().unwrap_or("");
+        (matches!(area, "recipient" | "consent" | "batch")
+            && !matches!(self, Code::RecipientsMissing | Code::RecipientsEmpty | Code::RecipientsTooMany))
+            || matches!(self, Code::InvalidJson | Code::JsonTooDeep | Code::StringTooLong | Code::InvalidUtf8)
+    }
+}
+
 /// The error of `Code::from_str` for a string that names no code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnknownCode;

@@ -9,15 +9,11 @@ use crate::encode::{PARAM_NAMES, PHONE_TYPES};
 use iys_core::consent::{ConsentType, RecipientType, Source, Status};
 use iys_core::{Code, Lang, Severity};
 
-/// Whether validation in the wasm can report `code`: every recipient, consent and batch code but
-/// the `recipients` list's (the relay's many-recipient status query alone reports those), and the
-/// request codes of reading JSON text. The others (auth, upstream, HTTP) belong to the relay; their
-/// messages are left out of the package (`''`: api.js then shows the code itself).
+/// Whether validation in the wasm can report `code` ([`Code::from_validation`]). The others (auth,
+/// upstream, HTTP, the relay's many-recipient list) belong to the relay; their messages are left out
+/// of the package (`''`: api.js then shows the code itself).
 fn reported(code: Code) -> bool {
-    let area = code.as_str().split('/').next().unwrap_or("");
-    (matches!(area, "recipient" | "consent" | "batch")
-        && !matches!(code, Code::RecipientsMissing | Code::RecipientsEmpty | Code::RecipientsTooMany))
-        || matches!(code, Code::InvalidJson | Code::JsonTooDeep | Code::StringTooLong | Code::InvalidUtf8)
+    code.from_validation()
 }
 
 const HEADER: &str = "\
