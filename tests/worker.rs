@@ -275,6 +275,19 @@ fn token_grants_use_iys_shapes() {
     assert_ne!(rt.json()["access_token"], json!(p.token));
     let again = token(r, json!({"refresh_token": p.refresh, "grant_type": "refresh_token"}));
     assert_eq!((again.status, first_error(&again)["iysEdgeCode"].clone()), (401, json!("auth/invalid-token")));
+    // One use, even for grants that race: of four concurrent refreshes with one token, one wins.
+    let spent = rt.json()["refresh_token"].as_str().unwrap_or_default().to_string();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| token(r, json!({"refresh_token": spent, "grant_type": "refresh_token"})).status))
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    assert_eq!(
+        (statuses.iter().filter(|s| **s == 200).count(), statuses.iter().filter(|s| **s == 401).count()),
+        (1, 3),
+        "{statuses:?}"
+    );
     let fresh = Provider { token: rt.json()["access_token"].as_str().unwrap_or_default().into(), ..p };
     let ok = call(r, &fresh, "POST", "/sps/600001/brands/600001/consents/status", Some(&json!({})));
     assert_eq!(ok.status, 422, "the refreshed token authenticates: {}", ok.body);

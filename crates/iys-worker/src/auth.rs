@@ -185,21 +185,24 @@ fn env_u64(env: &Env, name: &str, default: u64) -> u64 {
     env.var(name).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(default)
 }
 
-async fn issue(db: &D1Database, env: &Env, provider_id: &str) -> Result<Value, ApiError> {
+/// A new token pair for `provider_id`, both dated `issued_ms`: the start of the grant, taken before
+/// its credential was read, so that a grant racing a rotation (`rotated_at`) is dated before it and
+/// its tokens are refused (`Provider::token_stands`).
+async fn issue(db: &D1Database, env: &Env, provider_id: &str, issued_ms: i64) -> Result<Value, ApiError> {
     let ttl = env_u64(env, "RELAY_TOKEN_TTL", 7200);
     let rttl = env_u64(env, "RELAY_REFRESH_TTL", 14400);
     let now = now_s();
     let key = token_key(env).map_err(|e| ApiError::internal(&e))?;
-    let issued_ms = crate::util::now_ms() as i64;
     let access = mint_access(&key, provider_id, issued_ms, now + ttl as i64).map_err(|e| ApiError::internal(&e))?;
     let refresh = random_token("iyse_rt_").map_err(|e| ApiError::internal(&e))?;
-    let ins = "INSERT INTO tokens (token_hash, provider_id, kind, expires_at) VALUES (?1, ?2, ?3, ?4)";
+    let ins = "INSERT INTO tokens (token_hash, provider_id, kind, expires_at, issued_ms) VALUES (?1, ?2, ?3, ?4, ?5)";
     db.batch(vec![
         db.prepare(ins).bind(&[
             sha256_hex(refresh.as_bytes()).into(),
             provider_id.into(),
             "refresh".into(),
             ((now + rttl as i64) as f64).into(),
+            (issued_ms as f64).into(),
         ])?,
         db.prepare("DELETE FROM tokens WHERE expires_at < ?1").bind(&[((now - 86_400) as f64).into()])?,
     ])
@@ -216,6 +219,7 @@ async fn issue(db: &D1Database, env: &Env, provider_id: &str) -> Result<Value, A
 /// `POST /oauth2/token` (IYS's JSON body, already read by `relay::read_json`; password and refresh
 /// grants). Returns (provider id, answer).
 pub async fn token_endpoint(db: &D1Database, env: &Env, v: &Value, lang: Lang) -> (String, Result<Value, ApiError>) {
+    let started_ms = crate::util::now_ms() as i64;
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     match s("grant_type").as_str() {
         "password" => {
@@ -237,7 +241,7 @@ pub async fn token_endpoint(db: &D1Database, env: &Env, v: &Value, lang: Lang) -
             match row {
                 Some(r) if ok && r.p.revoked_at.is_none() => {
                     let id = r.p.id.clone();
-                    (id.clone(), issue(db, env, &id).await)
+                    (id.clone(), issue(db, env, &id, started_ms).await)
                 }
                 Some(r) if ok => (r.p.id, Err(ApiError::code(Code::Revoked, &[], lang))),
                 _ => (String::new(), Err(ApiError::code(Code::BadCredentials, &[], lang))),
@@ -248,36 +252,43 @@ pub async fn token_endpoint(db: &D1Database, env: &Env, v: &Value, lang: Lang) -
             if rt.is_empty() {
                 return (String::new(), Err(ApiError::code(Code::BadGrant, &[], lang)));
             }
-            let h = sha256_hex(rt.as_bytes());
             #[derive(Deserialize)]
             struct T {
                 provider_id: String,
                 expires_at: f64,
-                revoked_at: Option<String>,
+                issued_ms: Option<f64>,
             }
-            let t = match db
+            // A refresh token is good for one use: taking it is deleting it, in one statement, so of
+            // two grants presenting the same token only the one whose delete found the row goes on.
+            let taken = match db
                 .prepare(
-                    "SELECT t.provider_id, t.expires_at, p.revoked_at FROM tokens t JOIN providers p ON p.id = t.provider_id \
-                     WHERE t.token_hash = ?1 AND t.kind = 'refresh'",
+                    "DELETE FROM tokens WHERE token_hash = ?1 AND kind = 'refresh' \
+                     RETURNING provider_id, expires_at, issued_ms",
                 )
-                .bind(&[h.clone().into()])
+                .bind(&[sha256_hex(rt.as_bytes()).into()])
             {
                 Ok(st) => st.first::<T>(None).await,
                 Err(e) => Err(e),
             };
-            match t {
-                Ok(Some(t)) if t.revoked_at.is_some() => (t.provider_id, Err(ApiError::code(Code::Revoked, &[], lang))),
-                Ok(Some(t)) if (t.expires_at as i64) > now_s() => {
-                    // Rotation: a refresh token is good for one use.
-                    if let Ok(st) = db.prepare("DELETE FROM tokens WHERE token_hash = ?1").bind(&[h.into()]) {
-                        let _ = st.run().await;
-                    }
-                    let id = t.provider_id.clone();
-                    (id.clone(), issue(db, env, &id).await)
-                }
-                Ok(_) => (String::new(), Err(ApiError::code(Code::InvalidToken, &[], lang))),
-                Err(e) => (String::new(), Err(e.into())),
+            let t = match taken {
+                Ok(Some(t)) => t,
+                Ok(None) => return (String::new(), Err(ApiError::code(Code::InvalidToken, &[], lang))),
+                Err(e) => return (String::new(), Err(e.into())),
+            };
+            let p = match provider_by_id(db, &t.provider_id).await {
+                Ok(Some(p)) => p,
+                Ok(None) => return (String::new(), Err(ApiError::code(Code::InvalidToken, &[], lang))),
+                Err(e) => return (String::new(), Err(e.into())),
+            };
+            if p.revoked_at.is_some() {
+                return (p.id, Err(ApiError::code(Code::Revoked, &[], lang)));
             }
+            // Expired, or issued before the credentials were rotated (by a grant that raced the
+            // rotation: the rotation's own delete removed every older one).
+            if (t.expires_at as i64) <= now_s() || !p.token_stands(t.issued_ms.map(|ms| ms as i64)) {
+                return (String::new(), Err(ApiError::code(Code::InvalidToken, &[], lang)));
+            }
+            (p.id.clone(), issue(db, env, &p.id, started_ms).await)
         }
         _ => (String::new(), Err(ApiError::code(Code::BadGrant, &[], lang))),
     }

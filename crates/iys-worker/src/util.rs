@@ -57,13 +57,17 @@ pub fn mask_recipient(r: &str) -> String {
         let first: String = local.chars().take(1).collect();
         return format!("{first}***@{domain}");
     }
+    // At least 4 characters are masked, and all of a short one: up to 6 shown at the head (the
+    // country and operator code of a phone number) and 2 at the tail.
     let chars: Vec<char> = r.chars().collect();
-    if chars.len() <= 6 {
-        return "*".repeat(chars.len());
+    let n = chars.len();
+    if n <= 8 {
+        return "*".repeat(n);
     }
-    let head: String = chars[..6].iter().collect();
-    let tail: String = chars[chars.len() - 2..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+    let head = (n - 6).min(6);
+    let shown: String = chars[..head].iter().collect();
+    let tail: String = chars[n - 2..].iter().collect();
+    format!("{shown}{}{tail}", "*".repeat(n - head - 2))
 }
 
 #[cfg(test)]
@@ -75,6 +79,10 @@ mod tests {
         assert_eq!(mask_recipient("+905321234567"), "+90532*****67");
         assert_eq!(mask_recipient("ali.veli@example.com"), "a***@example.com");
         assert_eq!(mask_recipient("12345"), "*****");
+        assert_eq!(mask_recipient("1234567"), "*******");
+        assert_eq!(mask_recipient("12345678"), "********");
+        assert_eq!(mask_recipient("123456789"), "123****89");
+        assert_eq!(mask_recipient("ş23456789ö"), "ş234****9ö");
         assert_eq!(hex(&[0, 255, 16]), "00ff10");
         assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd") && !ct_eq(b"abc", b"ab"));
         assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
