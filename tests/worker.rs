@@ -769,6 +769,28 @@ fn the_cron_pulls_iys_side_changes_for_providers() {
     assert_eq!(brand["stored"], 0, "{again}");
     let cur = d1_rows(r, "SELECT after FROM pull_cursors WHERE iys_code = '600100' AND brand_code = '600100'");
     assert!(cur[0]["after"].is_string(), "{cur:?}");
+    // Every run is on record under its request id, with each IYS exchange: a brand IYS refuses is
+    // reported, the run goes on with the others, and the run's row says how many failed.
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "500", "route": "changes", "count": 1})));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let run = r.admin("POST", "/admin/pull", None);
+    assert_eq!(run.status, 200, "{}", run.body);
+    let rid = run.header("x-iys-edge-request-id").unwrap_or_default().to_string();
+    let brands = run.json()["brands"].as_array().cloned().unwrap_or_default();
+    let failed = brands.iter().filter(|b| !b["error"].is_null()).count();
+    assert_eq!(failed, 1, "{brands:?}");
+    let ex = r.admin("GET", "/admin/ledger/export?after=0&limit=5000", None);
+    let rows: Vec<Value> = ex
+        .body
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|row| row["request_id"] == rid.as_str())
+        .collect();
+    let kinds: Vec<&str> = rows.iter().map(|row| row["kind"].as_str().unwrap_or_default()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "admin:pull").count(), 1, "{rows:?}");
+    assert!(kinds.iter().filter(|k| **k == "upstream:changes").count() >= brands.len(), "{rows:?}");
+    let own = rows.iter().find(|row| row["kind"] == "admin:pull").cloned().unwrap_or_default();
+    assert_eq!(own["outcome"], json!(format!("502 1/{} brands failed", brands.len())), "{own}");
     // Out of scope for another provider.
     let other = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
     let o = call(r, &other, "GET", "/sps/600100/brands/600100/consents/changes?source=IYS", None);

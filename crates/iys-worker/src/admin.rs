@@ -354,7 +354,7 @@ pub async fn handle(
             Ok(Response::from_json(&do_get(env, "GOVERNOR", &user, "/stats").await?)?)
         }
         (Method::Post, ["pull"]) => {
-            let report = crate::pull::run(env).await?;
+            let report = crate::pull::run(env, ("admin", &request_id)).await?;
             Ok(Response::from_json(&report)?)
         }
         (_, parts) => Err(ApiError::wrong_method_or_not_found(allowed(parts), lang)),

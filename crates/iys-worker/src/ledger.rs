@@ -463,14 +463,40 @@ async fn hand_over(env: &Env, entries: Vec<Entry>) -> std::result::Result<i64, S
     }
 }
 
+/// The longest one [`append`] may take. Appends run from `waitUntil`, which the runtime cancels
+/// 30 s after the answer, silently; past this budget the append gives up with an error instead, which
+/// its caller logs (`ledger/append-failed`), so a lost row is never a silent one.
+const APPEND_BUDGET_MS: u64 = 25_000;
+
+/// `fut`'s output, or `None` when `deadline` (Unix ms) passes first.
+async fn within<F: std::future::Future>(deadline: u64, fut: F) -> Option<F::Output> {
+    let left = deadline.saturating_sub(crate::util::now_ms());
+    if left == 0 {
+        return None;
+    }
+    let fut = std::pin::pin!(fut);
+    match futures_util::future::select(fut, Delay::from(Duration::from_millis(left))).await {
+        futures_util::future::Either::Left((out, _)) => Some(out),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
 /// Appends rows (adjacent, in order) through the writer and returns the first seq (0 when a retried
 /// append found its rows already there). The first hand-over shares one call to the writer with the
 /// isolate's other pending appends; a failed one is retried alone twice (marked `dedup`), then the
-/// rows are written directly.
+/// rows are written directly; all within `APPEND_BUDGET_MS`.
 pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
     if entries.is_empty() {
         return Ok(0);
     }
+    let deadline = crate::util::now_ms() + APPEND_BUDGET_MS;
+    let out_of_time = |last: &str| {
+        worker::Error::RustError(format!(
+            "ledger/append-out-of-time request={} rows={}: no commit within {APPEND_BUDGET_MS} ms (last: {last})",
+            entries[0].request_id,
+            entries.len()
+        ))
+    };
     let mut last = match hand_over(env, entries.to_vec()).await {
         Ok(first) => return Ok(first),
         Err(e) => e,
@@ -491,7 +517,12 @@ pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
         if attempt == 2 {
             break;
         }
-        match via_writer(env, &[AppendReq { entries: entries.to_vec(), dedup: true }]).await {
+        let Some(sent) =
+            within(deadline, via_writer(env, &[AppendReq { entries: entries.to_vec(), dedup: true }])).await
+        else {
+            return Err(out_of_time(&last));
+        };
+        match sent {
             Ok(mut r) => match r.pop() {
                 Some(Ok(first)) => return Ok(first),
                 Some(Err(e)) => last = e,
@@ -504,14 +535,17 @@ pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
     // the chain linear next to the writer; it cannot see the writer's recorded head, but a
     // truncation it chains onto is caught by the writer's next check and by `/admin/ledger/verify`.
     let db = env.d1("DB")?;
-    let head = read_head(&db).await?;
-    if already_in(&db, head.seq, &entries[0]).await? {
-        return Ok(0);
-    }
-    append_direct(&db, entries, Some(head))
-        .await
-        .map(|(first, _)| first)
-        .map_err(|e| worker::Error::RustError(format!("{e} (writer: {last})")))
+    let direct = async {
+        let head = read_head(&db).await?;
+        if already_in(&db, head.seq, &entries[0]).await? {
+            return Ok(0);
+        }
+        append_direct(&db, entries, Some(head))
+            .await
+            .map(|(first, _)| first)
+            .map_err(|e| worker::Error::RustError(format!("{e} (writer: {last})")))
+    };
+    within(deadline, direct).await.unwrap_or_else(|| Err(out_of_time(&last)))
 }
 
 /// Waits until every append the writer has received is committed (admin reads of the ledger call

@@ -135,7 +135,14 @@ async fn scheduled(ev: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleC
     if ev.cron() == sweep::SWEEP_CRON {
         return;
     }
-    match pull::run(&env).await {
+    let run_id = match util::uuid() {
+        Ok(id) => id,
+        Err(e) => {
+            worker::console_error!("pull failed: {e}");
+            return;
+        }
+    };
+    match pull::run(&env, ("cron", &run_id)).await {
         Ok(r) => worker::console_log!("pull: {r}"),
         Err(e) => worker::console_error!("pull failed: {e}"),
     }

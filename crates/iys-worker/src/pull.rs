@@ -22,8 +22,14 @@ use worker::{Env, Method, Request, Response};
 /// Most pages fetched per brand per run.
 const MAX_PAGES: usize = 20;
 
-/// Runs one pull over every scoped brand; a JSON report.
-pub async fn run(env: &Env) -> worker::Result<Value> {
+/// Runs one pull over every scoped brand; a JSON report. `by` is who asked and the request id their
+/// ledger row carries: `("cron", <fresh id>)` or `("admin", <the admin request's id>)`.
+///
+/// A brand that fails (IYS refuses, D1 errs) is reported and the run goes on with the next one; the
+/// run's row (`cron:pull` / `admin:pull`, status 200, or 502 with how many brands failed) and every
+/// IYS exchange it made are appended to the ledger whatever happened.
+pub async fn run(env: &Env, by: (&str, &str)) -> worker::Result<Value> {
+    let (who, run_id) = by;
     let db = env.d1("DB")?;
     let providers: Vec<Provider> =
         db.prepare("SELECT * FROM providers WHERE revoked_at IS NULL").all().await?.results()?;
@@ -36,96 +42,109 @@ pub async fn run(env: &Env) -> worker::Result<Value> {
         }
     }
     let rows = RefCell::new(Vec::new());
-    let run_id = crate::util::uuid().map_err(worker::Error::RustError)?;
     let mut report = Vec::new();
+    let mut failed = 0usize;
     for (iys, brand) in brands {
-        #[derive(Deserialize)]
-        struct C {
-            after: Option<String>,
-        }
-        let cur: Option<C> = db
-            .prepare("SELECT after FROM pull_cursors WHERE iys_code = ?1 AND brand_code = ?2 AND source = 'IYS'")
-            .bind(&[iys.to_string().into(), brand.to_string().into()])?
-            .first(None)
-            .await?;
-        let mut after = cur.and_then(|c| c.after);
         let mut stored = 0usize;
-        let mut error = None;
-        for _ in 0..MAX_PAGES {
-            let mut path = format!("/sps/{iys}/brands/{brand}/consents/changes?source=IYS&limit=999");
-            if let Some(a) = &after {
-                path.push_str("&after=");
-                path.push_str(&url_encode(a));
-            }
-            let r = iys_call(env, &rows, ("cron", &run_id), "changes", Method::Get, &path, None, 30_000).await;
-            let v = match r {
-                Ok(r) if r.ok() => r.json().unwrap_or(Value::Null),
-                Ok(r) => {
-                    error = Some(format!("{} {}", r.status, r.first_code().unwrap_or_default()));
-                    break;
-                }
-                Err(e) => {
-                    error = Some(format!("{e:?}"));
-                    break;
-                }
-            };
-            let list = v.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
-            if list.is_empty() {
-                break;
-            }
-            let mut stmts = Vec::new();
-            for item in &list {
-                let tx = item.get("transactionId").and_then(Value::as_str).map(str::to_string);
-                stmts.push(
-                    db.prepare(
-                        "INSERT OR IGNORE INTO changes (iys_code, brand_code, source, transaction_id, body, pulled_at) \
-                         VALUES (?1, ?2, 'IYS', ?3, ?4, ?5)",
-                    )
-                    .bind(&[
-                        iys.to_string().into(),
-                        brand.to_string().into(),
-                        tx.map(Into::into).unwrap_or(wasm_bindgen::JsValue::NULL),
-                        item.to_string().into(),
-                        iso_now().into(),
-                    ])?,
-                );
-            }
-            stored += list.len();
-            let next = v.get("after").and_then(Value::as_str).map(str::to_string);
-            stmts.push(
-                db.prepare(
-                    "INSERT INTO pull_cursors (iys_code, brand_code, source, after, pulled_at) VALUES (?1, ?2, 'IYS', ?3, ?4) \
-                     ON CONFLICT (iys_code, brand_code, source) DO UPDATE SET after = excluded.after, pulled_at = excluded.pulled_at",
-                )
-                .bind(&[
-                    iys.to_string().into(),
-                    brand.to_string().into(),
-                    next.clone().map(Into::into).unwrap_or(wasm_bindgen::JsValue::NULL),
-                    iso_now().into(),
-                ])?,
-            );
-            db.batch(stmts).await?;
-            if next.is_none() || next == after {
-                break;
-            }
-            after = next;
-        }
+        let error = match pull_brand(env, &db, &rows, (who, run_id), (iys, brand), &mut stored).await {
+            Ok(e) => e,
+            Err(e) => Some(format!("d1: {e}")),
+        };
+        failed += usize::from(error.is_some());
         report.push(json!({"iysCode": iys, "brandCode": brand, "stored": stored, "error": error}));
     }
     let mut entries: Vec<Entry> = rows.borrow_mut().drain(..).collect();
     entries.insert(
         0,
         Entry {
-            provider: "cron".into(),
-            request_id: run_id.clone(),
-            kind: "cron:pull".into(),
+            provider: who.into(),
+            request_id: run_id.into(),
+            kind: format!("{who}:pull"),
             payload_sha256: crate::util::sha256_hex(run_id.as_bytes()),
-            outcome: "200".into(),
+            outcome: if failed == 0 { "200".into() } else { format!("502 {failed}/{} brands failed", report.len()) },
             iys_ids: String::new(),
         },
     );
     ledger::append(env, &entries).await?;
     Ok(json!({"brands": report}))
+}
+
+/// Pulls one brand's pages into D1, counting what it stored in `stored`; `Ok(Some(..))` names an
+/// IYS refusal or a failed call (the pages before it are kept), `Err` a D1 failure.
+async fn pull_brand(
+    env: &Env,
+    db: &worker::D1Database,
+    rows: &RefCell<Vec<Entry>>,
+    by: (&str, &str),
+    (iys, brand): (u64, u64),
+    stored: &mut usize,
+) -> worker::Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct C {
+        after: Option<String>,
+    }
+    let cur: Option<C> = db
+        .prepare("SELECT after FROM pull_cursors WHERE iys_code = ?1 AND brand_code = ?2 AND source = 'IYS'")
+        .bind(&[iys.to_string().into(), brand.to_string().into()])?
+        .first(None)
+        .await?;
+    let mut after = cur.and_then(|c| c.after);
+    for _ in 0..MAX_PAGES {
+        let mut path = format!("/sps/{iys}/brands/{brand}/consents/changes?source=IYS&limit=999");
+        if let Some(a) = &after {
+            path.push_str("&after=");
+            path.push_str(&url_encode(a));
+        }
+        let v = match iys_call(env, rows, by, "changes", Method::Get, &path, None, 30_000).await {
+            Ok(r) if r.ok() => r.json().unwrap_or(Value::Null),
+            Ok(r) => return Ok(Some(format!("{} {}", r.status, r.first_code().unwrap_or_default()))),
+            Err(e) => return Ok(Some(format!("{e:?}"))),
+        };
+        let list = v.get("list").and_then(Value::as_array).cloned().unwrap_or_default();
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let mut stmts = Vec::new();
+        for item in &list {
+            let tx = item.get("transactionId").and_then(Value::as_str).map(str::to_string);
+            stmts.push(
+                db.prepare(
+                    "INSERT OR IGNORE INTO changes (iys_code, brand_code, source, transaction_id, body, pulled_at) \
+                     VALUES (?1, ?2, 'IYS', ?3, ?4, ?5)",
+                )
+                .bind(&[
+                    iys.to_string().into(),
+                    brand.to_string().into(),
+                    tx.map(Into::into).unwrap_or(wasm_bindgen::JsValue::NULL),
+                    item.to_string().into(),
+                    iso_now().into(),
+                ])?,
+            );
+        }
+        let next = v.get("after").and_then(Value::as_str).map(str::to_string);
+        // (A page without `after` keeps the cursor it had: NULL would make the next run read IYS's
+        // whole window again.)
+        stmts.push(
+            db.prepare(
+                "INSERT INTO pull_cursors (iys_code, brand_code, source, after, pulled_at) VALUES (?1, ?2, 'IYS', ?3, ?4) \
+                 ON CONFLICT (iys_code, brand_code, source) DO UPDATE SET \
+                 after = COALESCE(excluded.after, pull_cursors.after), pulled_at = excluded.pulled_at",
+            )
+            .bind(&[
+                iys.to_string().into(),
+                brand.to_string().into(),
+                next.clone().map(Into::into).unwrap_or(wasm_bindgen::JsValue::NULL),
+                iso_now().into(),
+            ])?,
+        );
+        db.batch(stmts).await?;
+        *stored += list.len();
+        if next.is_none() || next == after {
+            return Ok(None);
+        }
+        after = next;
+    }
+    Ok(None)
 }
 
 fn url_encode(s: &str) -> String {

@@ -409,6 +409,20 @@ async fn record(env: &Env, rows: &RefCell<Vec<Entry>>) -> worker::Result<()> {
     ledger::append(env, &rows).await.map(|_| ())
 }
 
+/// Runs `work`, then appends the ledger rows it pushed to `rows` whether it succeeded or not: an
+/// exchange with IYS is on record even when a D1 write after it failed (the job is retried, and its
+/// exchanges would otherwise be missing from the ledger). `work`'s error comes first.
+async fn recorded<T>(
+    env: &Env,
+    rows: &RefCell<Vec<Entry>>,
+    work: impl std::future::Future<Output = worker::Result<T>>,
+) -> worker::Result<T> {
+    let out = work.await;
+    let kept = record(env, rows).await;
+    let out = out?;
+    kept.map(|()| out)
+}
+
 #[derive(Deserialize)]
 struct StatusRecord {
     status: Option<String>,
@@ -573,133 +587,136 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
     }
     let ledger_rows = RefCell::new(Vec::new());
     let who = ("queue", claim.as_str());
-    // A full claim may have left due rows behind; an ended row may unblock a later one of its key.
-    let mut more = rows.len() >= 1000;
-    let mut to_send: Vec<(Row, Value)> = Vec::new();
-    for row in rows {
-        let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
-        if row.needs_check > 0.0 {
-            if let Some(s) = already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
-                finalize(&db, &row.id, true, s.transaction_id.as_deref(), s.creation_date.as_deref(), "", "").await?;
+    let work = async {
+        // A full claim may have left due rows behind; an ended row may unblock a later one of its key.
+        let mut more = rows.len() >= 1000;
+        let mut to_send: Vec<(Row, Value)> = Vec::new();
+        for row in rows {
+            let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
+            if row.needs_check > 0.0 {
+                if let Some(s) = already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
+                    finalize(&db, &row.id, true, s.transaction_id.as_deref(), s.creation_date.as_deref(), "", "")
+                        .await?;
+                    more = true;
+                    continue;
+                }
+            }
+            if let Some((c, m)) = row_expired(&row, &consent) {
+                let m = format!("{m} ({})", row.error_code.as_deref().unwrap_or(""));
+                finalize(&db, &row.id, false, None, None, c.as_str(), &m).await?;
                 more = true;
                 continue;
             }
+            to_send.push((row, consent));
         }
-        if let Some((c, m)) = row_expired(&row, &consent) {
-            let m = format!("{m} ({})", row.error_code.as_deref().unwrap_or(""));
-            finalize(&db, &row.id, false, None, None, c.as_str(), &m).await?;
-            more = true;
-            continue;
+        if to_send.is_empty() {
+            return Ok((None, more));
         }
-        to_send.push((row, consent));
-    }
-    if to_send.is_empty() {
-        record(env, &ledger_rows).await?;
-        return if more { kick(env, &db, iys, brand).await } else { Ok(()) };
-    }
-    let body = Value::Array(to_send.iter().map(|(_, c)| c.clone()).collect()).to_string();
-    let path = format!("/sps/{iys}/brands/{brand}/consents/request");
-    let r = iys_call(env, &ledger_rows, who, "batch", Method::Post, &path, Some(body), 30_000).await;
-    let mut min_delay: Option<u64> = None;
-    let mut note = |d: Option<u64>| {
-        if let Some(d) = d {
-            min_delay = Some(min_delay.map_or(d, |m: u64| m.min(d)));
-        }
-    };
-    match r {
-        Ok(resp) if resp.ok() => {
-            let v = resp.json().unwrap_or(Value::Null);
-            let iys_rid = v.get("requestId").and_then(Value::as_str).unwrap_or_default().to_string();
-            let subs = v
-                .get("subRequests")
-                .or_else(|| v.get("subrequests"))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let mut stmts = Vec::new();
-            for (i, (row, _)) in to_send.iter().enumerate() {
-                let sub = subs.get(i).map(sub_id).unwrap_or_default();
-                stmts.push(
+        let body = Value::Array(to_send.iter().map(|(_, c)| c.clone()).collect()).to_string();
+        let path = format!("/sps/{iys}/brands/{brand}/consents/request");
+        let r = iys_call(env, &ledger_rows, who, "batch", Method::Post, &path, Some(body), 30_000).await;
+        let mut min_delay: Option<u64> = None;
+        let mut note = |d: Option<u64>| {
+            if let Some(d) = d {
+                min_delay = Some(min_delay.map_or(d, |m: u64| m.min(d)));
+            }
+        };
+        match r {
+            Ok(resp) if resp.ok() => {
+                let v = resp.json().unwrap_or(Value::Null);
+                let iys_rid = v.get("requestId").and_then(Value::as_str).unwrap_or_default().to_string();
+                let subs = v
+                    .get("subRequests")
+                    .or_else(|| v.get("subrequests"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut stmts = Vec::new();
+                for (i, (row, _)) in to_send.iter().enumerate() {
+                    let sub = subs.get(i).map(sub_id).unwrap_or_default();
+                    stmts.push(
                     db.prepare("UPDATE outbound SET state = 'sent', iys_request_id = ?2, iys_subrequest_id = ?3, updated_at = ?4 WHERE id = ?1")
                         .bind(&[row.id.clone().into(), iys_rid.clone().into(), sub.into(), iso_now().into()])?,
                 );
-                if stmts.len() == 100 {
-                    db.batch(std::mem::take(&mut stmts)).await?;
+                    if stmts.len() == 100 {
+                        db.batch(std::mem::take(&mut stmts)).await?;
+                    }
                 }
-            }
-            if !stmts.is_empty() {
-                db.batch(stmts).await?;
-            }
-            let delay = env_f64(env, "POLL_DELAY_S", 30.0) as u32;
-            send_job(
-                env,
-                Job::Poll {
-                    iys: iys.into(),
-                    brand: brand.into(),
-                    iys_request_id: iys_rid,
-                    claim: claim.clone(),
-                    polls: 0,
-                },
-                delay,
-            )
-            .await?;
-        }
-        Ok(resp) => {
-            let v = resp.json().unwrap_or(Value::Null);
-            let code = first_code_of(&v).unwrap_or_else(|| resp.status.to_string());
-            let msg = v
-                .get("errors")
-                .and_then(|e| e.get(0))
-                .and_then(|e| e.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if is_retryable(resp.status, Some(&code)) {
-                for (row, _) in &to_send {
-                    let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
-                    more |= d.is_none();
-                    note(d);
+                if !stmts.is_empty() {
+                    db.batch(stmts).await?;
                 }
-            } else {
-                // IYS refused the whole list: the rows it names (or every row, for a code about the
-                // account or brand) end; the others were refused for the list's sake and go again.
-                let errs = v.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
-                for (i, (row, _)) in to_send.iter().enumerate() {
-                    match list_refusal_verdict(&errs, i, &code, &msg) {
-                        Some((c, m)) => {
-                            finalize(&db, &row.id, false, None, None, &c, &m).await?;
-                            more = true;
-                        }
-                        None => {
-                            let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
-                            more |= d.is_none();
-                            note(d);
+                let delay = env_f64(env, "POLL_DELAY_S", 30.0) as u32;
+                send_job(
+                    env,
+                    Job::Poll {
+                        iys: iys.into(),
+                        brand: brand.into(),
+                        iys_request_id: iys_rid,
+                        claim: claim.clone(),
+                        polls: 0,
+                    },
+                    delay,
+                )
+                .await?;
+            }
+            Ok(resp) => {
+                let v = resp.json().unwrap_or(Value::Null);
+                let code = first_code_of(&v).unwrap_or_else(|| resp.status.to_string());
+                let msg = v
+                    .get("errors")
+                    .and_then(|e| e.get(0))
+                    .and_then(|e| e.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if is_retryable(resp.status, Some(&code)) {
+                    for (row, _) in &to_send {
+                        let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
+                        more |= d.is_none();
+                        note(d);
+                    }
+                } else {
+                    // IYS refused the whole list: the rows it names (or every row, for a code about the
+                    // account or brand) end; the others were refused for the list's sake and go again.
+                    let errs = v.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
+                    for (i, (row, _)) in to_send.iter().enumerate() {
+                        match list_refusal_verdict(&errs, i, &code, &msg) {
+                            Some((c, m)) => {
+                                finalize(&db, &row.id, false, None, None, &c, &m).await?;
+                                more = true;
+                            }
+                            None => {
+                                let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
+                                more |= d.is_none();
+                                note(d);
+                            }
                         }
                     }
                 }
             }
-        }
-        Err(UpErr::NotSent { code, retry_after, .. }) => {
-            // Looked at again after the retry-after, or `RETRY_MAX_S` if sooner: while the breaker is
-            // open a look costs no IYS call (the holder refuses from its own state), and an
-            // operator's reset of the breaker (operations.md §4) takes effect within that time.
-            let wait = retry_after.min(env_f64(env, "RETRY_MAX_S", 300.0).max(1.0) as u64).max(1);
-            for (row, _) in &to_send {
-                wait_not_sent(&db, row, row.needs_check > 0.0, code, wait).await?;
+            Err(UpErr::NotSent { code, retry_after, .. }) => {
+                // Looked at again after the retry-after, or `RETRY_MAX_S` if sooner: while the breaker is
+                // open a look costs no IYS call (the holder refuses from its own state), and an
+                // operator's reset of the breaker (operations.md §4) takes effect within that time.
+                let wait = retry_after.min(env_f64(env, "RETRY_MAX_S", 300.0).max(1.0) as u64).max(1);
+                for (row, _) in &to_send {
+                    wait_not_sent(&db, row, row.needs_check > 0.0, code, wait).await?;
+                }
+                note(Some(wait));
             }
-            note(Some(wait));
-        }
-        Err(e) => {
-            let code = if matches!(e, UpErr::Timeout) { "H192" } else { "network" };
-            // The request may have reached IYS: status check before the next send.
-            for (row, _) in &to_send {
-                let d = requeue(env, &db, row, true, code, "").await?;
-                more |= d.is_none();
-                note(d);
+            Err(e) => {
+                let code = if matches!(e, UpErr::Timeout) { "H192" } else { "network" };
+                // The request may have reached IYS: status check before the next send.
+                for (row, _) in &to_send {
+                    let d = requeue(env, &db, row, true, code, "").await?;
+                    more |= d.is_none();
+                    note(d);
+                }
             }
         }
-    }
-    record(env, &ledger_rows).await?;
+        Ok((min_delay, more))
+    };
+    let (min_delay, more) = recorded(env, &ledger_rows, work).await?;
     if let Some(d) = min_delay {
         // A queue message can be delayed at most 12 hours.
         send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d.min(43_200) as u32).await?;
@@ -743,7 +760,6 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
     let who = ("queue", claim);
     let path = format!("/sps/{iys}/brands/{brand}/consents/request/{iys_rid}");
     let poll_delay = env_f64(env, "POLL_DELAY_S", 30.0) as u32;
-    let r = iys_call(env, &ledger_rows, who, "batch-status", Method::Get, &path, None, 30_000).await;
     let again = Job::Poll {
         iys: iys.into(),
         brand: brand.into(),
@@ -751,79 +767,97 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         claim: claim.into(),
         polls: polls + 1,
     };
-    let results = match r {
-        Ok(resp) if resp.ok() => resp.json().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
-        Ok(resp) if resp.status == 422 && resp.first_code().as_deref() == Some("H093") => {
-            // IYS does not know the request: the send may not have landed; check and resend.
-            for row in &rows {
-                requeue(env, &db, row, true, "H093", "").await?;
-            }
-            record(env, &ledger_rows).await?;
-            return send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, 1).await;
-        }
-        _ => {
-            record(env, &ledger_rows).await?;
-            return send_job(env, again, poll_delay.max(1)).await;
-        }
-    };
-    let mut pending = false;
-    let mut ended = false;
-    let mut min_delay: Option<u64> = None;
-    for row in &rows {
-        let sub: Option<String> = db
-            .prepare("SELECT iys_subrequest_id AS s FROM outbound WHERE id = ?1")
-            .bind(&[row.id.clone().into()])?
-            .first(Some("s"))
-            .await?;
-        let item = results.iter().find(|x| Some(sub_id(x)) == sub && !sub_id(x).is_empty());
-        let Some(item) = item else {
-            pending = true;
-            continue;
-        };
-        let st = item.get("status").and_then(Value::as_str).unwrap_or("");
-        let txid = item.get("transactionId").and_then(Value::as_str);
-        let created = item.get("creationDate").and_then(Value::as_str);
-        ended |= st == "success" || st == "failure";
-        match st {
-            "success" => finalize(&db, &row.id, true, txid, created, "", "").await?,
-            "failure" => {
-                let code =
-                    item.get("error").and_then(|e| e.get("code")).and_then(Value::as_str).unwrap_or("").to_string();
-                let msg =
-                    item.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("").to_string();
-                if is_retryable(0, Some(&code)) {
-                    if let Some(d) = requeue(env, &db, row, false, &code, &msg).await? {
-                        min_delay = Some(min_delay.map_or(d, |m| m.min(d)));
-                    }
-                } else if (code == "H174" || code == "H178") && row.attempts > 1.0 {
-                    // A replay of something that may already have landed: ask IYS what it holds.
-                    let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
-                    match already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
-                        Some(s) => {
-                            finalize(
-                                &db,
-                                &row.id,
-                                true,
-                                s.transaction_id.as_deref(),
-                                s.creation_date.as_deref(),
-                                "",
-                                "",
-                            )
-                            .await?
-                        }
-                        None => finalize(&db, &row.id, false, txid, created, &code, &msg).await?,
-                    }
-                } else {
-                    let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
-                    let who = crate::util::mask_recipient(consent["recipient"].as_str().unwrap_or(""));
-                    worker::console_log!("iys refused {who} with {code} (relay request {})", row.request_id);
-                    finalize(&db, &row.id, false, txid, created, &code, &msg).await?;
-                }
-            }
-            _ => pending = true,
-        }
+    /// What a poll leads to.
+    enum Next {
+        /// IYS does not know the request: resend (after a status check).
+        Resend,
+        /// No answer this time: poll again.
+        Again,
+        /// Read: poll again if some rows are pending, send again after `min_delay` if some were
+        /// requeued, and kick the brand if some ended.
+        Read { pending: bool, min_delay: Option<u64>, ended: bool },
     }
-    record(env, &ledger_rows).await?;
+    let work = async {
+        let r = iys_call(env, &ledger_rows, who, "batch-status", Method::Get, &path, None, 30_000).await;
+        let results = match r {
+            Ok(resp) if resp.ok() => resp.json().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
+            Ok(resp) if resp.status == 422 && resp.first_code().as_deref() == Some("H093") => {
+                // IYS does not know the request: the send may not have landed; check and resend.
+                for row in &rows {
+                    requeue(env, &db, row, true, "H093", "").await?;
+                }
+                return Ok(Next::Resend);
+            }
+            _ => return Ok(Next::Again),
+        };
+        let mut pending = false;
+        let mut ended = false;
+        let mut min_delay: Option<u64> = None;
+        for row in &rows {
+            let sub: Option<String> = db
+                .prepare("SELECT iys_subrequest_id AS s FROM outbound WHERE id = ?1")
+                .bind(&[row.id.clone().into()])?
+                .first(Some("s"))
+                .await?;
+            let item = results.iter().find(|x| Some(sub_id(x)) == sub && !sub_id(x).is_empty());
+            let Some(item) = item else {
+                pending = true;
+                continue;
+            };
+            let st = item.get("status").and_then(Value::as_str).unwrap_or("");
+            let txid = item.get("transactionId").and_then(Value::as_str);
+            let created = item.get("creationDate").and_then(Value::as_str);
+            ended |= st == "success" || st == "failure";
+            match st {
+                "success" => finalize(&db, &row.id, true, txid, created, "", "").await?,
+                "failure" => {
+                    let code =
+                        item.get("error").and_then(|e| e.get("code")).and_then(Value::as_str).unwrap_or("").to_string();
+                    let msg = item
+                        .get("error")
+                        .and_then(|e| e.get("message"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    if is_retryable(0, Some(&code)) {
+                        if let Some(d) = requeue(env, &db, row, false, &code, &msg).await? {
+                            min_delay = Some(min_delay.map_or(d, |m| m.min(d)));
+                        }
+                    } else if (code == "H174" || code == "H178") && row.attempts > 1.0 {
+                        // A replay of something that may already have landed: ask IYS what it holds.
+                        let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
+                        match already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
+                            Some(s) => {
+                                finalize(
+                                    &db,
+                                    &row.id,
+                                    true,
+                                    s.transaction_id.as_deref(),
+                                    s.creation_date.as_deref(),
+                                    "",
+                                    "",
+                                )
+                                .await?
+                            }
+                            None => finalize(&db, &row.id, false, txid, created, &code, &msg).await?,
+                        }
+                    } else {
+                        let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
+                        let who = crate::util::mask_recipient(consent["recipient"].as_str().unwrap_or(""));
+                        worker::console_log!("iys refused {who} with {code} (relay request {})", row.request_id);
+                        finalize(&db, &row.id, false, txid, created, &code, &msg).await?;
+                    }
+                }
+                _ => pending = true,
+            }
+        }
+        Ok(Next::Read { pending, min_delay, ended })
+    };
+    let (pending, min_delay, ended) = match recorded(env, &ledger_rows, work).await? {
+        Next::Resend => return send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, 1).await,
+        Next::Again => return send_job(env, again, poll_delay.max(1)).await,
+        Next::Read { pending, min_delay, ended } => (pending, min_delay, ended),
+    };
     if pending {
         send_job(env, again, poll_delay.max(1)).await?;
     }
