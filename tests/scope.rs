@@ -172,6 +172,28 @@ fn changes_carry_only_the_providers_consent_types_on_both_sides() {
     assert_eq!(recipients(&hs), ["+905320000201"], "{hs}");
     assert!(hs["after"].is_string(), "IYS's cursor is passed on: {hs}");
     assert!(!hs.to_string().contains("hizmet.alici"), "{hs}");
+
+    // Paging one at a time past another type: an IYS page holding only changes the provider may not
+    // read is read past within the same request, so a page comes back empty only at the end of the
+    // feed, and a client that stops at its first empty page misses nothing.
+    let c = json!({"recipient": "+905320000202", "recipientType": "BIREYSEL", "type": "MESAJ", "status": "ONAY",
+                   "source": "HS_WEB", "consentDate": consent_date()});
+    assert_eq!(call(r, &all, "POST", BRAND, Some(&c)).status, 200);
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    for _ in 0..5 {
+        let cursor = if after.is_empty() { String::new() } else { format!("&after={after}") };
+        let page = call(r, &mesaj, "GET", &format!("{BRAND}/changes?source=HS&limit=1{cursor}"), None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = page.json();
+        after = page["after"].as_str().unwrap_or_default().to_string();
+        let got = recipients(&page);
+        if got.is_empty() {
+            break;
+        }
+        seen.extend(got);
+    }
+    assert_eq!(seen, ["+905320000201", "+905320000202"]);
 }
 
 #[test]

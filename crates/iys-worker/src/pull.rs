@@ -21,6 +21,8 @@ use worker::{Env, Method, Request, Response};
 
 /// Most pages fetched per brand per run.
 const MAX_PAGES: usize = 20;
+/// Most IYS pages one `source=HS` read goes through looking for a change the provider may read.
+const MAX_HS_PAGES: usize = 5;
 
 /// Runs one pull over every scoped brand; a JSON report. `by` is who asked and the request id their
 /// ledger row carries: `("cron", <fresh id>)` or `("admin", <the admin request's id>)`.
@@ -261,40 +263,52 @@ pub async fn changes(ctx: &Ctx<'_>, req: &Request, p: &Provider, iys: u64, brand
             // hold all three types on the brand: a provider of the phone types (ARAMA, MESAJ) keeps
             // its own side's feed. IYS's `after` is passed on as IYS gave it: it points past the last
             // item IYS returned, so the items left out are ones this provider may not read anyway and
-            // paging on skips nothing of its own. A page may then come back with an empty `list` and
-            // a new `after`; the caller passes that `after` back to go on.
+            // paging on skips nothing of its own. A page whose changes were all left out is read past
+            // (up to `MAX_HS_PAGES` IYS pages per request), so an empty `list` means the end of the
+            // feed, as from IYS itself: clients that stop at an empty page miss nothing.
             let limit = page_limit(q("limit").as_deref(), lang)?;
-            let mut path = format!("/sps/{iys}/brands/{brand}/consents/changes?source=HS&limit={limit}");
-            if let Some(a) = q("after") {
-                path.push_str("&after=");
-                path.push_str(&url_encode(&a));
+            let mut after = q("after");
+            for page in 1..=MAX_HS_PAGES {
+                let mut path = format!("/sps/{iys}/brands/{brand}/consents/changes?source=HS&limit={limit}");
+                if let Some(a) = &after {
+                    path.push_str("&after=");
+                    path.push_str(&url_encode(a));
+                }
+                let r = iys_call(
+                    ctx.env,
+                    &ctx.upstream,
+                    (&ctx.provider_id, &ctx.request_id),
+                    "changes",
+                    Method::Get,
+                    &path,
+                    None,
+                    15_000,
+                )
+                .await
+                .map_err(|e| up_error(&e, ctx.env, lang))?;
+                // IYS's refusals verbatim (they carry no changes).
+                if !r.ok() {
+                    return crate::relay::passthrough(&r);
+                }
+                // A success without a list is not passed on: what it holds cannot be filtered.
+                let Some(mut v) = r.json().filter(|v| v.get("list").is_some_and(Value::is_array)) else {
+                    return Err(ApiError::internal("IYS answered a change query without a list"));
+                };
+                let next = v.get("after").and_then(Value::as_str).map(str::to_string);
+                let mut read_past = false;
+                if let Some(list) = v.get_mut("list").and_then(Value::as_array_mut) {
+                    let had = list.len();
+                    list.retain(|item| of_types(item, &types));
+                    read_past = had > 0 && list.is_empty();
+                }
+                if !read_past || page == MAX_HS_PAGES || next.is_none() || next == after {
+                    let mut resp = Response::from_json(&v)?;
+                    resp.headers_mut().set("x-iys-ids", &crate::relay::iys_ids(&r))?;
+                    return Ok(resp);
+                }
+                after = next;
             }
-            let r = iys_call(
-                ctx.env,
-                &ctx.upstream,
-                (&ctx.provider_id, &ctx.request_id),
-                "changes",
-                Method::Get,
-                &path,
-                None,
-                15_000,
-            )
-            .await
-            .map_err(|e| up_error(&e, ctx.env, lang))?;
-            // IYS's refusals verbatim (they carry no changes).
-            if !r.ok() {
-                return crate::relay::passthrough(&r);
-            }
-            // A success without a list is not passed on: what it holds cannot be filtered.
-            let Some(mut v) = r.json().filter(|v| v.get("list").is_some_and(Value::is_array)) else {
-                return Err(ApiError::internal("IYS answered a change query without a list"));
-            };
-            if let Some(list) = v.get_mut("list").and_then(Value::as_array_mut) {
-                list.retain(|item| of_types(item, &types));
-            }
-            let mut resp = Response::from_json(&v)?;
-            resp.headers_mut().set("x-iys-ids", &crate::relay::iys_ids(&r))?;
-            Ok(resp)
+            Err(ApiError::internal("unreachable: the last HS page is always answered"))
         }
         _ => Err(bad_query("source", "H098", &source, lang)),
     }
