@@ -203,6 +203,10 @@ function setLang(next) {
   lang = next;
   renderStatic();
   checkAll();
+  // A local check is said again in the new language; the relay's answers stay as it gave them.
+  if (lastOutcome && lastOutcome.kind === 'payload') {
+    lastOutcome = { ...lastOutcome, check: validateBatch(lastOutcome.consents, { lang }) };
+  }
   if (lastOutcome) renderOutcome(lastOutcome);
 }
 
@@ -255,6 +259,52 @@ function relayBase() {
   return relay ? relay.replace(/\/+$/, '') : '';
 }
 
+/** POSTs `consents` to the demo route: `{ res, body }` (`body` null when it is not JSON). */
+async function post(consents) {
+  const res = await fetch(`${relayBase()}/demo/consents`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'accept-language': lang },
+    body: JSON.stringify({ consents }),
+  });
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  return { res, body };
+}
+
+/** The relay's own time (`YYYY-MM-DD HH:mm:ss`, Turkey) when `item` was refused only because its
+ * consentDate was still in the relay's future, else null. */
+function relayNowIfAhead(item) {
+  const errors = item.ok ? [] : item.errors || [];
+  const future = errors.length > 0 && errors.every((e) => e.iysEdgeCode === 'consent/date-in-future');
+  return future && errors[0].params && typeof errors[0].params.now === 'string' ? errors[0].params.now : null;
+}
+
+/** The relay judges consentDate by its own clock, and a device clock running ahead dates the
+ * consent in the relay's future (`consent/date-in-future`: the visitor could do nothing about it).
+ * Those consents go once more, dated at the relay's time from the refusal; the answers replace the
+ * refusals. Returns the consents as finally sent and their items. */
+async function resendIfAhead(consents, items) {
+  const ahead = items.filter((i) => relayNowIfAhead(i) !== null && consents[i.index]);
+  if (ahead.length === 0) return { consents, items };
+  const redo = ahead.map((i) => ({ ...consents[i.index], consentDate: relayNowIfAhead(i) }));
+  const { res, body } = await post(redo);
+  if (!res.ok || !body || !Array.isArray(body.items)) return { consents, items };
+  const sent = consents.slice();
+  const merged = items.map((item) => {
+    const k = ahead.indexOf(item);
+    if (k < 0) return item;
+    const again = body.items.find((x) => x.index === k);
+    if (!again) return item;
+    sent[item.index] = redo[k];
+    return { ...again, index: item.index };
+  });
+  return { consents: sent, items: merged };
+}
+
 async function send(consents) {
   const button = $('submit');
   button.disabled = true;
@@ -262,18 +312,8 @@ async function send(consents) {
   button.textContent = STRINGS[lang].sending;
   let outcome;
   try {
-    const res = await fetch(`${relayBase()}/demo/consents`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'accept-language': lang },
-      body: JSON.stringify({ consents }),
-    });
-    let body = null;
-    try {
-      body = await res.json();
-    } catch {
-      body = null;
-    }
-    if (res.ok && body && Array.isArray(body.items)) outcome = { kind: 'answer', consents, items: body.items };
+    const { res, body } = await post(consents);
+    if (res.ok && body && Array.isArray(body.items)) outcome = { kind: 'answer', ...(await resendIfAhead(consents, body.items)) };
     else if (body && Array.isArray(body.errors)) outcome = { kind: 'refused', status: res.status, errors: body.errors };
     else outcome = { kind: 'unexpected', status: res.status };
   } catch {
@@ -313,7 +353,9 @@ function renderOutcome(o) {
         const item = o.items.find((i) => i.index === index) || { ok: false, errors: [] };
         const t = TYPES.find((x) => x.type === c.type);
         const verdict = item.ok ? (item.queued ? s.queued : s.saved) : s.rejected;
-        const extra = item.ok ? [] : [...(item.errors || []).map((d) => d.message), ...(item.upstream ? [JSON.stringify(item.upstream)] : [])];
+        // (IYS's own refusal is shown by its messages, never as raw JSON.)
+        const upstream = item.upstream && Array.isArray(item.upstream.errors) ? item.upstream.errors : [];
+        const extra = item.ok ? [] : [...(item.errors || []), ...upstream].map((d) => d && d.message).filter(Boolean);
         return h('li', { 'data-type': c.type, 'data-ok': String(Boolean(item.ok)), class: item.ok ? 'ok' : 'bad' },
           h('strong', {}, `${s[t.label]} `, h('code', {}, c.type)), ` — ${verdict}`,
           extra.length ? h('span', { class: 'why' }, `: ${extra.join(' ')}`) : null);

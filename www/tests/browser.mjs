@@ -34,9 +34,11 @@ export async function launch() {
   };
 }
 
-/** Opens `url` in a new page; `problems` collects console errors and uncaught exceptions. */
-export async function open(context, url) {
+/** Opens `url` in a new page; `problems` collects console errors and uncaught exceptions. `init`
+ * (`{ script, arg }`) runs in the page before any of its own scripts. */
+export async function open(context, url, init) {
   const page = await context.newPage();
+  if (init) await page.addInitScript(init.script, init.arg);
   const problems = [];
   page.on('pageerror', (e) => problems.push(`uncaught: ${e}`));
   page.on('console', (m) => {
@@ -52,8 +54,8 @@ export async function runAll(tests, context) {
   let failed = 0;
   for (const { name, fn, allow = [] } of tests) {
     const pages = [];
-    const openTracked = async (url) => {
-      const p = await open(context, url);
+    const openTracked = async (url, init) => {
+      const p = await open(context, url, init);
       pages.push(p);
       return p;
     };

@@ -66,6 +66,51 @@ test('submit: the form served by the Worker records MESAJ, ARAMA and EPOSTA cons
   }
 });
 
+/** Makes the page's clock run `ms` ahead of the real one (`Date.now()` and `new Date()`). */
+function skewClock(ms) {
+  const Real = Date;
+  const now = () => Real.now() + ms;
+  class Skewed extends Real {
+    constructor(...args) {
+      if (args.length === 0) super(now());
+      else super(...args);
+    }
+    static now() {
+      return now();
+    }
+  }
+  globalThis.Date = Skewed;
+}
+
+test('submit: a device clock 5 minutes ahead still records the consent, dated at the relay\'s time', async (open) => {
+  const { page } = await open(`${relay}/`, { script: skewClock, arg: 5 * 60_000 });
+  const posted = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/demo/consents') posted.push(JSON.parse(r.postData()));
+  });
+  const digits = String(Date.now() % 10_000_000).padStart(7, '0');
+  await page.fill('#name', 'Mehmet Öz');
+  await page.locator('#phone').pressSequentially(`0533 ${digits}`);
+  await page.check('#consent-mesaj');
+  await page.click('#submit');
+  await page.waitForSelector('#result[data-outcome]:not([data-outcome="invalid"])', { timeout: 60_000 });
+  const outcome = await page.getAttribute('#result', 'data-outcome');
+  assert.equal(outcome, 'ok', `outcome ${outcome}: ${await page.textContent('#result')}`);
+  // The first POST was dated by the device (in the relay's future); the second at the relay's time.
+  assert.equal(posted.length, 2);
+  const [first, second] = posted.map((p) => p.consents[0]);
+  assert.ok(second.consentDate < first.consentDate, `${second.consentDate} < ${first.consentDate}`);
+  const deadline = Date.now() + 60_000;
+  let stored;
+  for (;;) {
+    stored = (await simConsents()).find((c) => c.recipient === second.recipient && c.type === 'MESAJ');
+    if (stored || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(stored, `iys-sim has no MESAJ consent for ${second.recipient}`);
+  assert.equal(stored.consentDate, second.consentDate);
+});
+
 test('submit: the playground loads from the Worker\'s static assets', async (open) => {
   const { page } = await open(`${relay}/playground.html`);
   await page.click('#sample-consent');
