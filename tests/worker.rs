@@ -728,6 +728,73 @@ fn a_timed_out_add_is_queued_and_lands_exactly_once() {
     assert_eq!(mine.len(), 1, "one record: {mine:?}");
 }
 
+/// SHA-256 of `data`, lowercase hex (the ledger's `payload_sha256`).
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ledger as exported (`/admin/ledger/export`), one JSON object per row.
+fn ledger_rows(r: &Relay) -> Vec<Value> {
+    let ex = r.admin("GET", "/admin/ledger/export?after=0&limit=5000", None);
+    assert_eq!(ex.status, 200, "{}", ex.body);
+    ex.body.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// The inbound row of the request whose body was `body`, and the request's upstream rows.
+fn rows_of_request(r: &Relay, kind: &str, body: &[u8]) -> Option<(Value, Vec<Value>)> {
+    let rows = ledger_rows(r);
+    let sha = sha256_hex(body);
+    let inbound =
+        rows.iter().find(|row| row["kind"] == format!("inbound:{kind}") && row["payload_sha256"] == sha.as_str())?;
+    let up: Vec<Value> = rows
+        .iter()
+        .filter(|row| row["request_id"] == inbound["request_id"] && row["kind"] == format!("upstream:{kind}"))
+        .cloned()
+        .collect();
+    Some((inbound.clone(), up))
+}
+
+#[test]
+fn a_single_add_whose_client_goes_away_still_lands_and_is_ledgered() {
+    use std::io::Write;
+    let r = relay();
+    let _g = add_lock();
+    let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
+    // IYS holds the next add for 2 s (within SYNC_TIMEOUT_MS, 3 s): it records the consent then
+    // answers 200 to a client (the relay) that is still there.
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "hold", "route": "add", "count": 1, "holdMs": 2000})));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let ph = phone();
+    let body = consent(&ph, "ONAY").to_string();
+    let addr = r.base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the relay");
+    let head = format!(
+        "POST /sps/600001/brands/600001/consents HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        p.token,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes())).expect("send the add");
+    // A provider client with a short timeout: it gives up while IYS still holds the add.
+    std::thread::sleep(Duration::from_millis(800));
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    drop(s);
+    // IYS recorded it, once, and the relay ledgered the request and its exchange with IYS.
+    let (inbound, up) = wait_for(30, "the inbound and upstream rows of the add", || {
+        rows_of_request(r, "add", body.as_bytes()).filter(|(_, up)| !up.is_empty())
+    });
+    assert_eq!(inbound["provider"], p.id.as_str(), "{inbound}");
+    assert_eq!(inbound["outcome"], "200", "{inbound}");
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(up[0]["outcome"], "200", "{up:?}");
+    assert!(up[0]["iys_ids"].as_str().is_some_and(|t| !t.is_empty()), "{up:?}");
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600001&brandCode=600001", None).json();
+    let mine: Vec<&Value> =
+        stored.as_array().map(|a| a.iter().filter(|c| c.to_string().contains(&ph)).collect()).unwrap_or_default();
+    assert_eq!(mine.len(), 1, "one record: {mine:?}");
+}
+
 #[test]
 fn the_cron_pulls_iys_side_changes_for_providers() {
     let r = relay();

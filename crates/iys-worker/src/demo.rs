@@ -46,13 +46,26 @@ pub async fn consents(
         _ => return Err(not_found()),
     };
     let body = req.bytes().await?;
-    let ctx = Ctx { env, db, lang, request_id, provider_id: provider.id.clone(), upstream: RefCell::new(Vec::new()) };
-    let r = if body.len() > MAX_BODY {
-        Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
-    } else {
-        run(&ctx, &req, &provider, iys, brand, &body).await
-    };
-    relay::finish(&ctx, wc, "demo", sha256_hex(&body), r).await
+    // Its single adds are the provider path's: they run to the end even if the page goes away.
+    let owned = env.clone();
+    relay::detached(wc, env, async move {
+        let env = owned;
+        let ctx = Ctx {
+            env: &env,
+            db,
+            lang,
+            request_id,
+            provider_id: provider.id.clone(),
+            upstream: RefCell::new(Vec::new()),
+        };
+        let r = if body.len() > MAX_BODY {
+            Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
+        } else {
+            run(&ctx, &req, &provider, iys, brand, &body).await
+        };
+        relay::rows_of(&ctx, "demo", sha256_hex(&body), r)
+    })
+    .await
 }
 
 /// The consents of the body: `{"consents": [...]}` or a bare array.

@@ -71,17 +71,15 @@ fn ids_of(r: &Result<Response, ApiError>) -> String {
     r.as_ref().ok().and_then(|resp| resp.headers().get("x-iys-ids").ok().flatten()).unwrap_or_default()
 }
 
-/// Records the inbound row (and the upstream rows) for a finished request: handed to the ledger
-/// writer from `waitUntil`, so the answer does not wait for D1 but the isolate is held until the
-/// rows are committed (see `ledger::append` for retries and the fallback). The row's request id is
-/// the one `fetch` puts on the answer (`x-iys-edge-request-id`, refusals included).
-pub(crate) async fn finish(
+/// The ledger rows of a finished request: its inbound row (the request id `fetch` puts on the
+/// answer, `x-iys-edge-request-id`, refusals included), then its upstream rows; and the answer with
+/// the relay's internal `x-iys-ids` header taken off.
+pub(crate) fn rows_of(
     ctx: &Ctx<'_>,
-    wc: &worker::Context,
     kind: &str,
     payload_sha: String,
     r: Result<Response, ApiError>,
-) -> Result<Response, ApiError> {
+) -> (Result<Response, ApiError>, Vec<Entry>) {
     let mut rows = vec![Entry {
         provider: ctx.provider_id.clone(),
         request_id: ctx.request_id.clone(),
@@ -91,17 +89,57 @@ pub(crate) async fn finish(
         iys_ids: ids_of(&r),
     }];
     rows.extend(ctx.upstream.borrow_mut().drain(..));
-    let env = ctx.env.clone();
-    wc.wait_until(async move {
-        if let Err(e) = ledger::append(&env, &rows).await {
-            worker::console_error!("ledger/append-failed request={} rows={}: {e}", rows[0].request_id, rows.len());
-        }
-    });
     let mut r = r;
     if let Ok(resp) = r.as_mut() {
         let _ = resp.headers_mut().delete("x-iys-ids");
     }
+    (r, rows)
+}
+
+async fn append_rows(env: &Env, rows: &[Entry]) {
+    if let Err(e) = ledger::append(env, rows).await {
+        let rid = rows.first().map(|r| r.request_id.as_str()).unwrap_or("-");
+        worker::console_error!("ledger/append-failed request={rid} rows={}: {e}", rows.len());
+    }
+}
+
+/// Records the inbound row (and the upstream rows) for a finished request: handed to the ledger
+/// writer from `waitUntil`, so the answer does not wait for D1 but the isolate is held until the
+/// rows are committed (see `ledger::append` for retries and the fallback).
+pub(crate) async fn finish(
+    ctx: &Ctx<'_>,
+    wc: &worker::Context,
+    kind: &str,
+    payload_sha: String,
+    r: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let (r, rows) = rows_of(ctx, kind, payload_sha, r);
+    let env = ctx.env.clone();
+    wc.wait_until(async move { append_rows(&env, &rows).await });
     r
+}
+
+/// Runs a request's work to the end even if its client goes away. The runtime cancels what a
+/// request's handler is awaiting when the client disconnects; only `waitUntil` work survives. A
+/// single add that has reached IYS must still get its upstream row, its queueing on timeout and
+/// its inbound row, or the provider's retry meets H174 for a consent nobody recorded. So `work`
+/// (which answers and says which ledger rows to write) runs under `waitUntil`; the handler only
+/// awaits its answer through a oneshot. The answer is handed over before the rows are written, so
+/// it does not wait for D1; a receiver dropped by a cancelled handler changes nothing for the work.
+pub(crate) async fn detached<F>(wc: &worker::Context, env: &Env, work: F) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = (Result<Response, ApiError>, Vec<Entry>)> + 'static,
+{
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let env = env.clone();
+    wc.wait_until(async move {
+        let (r, rows) = work.await;
+        let _ = tx.send(r);
+        if !rows.is_empty() {
+            append_rows(&env, &rows).await;
+        }
+    });
+    rx.await.unwrap_or_else(|_| Err(ApiError::internal("the request's work ended without an answer")))
 }
 
 /// The keys of a token request (IYS's grant body).
@@ -159,7 +197,8 @@ pub async fn token(
     finish(&ctx, wc, "token", sha256_hex(what.as_bytes()), r).await
 }
 
-/// Every `/sps/…` route.
+/// Every `/sps/…` route. Once the body is read, the rest runs [`detached`]: a client that
+/// disconnects does not cancel it.
 pub async fn sps(
     mut req: Request,
     env: &Env,
@@ -167,20 +206,29 @@ pub async fn sps(
     lang: Lang,
     request_id: String,
 ) -> Result<Response, ApiError> {
-    let db = env.d1("DB")?;
     let path = req.path();
     let method = req.method();
     let body = if method == Method::Post { req.bytes().await? } else { Vec::new() };
-    let mut ctx = Ctx { env, db, lang, request_id, provider_id: "-".into(), upstream: RefCell::new(Vec::new()) };
     let segs: Vec<String> = path.trim_start_matches("/sps/").split('/').map(str::to_string).collect();
     let kind = route_kind(&method, &segs);
     let payload_sha = sha256_hex(if body.is_empty() { path.as_bytes() } else { &body });
-    let r = if body.len() > MAX_BODY {
-        Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
-    } else {
-        sps_inner(&req, &mut ctx, &method, &segs, &body).await
-    };
-    finish(&ctx, wc, kind, payload_sha, r).await
+    let owned = env.clone();
+    detached(wc, env, async move {
+        let env = owned;
+        let db = match env.d1("DB") {
+            Ok(db) => db,
+            Err(e) => return (Err(e.into()), Vec::new()),
+        };
+        let mut ctx =
+            Ctx { env: &env, db, lang, request_id, provider_id: "-".into(), upstream: RefCell::new(Vec::new()) };
+        let r = if body.len() > MAX_BODY {
+            Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
+        } else {
+            sps_inner(&req, &mut ctx, &method, &segs, &body).await
+        };
+        rows_of(&ctx, kind, payload_sha, r)
+    })
+    .await
 }
 
 fn route_kind(method: &Method, segs: &[String]) -> &'static str {
