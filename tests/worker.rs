@@ -796,6 +796,58 @@ fn a_single_add_whose_client_goes_away_still_lands_and_is_ledgered() {
 }
 
 #[test]
+fn a_burst_of_single_adds_beyond_the_send_rate_is_answered_within_the_budget_and_lands_once() {
+    // Its own relay: IYS_MAX_RPS 2 (a slot every 500 ms) with SYNC_TIMEOUT_MS 3000, so a burst of
+    // 12 cannot all be sent within the budget; before, the last ones waited ~6 s for their slots.
+    let mut opts = Opts::default();
+    opts.vars.retain(|(k, _)| *k != "IYS_MAX_RPS");
+    opts.vars.push(("IYS_MAX_RPS", "2".into()));
+    let r = Relay::start(opts);
+    let p = provider(&r, scope(600001, 600001, &["MESAJ"]), json!({"burst": 50, "rate": 50}));
+    let phones: Vec<String> = (0..12).map(|_| phone()).collect();
+    let answers: Vec<Resp> = std::thread::scope(|s| {
+        let hs: Vec<_> = phones
+            .iter()
+            .map(|ph| {
+                let (r, p) = (&r, &p);
+                s.spawn(move || call(r, p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(ph, "ONAY"))))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let mut queued = Vec::new();
+    for a in &answers {
+        match a.status {
+            200 => assert!(a.json()["transactionId"].is_string(), "{}", a.body),
+            202 => {
+                let v = a.json();
+                assert_eq!(v["queued"], true, "{}", a.body);
+                assert_eq!(first_error(a)["iysEdgeCode"], "upstream/timeout", "{}", a.body);
+                queued.push(v["requestId"].as_str().unwrap_or_default().to_string());
+            }
+            s => panic!("{s}: {}", a.body),
+        }
+    }
+    // 12 sends need 5.5 s of slots at 2/s: some could not go within the 3 s budget.
+    assert!(!queued.is_empty(), "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    // Those were not sent (no slot, no exchange): their upstream rows say so.
+    let rows = ledger_rows(&r);
+    let not_sent =
+        rows.iter().filter(|row| row["kind"] == "upstream:add" && row["outcome"] == "not-sent upstream/timeout");
+    assert_eq!(not_sent.count(), queued.len(), "{rows:?}");
+    // The queue delivers each once.
+    for rid in &queued {
+        let out = poll_final(&r, &p, &format!("/sps/600001/brands/600001/consents/request/{rid}"), 60);
+        assert_eq!(out[0]["status"], "success", "{out:?}");
+    }
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600001&brandCode=600001", None).json();
+    for ph in &phones {
+        let n = stored.as_array().map(|a| a.iter().filter(|c| c.to_string().contains(ph.as_str())).count());
+        assert_eq!(n, Some(1), "{ph}: {stored}");
+    }
+}
+
+#[test]
 fn the_cron_pulls_iys_side_changes_for_providers() {
     let r = relay();
     let p = provider(r, scope(600100, 600100, &["MESAJ", "ARAMA"]), json!({}));

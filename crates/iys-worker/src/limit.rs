@@ -382,14 +382,22 @@ impl DurableObject for UpstreamGovernor {
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(1)
             .clamp(1, MAX_LEASE);
+        // `within=MS`: only if the first slot is at most that far off (a synchronous request's
+        // budget); else nothing is booked and the answer has `count` 0, so a send that will not
+        // happen takes no slot from those that will.
+        let within: Option<f64> = url.query_pairs().find(|(k, _)| k == "within").and_then(|(_, v)| v.parse().ok());
         let step = 1000.0 / rps;
         let now = worker::Date::now().as_millis() as f64;
         let mut s = self.schedule.borrow_mut();
-        let at = grant(&mut s, now, step, n);
+        let first = s.next_free_ms.max(now);
+        let (at, count) = match within {
+            Some(w) if first - now > w => (first, 0),
+            _ => (grant(&mut s, now, step, n), n),
+        };
         let slot = Slot {
             wait_ms: (at - now).max(0.0),
             step_ms: step,
-            count: n,
+            count,
             granted_total: s.granted_total,
             max_per_second: s.max_per_second,
         };

@@ -9,7 +9,7 @@
 use crate::auth::Provider;
 use crate::http_error::ApiError;
 use crate::ledger::{self, Entry};
-use crate::relay::{iys_call, up_error, Ctx};
+use crate::relay::{iys_call, up_error, Ctx, Wait};
 use crate::util::iso_now;
 use iys_core::consent::ConsentType;
 use iys_core::Code;
@@ -97,7 +97,7 @@ async fn pull_brand(
             path.push_str("&after=");
             path.push_str(&url_encode(a));
         }
-        let v = match iys_call(env, rows, by, "changes", Method::Get, &path, None, 30_000).await {
+        let v = match iys_call(env, rows, by, "changes", Method::Get, &path, None, Wait::Exchange(30_000)).await {
             Ok(r) if r.ok() => r.json().unwrap_or(Value::Null),
             Ok(r) => return Ok(Some(format!("{} {}", r.status, r.first_code().unwrap_or_default()))),
             Err(e) => return Ok(Some(format!("{e:?}"))),
@@ -282,7 +282,7 @@ pub async fn changes(ctx: &Ctx<'_>, req: &Request, p: &Provider, iys: u64, brand
                     Method::Get,
                     &path,
                     None,
-                    15_000,
+                    Wait::Exchange(15_000),
                 )
                 .await
                 .map_err(|e| up_error(&e, ctx.env, lang))?;

@@ -32,7 +32,7 @@
 use crate::env_f64;
 use crate::http_error::ApiError;
 use crate::ledger::{self, Entry};
-use crate::relay::iys_call;
+use crate::relay::{iys_call, Wait};
 use crate::upstream::{first_code_of, is_retryable, UpErr};
 use crate::util::{iso_now, now_ms, random_bytes, uuid};
 use iys_core::time::{business_day_cutoff, BusinessDays, LocalDateTime};
@@ -447,7 +447,9 @@ async fn already_recorded(
     let q =
         json!({"recipient": consent["recipient"], "recipientType": consent["recipientType"], "type": consent["type"]});
     let path = format!("/sps/{iys}/brands/{brand}/consents/status");
-    let r = iys_call(env, rows, who, "status-check", Method::Post, &path, Some(q.to_string()), 15_000).await.ok()?;
+    let r = iys_call(env, rows, who, "status-check", Method::Post, &path, Some(q.to_string()), Wait::Exchange(15_000))
+        .await
+        .ok()?;
     if !r.ok() {
         return None;
     }
@@ -614,7 +616,8 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
         }
         let body = Value::Array(to_send.iter().map(|(_, c)| c.clone()).collect()).to_string();
         let path = format!("/sps/{iys}/brands/{brand}/consents/request");
-        let r = iys_call(env, &ledger_rows, who, "batch", Method::Post, &path, Some(body), 30_000).await;
+        let r =
+            iys_call(env, &ledger_rows, who, "batch", Method::Post, &path, Some(body), Wait::Exchange(30_000)).await;
         let mut min_delay: Option<u64> = None;
         let mut note = |d: Option<u64>| {
             if let Some(d) = d {
@@ -778,7 +781,8 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         Read { pending: bool, min_delay: Option<u64>, ended: bool },
     }
     let work = async {
-        let r = iys_call(env, &ledger_rows, who, "batch-status", Method::Get, &path, None, 30_000).await;
+        let r =
+            iys_call(env, &ledger_rows, who, "batch-status", Method::Get, &path, None, Wait::Exchange(30_000)).await;
         let results = match r {
             Ok(resp) if resp.ok() => resp.json().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
             Ok(resp) if resp.status == 422 && resp.first_code().as_deref() == Some("H093") => {

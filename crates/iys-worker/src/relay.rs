@@ -511,20 +511,57 @@ thread_local! {
     static LEASE: RefCell<(Option<Lease>, Option<u64>)> = const { RefCell::new((None, None)) };
 }
 
-/// Takes this isolate's next slot that is not in the past: how long to wait for it (ms), or `None`.
-/// Slots whose time has passed are dropped, never used late in a bunch.
-fn take_slot(user: &str, step: f64, now: f64) -> Option<f64> {
+/// Takes this isolate's next slot that is not in the past and not after `latest`: how long to wait
+/// for it (ms), or `None`. Slots whose time has passed are dropped, never used late in a bunch; a
+/// slot after `latest` is left for a request that can use it.
+fn take_slot(user: &str, step: f64, now: f64, latest: f64) -> Option<f64> {
     LEASE.with(|l| {
         let mut l = l.borrow_mut();
         let lease = l.0.as_mut().filter(|x| x.user == user && x.step == step)?;
         let due = ((now - lease.first) / step).ceil().max(0.0) as u64;
         let i = lease.next.max(due);
-        if i >= lease.count {
+        let at = lease.first + i as f64 * step;
+        if i >= lease.count || at > latest {
             return None;
         }
         lease.next = i + 1;
-        Some((lease.first + i as f64 * step - now).max(0.0))
+        Some((at - now).max(0.0))
     })
+}
+
+/// Clears this isolate's "lease call in flight" mark when the call ends, also when a request that
+/// ran out of time drops it midway (else the isolate's other requests would wait `LEASE_STALE_MS`).
+struct LeaseCall;
+
+impl Drop for LeaseCall {
+    fn drop(&mut self) {
+        LEASE.with(|l| l.borrow_mut().1 = None);
+    }
+}
+
+/// What a synchronous request that ran out of its time budget before sending gets: not sent, to
+/// be sent later (a single add is queued; `Retry-After` is `RETRY_BASE_S`).
+fn out_of_time(env: &Env) -> UpErr {
+    UpErr::NotSent {
+        code: "upstream/timeout",
+        retry_after: env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64,
+        detail: "the synchronous time budget ran out before the send".into(),
+    }
+}
+
+/// `f`, unless `deadline` (ms since the epoch) comes first: then `None` and `f` is dropped.
+async fn within<T>(deadline: Option<u64>, f: impl std::future::Future<Output = T>) -> Option<T> {
+    let Some(d) = deadline else { return Some(f.await) };
+    let left = d.saturating_sub(now_ms());
+    if left == 0 {
+        return None;
+    }
+    let f = std::pin::pin!(f);
+    let timer = std::pin::pin!(Delay::from(Duration::from_millis(left)));
+    match futures_util::future::select(f, timer).await {
+        futures_util::future::Either::Left((v, _)) => Some(v),
+        futures_util::future::Either::Right(_) => None,
+    }
 }
 
 /// Waits for a send slot of the upstream governor. Slots come in leases: the governor hands an
@@ -534,18 +571,28 @@ fn take_slot(user: &str, step: f64, now: f64) -> Option<f64> {
 /// goes before its slot, and the slots are spaced as before: the total sent per second never exceeds
 /// `IYS_MAX_RPS`. At most `LEASE_MS` of sending time per lease can go unused (fewer sends, never
 /// more). With `IYS_MAX_RPS` ≤ 20 a lease is one slot: exactly the old one-call-per-send.
-async fn slot(env: &Env) {
-    let Ok(user) = env.secret("IYS_USERNAME").map(|s| s.to_string()) else { return };
+///
+/// With a `deadline` (a synchronous request's budget), a slot after it is not taken and the
+/// governor is asked only for a first slot before it (`within`; it books nothing otherwise): the
+/// request is then not sent ([`out_of_time`]). Without an answer from the governor nothing is sent
+/// either (fails closed: a send without a slot could break IYS's per-second limit exactly under
+/// load); the caller queues or retries it.
+async fn slot(env: &Env, deadline: Option<u64>) -> Result<(), UpErr> {
+    let user = env.secret("IYS_USERNAME").map(|s| s.to_string()).map_err(|e| not_sent("config", 60, &e.to_string()))?;
     let rps = env_f64(env, "IYS_MAX_RPS", 10.0);
     let rps = if rps > 0.0 { rps } else { 10.0 };
     let step = 1000.0 / rps;
+    let latest = deadline.map_or(f64::INFINITY, |d| d as f64);
     loop {
         let now = crate::util::now_ms();
-        if let Some(wait) = take_slot(&user, step, now as f64) {
+        if let Some(wait) = take_slot(&user, step, now as f64, latest) {
             if wait > 0.0 {
                 Delay::from(Duration::from_micros((wait * 1000.0).ceil() as u64)).await;
             }
-            return;
+            return Ok(());
+        }
+        if now as f64 >= latest {
+            return Err(out_of_time(env));
         }
         // One lease call at a time per isolate; the others wait on their own timers (no request
         // waits on another request's I/O).
@@ -562,31 +609,66 @@ async fn slot(env: &Env) {
             Delay::from(Duration::from_millis(LEASE_POLL_MS)).await;
             continue;
         }
+        let call = LeaseCall;
         let n = ((LEASE_MS / step).floor() as u64).max(1);
-        let got = crate::raw::durable_h(env, "GOVERNOR", &user, "GET", &format!("/slot?h=1&rps={rps}&n={n}"), None)
-            .await
-            .map(|(_, text)| serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
+        let mut path = format!("/slot?h=1&rps={rps}&n={n}");
+        if let Some(d) = deadline {
+            path.push_str(&format!("&within={}", d.saturating_sub(now)));
+        }
+        let Some(got) = within(deadline, crate::raw::durable_h(env, "GOVERNOR", &user, "GET", &path, None)).await
+        else {
+            return Err(out_of_time(env));
+        };
         let at = crate::util::now_ms() as f64;
-        LEASE.with(|l| {
-            let mut l = l.borrow_mut();
-            l.1 = None;
-            if let Ok(v) = &got {
-                let wait = v.get("waitMs").and_then(Value::as_f64).unwrap_or(0.0).max(0.0);
-                let count = v.get("count").and_then(Value::as_u64).unwrap_or(1).max(1);
-                // Counted from when the answer arrived: the slots only move later, never earlier.
-                l.0 = Some(Lease { user: user.clone(), step, first: at + wait, count, next: 0 });
-            }
-        });
-        if got.is_err() {
-            // As before: without an answer from the governor the send is not held back.
-            return;
+        drop(call);
+        let v = match got {
+            Ok((200, text)) => serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            Ok((status, _)) => return Err(not_sent("governor", 1, &format!("the governor answered {status}"))),
+            Err(e) => return Err(not_sent("governor", 1, &e.to_string())),
+        };
+        let Some(count) = v.get("count").and_then(Value::as_u64) else {
+            return Err(not_sent("governor", 1, "the governor's answer has no count"));
+        };
+        if count == 0 {
+            // No first slot within the budget (`within`): nothing was booked.
+            return Err(out_of_time(env));
+        }
+        let wait = v.get("waitMs").and_then(Value::as_f64).unwrap_or(0.0).max(0.0);
+        // Counted from when the answer arrived: the slots only move later, never earlier.
+        LEASE.with(|l| l.borrow_mut().0 = Some(Lease { user: user.clone(), step, first: at + wait, count, next: 0 }));
+    }
+}
+
+/// How long one exchange with IYS may take.
+#[derive(Clone, Copy, Debug)]
+pub enum Wait {
+    /// The HTTP exchange gets this many ms; the IYS token and the governor's slot take what they
+    /// take (the queue and the cron: nobody is waiting on the answer).
+    Exchange(u64),
+    /// All of it (the IYS token, the governor's slot, the exchange) is over by this time (ms since
+    /// the epoch): a synchronous route's caller is waiting. What could not be sent by then is not
+    /// sent ([`out_of_time`]).
+    Until(u64),
+}
+
+impl Wait {
+    /// A synchronous route's budget: `SYNC_TIMEOUT_MS` from now, end to end.
+    pub fn sync(env: &Env) -> Wait {
+        Wait::Until(now_ms() + env_f64(env, "SYNC_TIMEOUT_MS", 8000.0) as u64)
+    }
+
+    fn deadline(self) -> Option<u64> {
+        match self {
+            Wait::Exchange(_) => None,
+            Wait::Until(d) => Some(d),
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-/// One exchange with IYS under the integrator's token and the governor; a 401 refreshes the token
-/// once and retries once. Records one ledger row per exchange in `rows`.
+/// One exchange with IYS under the integrator's token and the governor, within `wait`; a 401
+/// refreshes the token once and retries once. Records one ledger row per exchange in `rows` (and
+/// one `not-sent …` row when nothing was sent).
 pub async fn iys_call(
     env: &Env,
     rows: &RefCell<Vec<Entry>>,
@@ -595,7 +677,7 @@ pub async fn iys_call(
     method: Method,
     path: &str,
     body: Option<String>,
-    timeout_ms: u64,
+    wait: Wait,
 ) -> Result<UpResp, UpErr> {
     let base = env.var("IYS_BASE_URL").map(|v| v.to_string()).unwrap_or_default();
     let url = format!("{}{}", base.trim_end_matches('/'), path);
@@ -610,26 +692,30 @@ pub async fn iys_call(
             iys_ids: ids,
         });
     };
-    let mut token = match iys_token(env, None).await {
-        Ok(t) => t,
-        Err(e) => {
-            record(format!("not-sent {}", err_code(&e)), String::new());
-            return Err(e);
-        }
+    let not_sent_row = |e: UpErr| {
+        record(format!("not-sent {}", err_code(&e)), String::new());
+        e
     };
+    let deadline = wait.deadline();
+    // The token within the budget too: the holder's own request to IYS can take up to 2 × 15 s.
+    let get_token = |stale: Option<String>| async move {
+        within(deadline, iys_token(env, stale.as_deref())).await.unwrap_or_else(|| Err(out_of_time(env)))
+    };
+    let mut token = get_token(None).await.map_err(not_sent_row)?;
     for attempt in 0..2 {
-        slot(env).await;
+        slot(env, deadline).await.map_err(not_sent_row)?;
+        let timeout_ms = match wait {
+            Wait::Exchange(ms) => ms,
+            Wait::Until(d) => match d.saturating_sub(now_ms()) {
+                0 => return Err(not_sent_row(out_of_time(env))),
+                left => left,
+            },
+        };
         let r = upstream::http(method.clone(), &url, Some(&token), body.clone(), timeout_ms).await;
         match r {
             Ok(r) if r.status == 401 && attempt == 0 => {
                 record(format!("401 {}", r.first_code().unwrap_or_default()), String::new());
-                token = match iys_token(env, Some(&token)).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        record(format!("not-sent {}", err_code(&e)), String::new());
-                        return Err(e);
-                    }
-                };
+                token = get_token(Some(token)).await.map_err(not_sent_row)?;
             }
             Ok(r) => {
                 let code = if r.ok() { String::new() } else { r.first_code().unwrap_or_default() };
@@ -697,8 +783,9 @@ pub(crate) async fn add_value(
     let Some(valid) = rep.value else { return Err(ApiError::internal("validator gave neither value nor error")) };
     p.check_scope(iys, brand, &[valid.consent().kind], lang)?;
     let wire = serde_json::to_string(valid.consent()).map_err(|e| ApiError::internal(&e.to_string()))?;
-    let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
     let path = format!("/sps/{iys}/brands/{brand}/consents");
+    // One budget for the whole attempt (token, governor slot, exchange): what cannot be sent
+    // within it is queued (202) like a timeout, unsent.
     let r = iys_call(
         ctx.env,
         &ctx.upstream,
@@ -707,7 +794,7 @@ pub(crate) async fn add_value(
         Method::Post,
         &path,
         Some(wire.clone()),
-        timeout,
+        Wait::sync(ctx.env),
     )
     .await;
     match r {
@@ -1139,8 +1226,10 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
     p.check_scope(iys, brand, &[ty], lang)?;
     let out = json!({"recipient": recipient.wire(), "recipientType": rt.as_str(), "type": ty.as_str()}).to_string();
     let path = format!("/sps/{iys}/brands/{brand}/consents/status");
-    let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
-    match iys_call(ctx.env, &ctx.upstream, (&p.id, &ctx.request_id), "status", Method::Post, &path, Some(out), timeout)
+    // The exchange's timeout only: a status query waits for its token and slot (the single add's
+    // end-to-end budget is `Wait::sync`).
+    let wait = Wait::Exchange(env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64);
+    match iys_call(ctx.env, &ctx.upstream, (&p.id, &ctx.request_id), "status", Method::Post, &path, Some(out), wait)
         .await
     {
         Ok(r) => passthrough(&r),
@@ -1230,7 +1319,6 @@ async fn multi_status(
         return Err(ApiError { status: 422, errors, retry_after: None, allow: None });
     };
     let path = format!("/sps/{iys}/brands/{brand}/consents/{}/status/{}", rt.as_str(), ty.as_str());
-    let timeout = env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64;
     let out = json!({"recipients": wires}).to_string();
     match iys_call(
         ctx.env,
@@ -1240,7 +1328,7 @@ async fn multi_status(
         Method::Post,
         &path,
         Some(out),
-        timeout,
+        Wait::Exchange(env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64),
     )
     .await
     {
@@ -1260,21 +1348,24 @@ mod tests {
             l.borrow_mut().0 = Some(Lease { user: "u".into(), step: 100.0, first: 1000.0, count: 5, next: 0 })
         });
         // Before the first slot: wait for it.
-        assert_eq!(take_slot("u", 100.0, 950.0), Some(50.0));
+        assert_eq!(take_slot("u", 100.0, 950.0, f64::INFINITY), Some(50.0));
         // Slot 1 (1100) is next; slot 2 is taken by a request at the same moment.
-        assert_eq!(take_slot("u", 100.0, 1050.0), Some(50.0));
-        assert_eq!(take_slot("u", 100.0, 1050.0), Some(150.0));
+        assert_eq!(take_slot("u", 100.0, 1050.0, f64::INFINITY), Some(50.0));
+        assert_eq!(take_slot("u", 100.0, 1050.0, f64::INFINITY), Some(150.0));
         // Later: slot 3 (1300) has passed and is dropped, slot 4 (1400) is used.
-        assert_eq!(take_slot("u", 100.0, 1350.0), Some(50.0));
+        assert_eq!(take_slot("u", 100.0, 1350.0, f64::INFINITY), Some(50.0));
         // All used (or past): none left.
-        assert_eq!(take_slot("u", 100.0, 1350.0), None);
+        assert_eq!(take_slot("u", 100.0, 1350.0, f64::INFINITY), None);
         // Another account or another rate never uses this lease.
         LEASE.with(|l| {
             l.borrow_mut().0 = Some(Lease { user: "u".into(), step: 100.0, first: 1000.0, count: 5, next: 0 })
         });
-        assert_eq!(take_slot("v", 100.0, 1000.0), None);
-        assert_eq!(take_slot("u", 50.0, 1000.0), None);
-        assert_eq!(take_slot("u", 100.0, 1000.0), Some(0.0));
+        assert_eq!(take_slot("v", 100.0, 1000.0, f64::INFINITY), None);
+        assert_eq!(take_slot("u", 50.0, 1000.0, f64::INFINITY), None);
+        // A slot after the caller's deadline is not taken: it stays for a caller that can use it.
+        assert_eq!(take_slot("u", 100.0, 1000.0, 1099.0), Some(0.0));
+        assert_eq!(take_slot("u", 100.0, 1000.0, 1099.0), None);
+        assert_eq!(take_slot("u", 100.0, 1000.0, f64::INFINITY), Some(100.0));
     }
 
     #[test]
