@@ -795,6 +795,89 @@ fn a_single_add_whose_client_goes_away_still_lands_and_is_ledgered() {
     assert_eq!(mine.len(), 1, "one record: {mine:?}");
 }
 
+/// Sends `raw` (the start of an HTTP/1.1 request) on a new connection and leaves it open.
+fn send_open(addr: &str, raw: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the relay");
+    s.write_all(raw).expect("send the request");
+    s
+}
+
+/// The inbound rows (`inbound:{kind}`) whose outcome is 413 `request/body-too-large`.
+fn too_large_rows(r: &Relay, kind: &str) -> Vec<Value> {
+    let kind = format!("inbound:{kind}");
+    ledger_rows(r)
+        .into_iter()
+        .filter(|row| row["kind"] == kind.as_str() && row["outcome"] == "413 request/body-too-large")
+        .collect()
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_without_waiting_for_it() {
+    // A body over MAX_BODY is refused before it is read, so the relay never waits for bytes that may
+    // never come. Locally the answer cannot be seen: wrangler dev's proxy holds the worker's answer
+    // until the client has sent the whole body it declared. So this asserts the worker's side: the
+    // refusal's ledger row (written once the worker has answered) appears while the client still
+    // holds the connection with the body unsent. Before, the worker sat in reading the body.
+    let r = relay();
+    let addr = r.base.trim_start_matches("http://");
+    let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
+    let bearer = format!("Authorization: Bearer {}\r\n", p.token);
+    // 100 MB declared, 2 bytes sent. Each /sps path is its own (the row of a refused body hashes
+    // the path); the size is judged before authentication and before the path, whoever sends it.
+    for (path, auth, kind) in [
+        ("/sps/610001/brands/610001/consents", bearer.as_str(), "add"),
+        ("/sps/610002/brands/610002/consents/request", bearer.as_str(), "batch"),
+        ("/sps/610003/brands/610003/consents", "", "add"),
+        ("/oauth2/token", "", "token"),
+    ] {
+        let before = too_large_rows(r, kind).len();
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: 100000000\r\n\r\n{{}}"
+        );
+        let conn = send_open(addr, raw.as_bytes());
+        wait_for(20, &format!("the 413 row of {path}"), || {
+            let rows = too_large_rows(r, kind);
+            (rows.len() > before).then_some(())
+        });
+        let rows = too_large_rows(r, kind);
+        if kind != "token" {
+            assert!(rows.iter().any(|row| row["payload_sha256"] == sha256_hex(path.as_bytes())), "{path}: {rows:?}");
+        }
+        drop(conn);
+    }
+    // A chunked body (no Content-Length) is read up to the limit and refused there, without
+    // waiting for its end (the final chunk never comes).
+    let path = "/sps/610004/brands/610004/consents";
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{bearer}Content-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..40 {
+        raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        raw.extend_from_slice(&chunk);
+        raw.extend_from_slice(b"\r\n");
+    }
+    let conn = send_open(addr, &raw);
+    wait_for(20, "the 413 row of the chunked body", || {
+        too_large_rows(r, "add").iter().any(|row| row["payload_sha256"] == sha256_hex(path.as_bytes())).then_some(())
+    });
+    drop(conn);
+    // Within the limit a body is read as before: the query reaches IYS (which has no such consent).
+    let ok = call(
+        r,
+        &p,
+        "POST",
+        "/sps/600001/brands/600001/consents/status",
+        Some(&json!({"recipient": phone(),
+        "recipientType": "BIREYSEL", "type": "MESAJ"})),
+    );
+    assert_eq!((ok.status, first_error(&ok)["code"].clone()), (404, json!("H097")), "{}", ok.body);
+}
+
 #[test]
 fn a_burst_of_single_adds_beyond_the_send_rate_is_answered_within_the_budget_and_lands_once() {
     // Its own relay: IYS_MAX_RPS 2 (a slot every 500 ms) with SYNC_TIMEOUT_MS 3000, so a burst of

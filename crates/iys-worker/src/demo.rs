@@ -10,7 +10,7 @@
 
 use crate::auth::{provider_by_id, Provider};
 use crate::http_error::{status_for, ApiError};
-use crate::relay::{self, Ctx, MAX_BODY};
+use crate::relay::{self, Ctx};
 use crate::util::sha256_hex;
 use iys_core::json::Value as JValue;
 use iys_core::{Code, Diagnostic, Lang};
@@ -45,7 +45,7 @@ pub async fn consents(
         Some(p) if p.revoked_at.is_none() => p,
         _ => return Err(not_found()),
     };
-    let body = req.bytes().await?;
+    let body = relay::read_body(&mut req, lang).await;
     // Its single adds are the provider path's: they run to the end even if the page goes away.
     let owned = env.clone();
     relay::detached(wc, env, async move {
@@ -58,12 +58,11 @@ pub async fn consents(
             provider_id: provider.id.clone(),
             upstream: RefCell::new(Vec::new()),
         };
-        let r = if body.len() > MAX_BODY {
-            Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
-        } else {
-            run(&ctx, &req, &provider, iys, brand, &body).await
+        let (r, sha) = match body {
+            Ok(body) => (run(&ctx, &req, &provider, iys, brand, &body).await, sha256_hex(&body)),
+            Err(e) => (Err(e), sha256_hex(b"")),
         };
-        relay::rows_of(&ctx, "demo", sha256_hex(&body), r)
+        relay::rows_of(&ctx, "demo", sha, r)
     })
     .await
 }

@@ -1,7 +1,8 @@
 //! The drop-in IYS paths: `/oauth2/token` and `/sps/{iysCode}/brands/{brandCode}/consents…`.
 //!
-//! Order for every `/sps/…` request: authenticate → path parameters → scope (iysCode, brand) →
-//! per-provider limiter → parse and validate with iys-core → scope (consent types) → relay.
+//! Order for every `/sps/…` request: body size (`read_body`) → authenticate → path parameters →
+//! scope (iysCode, brand) → per-provider limiter → parse and validate with iys-core → scope
+//! (consent types) → relay.
 //! Anything refused on the way is answered here and never reaches IYS. Each inbound request and each
 //! upstream exchange is one ledger row.
 
@@ -25,6 +26,30 @@ use worker::{D1Database, Delay, Env, Headers, Method, Request, Response};
 
 /// Largest body accepted (a 1000-item batch of long e-mail consents is well under 1 MB).
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Reads a request body of at most [`MAX_BODY`] bytes, else 413 `request/body-too-large`. A
+/// `Content-Length` over the limit is refused before a byte is read (a client that declares
+/// 100 MB and sends 10 bytes gets its answer at once, not after the runtime's read timeout). A
+/// body without one (chunked) is read as a stream and refused as soon as it passes the limit.
+pub(crate) async fn read_body(req: &mut Request, lang: Lang) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang);
+    match req.headers().get("Content-Length").ok().flatten().map(|v| v.trim().parse::<u64>()) {
+        Some(Ok(n)) if n > MAX_BODY as u64 => return Err(too_large()),
+        // Declared and within the limit: the runtime delivers no more than it declares.
+        Some(Ok(_)) => return Ok(req.bytes().await?),
+        _ => {}
+    }
+    let Ok(mut stream) = req.stream() else { return Ok(Vec::new()) };
+    let mut body = Vec::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// Per-request state: who, which request, and the upstream exchanges to record.
 pub struct Ctx<'a> {
@@ -163,8 +188,9 @@ pub async fn token(
     let db = env.d1("DB")?;
     // Counted before the body is read or any password is hashed (`throttle`).
     let allowed = crate::throttle::allow(env, req.headers(), "token").await;
-    let body = if allowed { req.bytes().await? } else { Vec::new() };
-    let (grant, provider_id, answer) = match read_json(req.headers(), &body, Some(GRANT_KEYS), lang) {
+    let body = if allowed { read_body(&mut req, lang).await } else { Ok(Vec::new()) };
+    let read = body.and_then(|b| read_json(req.headers(), &b, Some(GRANT_KEYS), lang));
+    let (grant, provider_id, answer) = match read {
         _ if !allowed => {
             let retry = crate::throttle::PERIOD_S.to_string();
             (Value::Null, String::new(), Err(ApiError::code(Code::RateLimited, &[("retry_after", retry)], lang)))
@@ -208,10 +234,15 @@ pub async fn sps(
 ) -> Result<Response, ApiError> {
     let path = req.path();
     let method = req.method();
-    let body = if method == Method::Post { req.bytes().await? } else { Vec::new() };
+    // The size first, before authentication: a body over the limit is refused unread (from its
+    // `Content-Length`), whoever sends it.
+    let body = if method == Method::Post { read_body(&mut req, lang).await } else { Ok(Vec::new()) };
     let segs: Vec<String> = path.trim_start_matches("/sps/").split('/').map(str::to_string).collect();
     let kind = route_kind(&method, &segs);
-    let payload_sha = sha256_hex(if body.is_empty() { path.as_bytes() } else { &body });
+    let payload_sha = sha256_hex(match &body {
+        Ok(b) if !b.is_empty() => b,
+        _ => path.as_bytes(),
+    });
     let owned = env.clone();
     detached(wc, env, async move {
         let env = owned;
@@ -221,10 +252,9 @@ pub async fn sps(
         };
         let mut ctx =
             Ctx { env: &env, db, lang, request_id, provider_id: "-".into(), upstream: RefCell::new(Vec::new()) };
-        let r = if body.len() > MAX_BODY {
-            Err(ApiError::code(Code::BodyTooLarge, &[("limit", MAX_BODY.to_string())], lang))
-        } else {
-            sps_inner(&req, &mut ctx, &method, &segs, &body).await
+        let r = match body {
+            Ok(body) => sps_inner(&req, &mut ctx, &method, &segs, &body).await,
+            Err(e) => Err(e),
         };
         rows_of(&ctx, kind, payload_sha, r)
     })
