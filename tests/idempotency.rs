@@ -139,6 +139,25 @@ fn a_batch_sent_again_with_its_key_gets_the_same_answer_and_is_queued_once() {
     assert_eq!(taken.header("x-iys-edge-idempotent-replay"), None);
     assert_ne!(taken.json()["requestId"], answer["requestId"]);
     assert_eq!(queued(&r, &pid), 9);
+
+    // A resend is judged as of its key's first request. A consent 3 s inside the window's edge is
+    // queued; 5 s later the same batch without a key is refused (its date has left the window), but
+    // with its key it still gets its stored answer instead of a refusal of what was queued.
+    use iys_core::time::{business_day_cutoff, BusinessDays, LocalDateTime};
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let edge = business_day_cutoff(LocalDateTime::from_unix(unix), BusinessDays::default()).to_unix().unwrap_or(0) + 3;
+    let mut late = consent("+905346666666");
+    late["consentDate"] = json!(LocalDateTime::from_unix(edge).to_string());
+    let late = Value::Array(vec![late]).to_string();
+    let first = post(&r, &token, Some("edge"), &late);
+    assert_eq!(first.status, 200, "{}", first.body);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let fresh = post(&r, &token, None, &late);
+    assert_eq!((fresh.status, fresh.json()["errors"][0]["iysEdgeCode"].clone()), (422, json!("consent/date-too-old")));
+    let again = post(&r, &token, Some("edge"), &late);
+    assert_eq!((again.status, again.header("x-iys-edge-idempotent-replay")), (200, Some("true")), "{}", again.body);
+    assert_eq!(again.json(), first.json());
+    assert_eq!(queued(&r, &pid), 10);
 }
 
 /// A one-request-per-connection HTTP proxy in front of the relay that forwards everything but

@@ -68,6 +68,17 @@ fn status_of(r: &Relay, token: &str, rid: &str) -> Vec<Value> {
     a.json().as_array().cloned().unwrap_or_default()
 }
 
+/// `POST …/consents/status` for a BIREYSEL MESAJ recipient: (status, `x-iys-edge-queued`).
+fn queued_header(r: &Relay, token: &str, recipient: &str) -> (u16, Option<String>) {
+    let a = r.req(
+        "POST",
+        &format!("/sps/{IYS}/brands/{BRAND}/consents/status"),
+        &[("Authorization", &format!("Bearer {token}")), ("Content-Type", "application/json")],
+        Some(&json!({"recipient": recipient, "recipientType": "BIREYSEL", "type": "MESAJ"}).to_string()),
+    );
+    (a.status, a.header("x-iys-edge-queued").map(str::to_string))
+}
+
 fn final_status(r: &Relay, token: &str, rid: &str, secs: u64) -> Vec<Value> {
     wait_for(secs, "final outcomes", || {
         let items = status_of(r, token, rid);
@@ -176,6 +187,10 @@ fn an_outage_longer_than_six_attempts_loses_no_consent() {
         assert_eq!(items.len(), n);
         assert!(items.iter().all(|i| i["status"] == "enqueue"), "{items:?}");
     }
+    // IYS does not hold them yet; the status answer names the relay request that does, so a client
+    // does not take "not held" for "never sent" and send them again.
+    assert_eq!(queued_header(&r, &token, &phones[0]), (404, Some(first.clone())));
+    assert_eq!(queued_header(&r, &token, &phones[3]), (404, Some(second.clone())));
 
     // IYS is back: every consent lands, once.
     assert_eq!(r.sim("DELETE", "/__sim/faults", None).status, 200);
@@ -192,6 +207,7 @@ fn an_outage_longer_than_six_attempts_loses_no_consent() {
         let accepted = sim_items(&r, p).into_iter().filter(|(_, outcome)| outcome == "success").count();
         assert_eq!(accepted, 1, "{p} written {accepted} times");
     }
+    assert_eq!(queued_header(&r, &token, &phones[0]), (200, None), "held by IYS, no longer queued");
     eprintln!("outage: rows at {attempts} when IYS came back, {refused} lists refused");
 }
 

@@ -404,6 +404,30 @@ fn list_refusal_verdict(errs: &[Value], i: usize, code: &str, msg: &str) -> Opti
     }
 }
 
+/// The relay requestId of the provider's newest consent for recipient key `rkey` (`recipientType
+/// type recipient`) on (iysCode, brand) that is still in the queue (not yet final), if any.
+pub async fn open_request_of(
+    db: &D1Database,
+    provider: &str,
+    iys: u64,
+    brand: u64,
+    rkey: &str,
+) -> worker::Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct R {
+        request_id: String,
+    }
+    let row: Option<R> = db
+        .prepare(
+            "SELECT request_id FROM outbound WHERE iys_code = ?1 AND brand_code = ?2 AND rkey = ?3 AND provider_id = ?4 \
+             AND state IN ('queued', 'sending', 'sent') ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(&[iys.to_string().into(), brand.to_string().into(), rkey.into(), provider.into()])?
+        .first(None)
+        .await?;
+    Ok(row.map(|r| r.request_id))
+}
+
 async fn record(env: &Env, rows: &RefCell<Vec<Entry>>) -> worker::Result<()> {
     let rows: Vec<Entry> = rows.borrow_mut().drain(..).collect();
     ledger::append(env, &rows).await.map(|_| ())

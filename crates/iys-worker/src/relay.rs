@@ -895,7 +895,17 @@ async fn batch(
     key: Option<&str>,
 ) -> Result<Response, ApiError> {
     let lang = ctx.lang;
-    let rep = iys_core::batch::validate_batch_value(v, &options(p));
+    // A batch sent again with its key is judged as of the key's first request: what was valid then
+    // (and queued) must not be refused now because time moved on (a consentDate that has left the
+    // window since), or the stored answer could never be given back and a client that lost it would
+    // have to guess.
+    let mut opts = options(p);
+    if let Some(k) = key {
+        if let Some(then) = answered_at(&ctx.db, &p.id, k).await? {
+            opts.now = then;
+        }
+    }
+    let rep = iys_core::batch::validate_batch_value(v, &opts);
     let mut all: Vec<Diagnostic> = rep.diagnostics.clone();
     for item in &rep.items {
         all.extend(item.diagnostics.iter().cloned());
@@ -945,9 +955,25 @@ async fn batch(
     Ok(resp)
 }
 
+/// When the provider's `key` was answered (Unix seconds), if it has been and is still remembered.
+async fn answered_at(db: &D1Database, provider: &str, key: &str) -> Result<Option<i64>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct At {
+        created_at: f64,
+    }
+    let row: Option<At> = db
+        .prepare("SELECT created_at FROM idempotency WHERE provider_id = ?1 AND key = ?2 AND answer IS NOT NULL")
+        .bind(&[provider.into(), key.into()])?
+        .first(None)
+        .await?;
+    Ok(row.map(|r| (r.created_at / 1000.0) as i64))
+}
+
 /// The header on an answer that repeats a stored one (a batch sent again with its `Idempotency-Key`).
 pub const REPLAY_HEADER: &str = "x-iys-edge-idempotent-replay";
-/// How long a batch's `Idempotency-Key` is remembered (24 h): a repeat after that is a new batch.
+/// How long a batch's `Idempotency-Key` is remembered at least (24 h), and after that for as long as
+/// any consent of its batch is still in the relay's queue: a repeat while the relay may still send
+/// the batch is always its stored answer, never a second batch.
 const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
 /// A claim without an answer this old belongs to a request that died between claiming the key and
 /// queueing (a Worker request cannot run this long), so another request may take it over.
@@ -1026,10 +1052,14 @@ async fn batch_keyed(
     let sha = sha256_hex(format!("{iys}/{brand}\n{}", wires.join("\n")).as_bytes());
     let claim = uuid().map_err(|e| ApiError::internal(&e))?;
     let now = now_ms();
-    db.prepare("DELETE FROM idempotency WHERE created_at < ?1")
-        .bind(&[(now.saturating_sub(IDEMPOTENCY_TTL_MS) as f64).into()])?
-        .run()
-        .await?;
+    db.prepare(
+        "DELETE FROM idempotency WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM outbound o \
+         WHERE o.provider_id = idempotency.provider_id AND o.request_id = json_extract(idempotency.answer, '$.requestId') \
+         AND o.state IN ('queued', 'sending', 'sent'))",
+    )
+    .bind(&[(now.saturating_sub(IDEMPOTENCY_TTL_MS) as f64).into()])?
+    .run()
+    .await?;
     let changes = |r: &worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
     let mut claimed = false;
     for _ in 0..12 {
@@ -1259,13 +1289,34 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
     // The exchange's timeout only: a status query waits for its token and slot (the single add's
     // end-to-end budget is `Wait::sync`).
     let wait = Wait::Exchange(env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64);
-    match iys_call(ctx.env, &ctx.upstream, (&p.id, &ctx.request_id), "status", Method::Post, &path, Some(out), wait)
-        .await
+    let mut resp = match iys_call(
+        ctx.env,
+        &ctx.upstream,
+        (&p.id, &ctx.request_id),
+        "status",
+        Method::Post,
+        &path,
+        Some(out),
+        wait,
+    )
+    .await
     {
-        Ok(r) => passthrough(&r),
-        Err(e) => Err(up_error(&e, ctx.env, lang)),
+        Ok(r) => passthrough(&r)?,
+        Err(e) => return Err(up_error(&e, ctx.env, lang)),
+    };
+    // IYS answers for what it holds; a consent of this provider still in the relay's queue is not
+    // there yet, and a client that took "not held" for "never sent" would send it again. The header
+    // names the relay request that holds it (`GET …/consents/request/{id}` follows it).
+    let rkey = format!("{} {} {}", rt.as_str(), ty.as_str(), recipient.wire());
+    if let Some(rid) = queue::open_request_of(&ctx.db, &p.id, iys, brand, &rkey).await? {
+        resp.headers_mut().set(QUEUED_HEADER, &rid)?;
     }
+    Ok(resp)
 }
+
+/// The header on a status answer when a consent of the provider for that recipient and type is
+/// still in the relay's queue: the relay requestId holding it (the newest).
+pub const QUEUED_HEADER: &str = "x-iys-edge-queued";
 
 /// The error answer when IYS could not be asked. Every 503 says when to come back: a network error
 /// after `RETRY_BASE_S` (the wait the queue gives a single add that met the same error before it
