@@ -262,6 +262,7 @@ fn run(cli: Cli) -> Result<Tally, CliError> {
                     std::env::var("IYS_PASSWORD").map_err(|_| CliError::usage("give --password or set IYS_PASSWORD"))?
                 }
             };
+            let now_fixed = a.consent.now.is_some();
             let settings = upload::Settings {
                 relay: a.relay,
                 user: a.user,
@@ -277,6 +278,7 @@ fn run(cli: Cli) -> Result<Tally, CliError> {
                 reconcile_after: std::time::Duration::from_secs(a.reconcile_after),
                 wait_max: std::time::Duration::from_secs(a.wait_max),
                 json: a.json,
+                now_fixed,
             };
             upload::run(&settings, judge)
         }

@@ -6,8 +6,8 @@
 //!
 //! - `plan.json`: what is to be sent: the input's SHA-256, the iysCode/brandCode, and every batch
 //!   file with its SHA-256, item count, item range and the input index of each item. Written once
-//!   (atomically); a rerun with the same input reuses it without validating again, so a consent
-//!   that has since left the consentDate window is still sent as planned.
+//!   (atomically); a rerun with the same input reuses it without validating again (the
+//!   consentDate window alone is re-checked right before each POST, see [`Upload::expired`]).
 //! - `batches/batch-NNNNN.json`, `batches/rejects.ndjson`: as `iys batch` writes them (FILE input).
 //! - `upload.journal`: append-only JSON lines, each fsynced before the next step (see [`Entry`]).
 //! - `report.ndjson`: one line per input record, rewritten at the end of every run.
@@ -35,6 +35,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use iys_core::consent::{validate_consent, Options};
+use iys_core::diagnostic::Code;
 use iys_core::wire::{BatchItemStatus, BatchResponse, BatchStatusItem, ErrorBody, TokenResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -88,6 +90,9 @@ pub struct Settings {
     pub wait_max: Duration,
     /// Print the summary as JSON.
     pub json: bool,
+    /// `--now` was given: the re-check of the consentDate window before a POST uses it, not the
+    /// clock.
+    pub now_fixed: bool,
 }
 
 const PLAN: &str = "plan.json";
@@ -346,6 +351,18 @@ enum Entry {
     Found { batch: u64, attempt: u32, items: Vec<ItemOutcome> },
     /// The whole request was refused (a 4xx other than 401/429).
     Refused { batch: u64, attempt: u32, status: u16, code: String, message: String },
+    /// Some items were refused, each with its own error: named by index in a 422 of the attempt
+    /// (`status`), or, before sending (no `status`; `attempt` is then the last one sent, 0 for
+    /// none), by the local re-check of the consentDate window. The batch's other open items are
+    /// sent again as a new attempt.
+    #[serde(rename = "refused-items")]
+    RefusedItems {
+        batch: u64,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        items: Vec<ItemOutcome>,
+    },
     /// Every item of the attempt settled.
     Done { batch: u64, attempt: u32, outcomes: Vec<ItemOutcome> },
 }
@@ -522,6 +539,19 @@ impl BatchRun {
                 }
                 self.phase = Phase::Final;
             }
+            Entry::RefusedItems { items, .. } => {
+                for o in items {
+                    self.settle(o, false);
+                }
+                self.phase = if self.outcomes.iter().all(Option::is_some) {
+                    Phase::Final
+                } else if self.phase == Phase::Fresh {
+                    // Refused before the first POST: the batch is still to be sent (without them).
+                    Phase::Fresh
+                } else {
+                    Phase::Reconciled
+                };
+            }
             Entry::Done { outcomes, .. } => {
                 for o in outcomes {
                     self.settle(o, false);
@@ -540,6 +570,7 @@ fn entry_batch(e: &Entry) -> u64 {
         | Entry::Lost { batch, .. }
         | Entry::Found { batch, .. }
         | Entry::Refused { batch, .. }
+        | Entry::RefusedItems { batch, .. }
         | Entry::Done { batch, .. } => *batch,
     }
 }
@@ -605,6 +636,34 @@ fn codes_of(body: &[u8]) -> String {
         }
         Err(_) => String::new(),
     }
+}
+
+/// The items a 422 names, each once with its first error: (position in the body sent, code,
+/// message). `None` when some error names no item of the body (a refusal of the request as a
+/// whole). An item is named by `index`, or by a `location` that starts with it (IYS's form).
+/// `code` is the H-code, or the relay's stable code where IYS has none (`IYSEDGE`).
+fn item_errors(body: &[u8], len: usize) -> Option<Vec<(usize, String, String)>> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let errors = v.get("errors")?.as_array()?;
+    if errors.is_empty() {
+        return None;
+    }
+    let mut out: Vec<(usize, String, String)> = Vec::new();
+    for e in errors {
+        let index = e.get("index").and_then(Value::as_u64).or_else(|| e.get("location")?.get(0)?.as_u64())?;
+        let index = usize::try_from(index).ok().filter(|&i| i < len)?;
+        if out.iter().any(|(i, _, _)| *i == index) {
+            continue;
+        }
+        let code = e.get("code").and_then(Value::as_str).unwrap_or_default();
+        let code = match e.get("iysEdgeCode").and_then(Value::as_str) {
+            Some(edge) if code.is_empty() || code == "IYSEDGE" => edge,
+            _ => code,
+        };
+        let message = e.get("message").and_then(Value::as_str).unwrap_or_default();
+        out.push((index, code.to_string(), message.to_string()));
+    }
+    Some(out)
 }
 
 fn first_error(body: &[u8]) -> (String, String) {
@@ -786,6 +845,8 @@ struct Upload<'a> {
     base: String,
     /// Whether the server honours `Idempotency-Key` ([`Upload::honours_keys`]), once asked.
     keys_honoured: Option<bool>,
+    /// The consent rules, for the re-check of the consentDate window before each POST.
+    judge: Judge,
 }
 
 impl Upload<'_> {
@@ -856,8 +917,65 @@ impl Upload<'_> {
         })
     }
 
-    /// Sends `items` of batch `b` (all of it when `None`) as a new attempt, with a new key.
+    /// The items of `wanted` that the consentDate rules refuse now (the plan may be days old):
+    /// each with the core's code (its H-code where IYS has one) and message. None with
+    /// `--no-window`.
+    fn expired(&self, b: usize, wanted: &[u32]) -> Result<Vec<ItemOutcome>, CliError> {
+        if self.judge.options.window.is_none() {
+            return Ok(Vec::new());
+        }
+        let now = if self.s.now_fixed { self.judge.options.now } else { now_ms().div_euclid(1000) };
+        let options = Options { now, ..self.judge.options };
+        let (_, values) = self.load(b)?;
+        let mut out = Vec::new();
+        for &i in wanted {
+            let Some(v) = values.get(i as usize) else { continue };
+            let Ok(text) = serde_json::to_string(v) else { continue };
+            let report = validate_consent(&text, &options);
+            let timely = |c: Code| matches!(c, Code::DateTooOld | Code::DateInFuture);
+            let hit = report
+                .errors()
+                .find(|d| timely(d.code))
+                .map(|d| (d.code.iys_code().unwrap_or(d.code.as_str()).to_string(), d.message(self.judge.lang)));
+            if let Some((code, message)) = hit {
+                out.push(ItemOutcome {
+                    item: i,
+                    ok: false,
+                    transaction_id: None,
+                    creation_date: None,
+                    code: Some(code),
+                    message: Some(message),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends `items` of batch `b` (all of it when `None`) as a new attempt, with a new key: only
+    /// those still open, and not those that have left the consentDate window since the plan
+    /// (recorded as refused first, and never sent).
     fn post(&mut self, b: usize, items: Option<Vec<u32>>) -> Result<(), CliError> {
+        let count = self.plan.batches[b].count;
+        let wanted: Vec<u32> = items
+            .unwrap_or_else(|| (0..count).collect())
+            .into_iter()
+            .filter(|&i| self.runs[b].outcomes.get(i as usize).is_some_and(Option::is_none))
+            .collect();
+        let expired = self.expired(b, &wanted)?;
+        let wanted: Vec<u32> = wanted.into_iter().filter(|i| !expired.iter().any(|o| o.item == *i)).collect();
+        if !expired.is_empty() {
+            self.client.note(&format!(
+                "batch {}: {} items have left the consentDate window since the plan; not sent",
+                b + 1,
+                expired.len()
+            ));
+            let attempt = self.runs[b].attempt;
+            self.record(b, Entry::RefusedItems { batch: b as u64 + 1, attempt, status: None, items: expired })?;
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let items = (wanted.len() != count as usize).then_some(wanted);
         let body = self.body_of(b, items.as_deref())?;
         // A token first: a login failure must not leave a `send` without a POST behind.
         self.client.bearer()?;
@@ -914,6 +1032,31 @@ impl Upload<'_> {
                  not sent",
                 a.status
             ))),
+            Ok(a) if a.status == 422 && item_errors(&a.body, self.runs[b].items.len()).is_some() => {
+                // Refused for some items only (IYS's batch is all or nothing): those are refused,
+                // each with its own error, and the others go again as a new attempt (`drive`).
+                let sent = self.runs[b].items.clone();
+                let items: Vec<ItemOutcome> = item_errors(&a.body, sent.len())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(pos, code, message)| {
+                        Some(ItemOutcome {
+                            item: *sent.get(pos)?,
+                            ok: false,
+                            transaction_id: None,
+                            creation_date: None,
+                            code: Some(code),
+                            message: Some(message),
+                        })
+                    })
+                    .collect();
+                self.client.note(&format!(
+                    "{what}: HTTP 422 for {} of its {} items; sending the others again",
+                    items.len(),
+                    sent.len()
+                ));
+                self.record(b, Entry::RefusedItems { batch: b as u64 + 1, attempt, status: Some(422), items })
+            }
             Ok(a) => {
                 let (code, message) = first_error(&a.body);
                 self.client.note(&format!("{what}: refused whole: HTTP {} {code}", a.status));
@@ -1085,6 +1228,12 @@ impl Upload<'_> {
                 }
                 Phase::Unsure if self.resendable(b)? == Some(true) => self.resend(b)?,
                 _ => {}
+            }
+            // Items refused by index leave the rest to send now (also with --no-wait); each
+            // round settles at least one item, so this ends.
+            while self.runs[b].phase == Phase::Reconciled {
+                let rest = self.runs[b].open_items();
+                self.post(b, Some(rest))?;
             }
         }
         if self.s.no_wait {
@@ -1312,7 +1461,7 @@ pub fn run(s: &Settings, judge: Judge) -> Result<Tally, CliError> {
         bar,
     };
     let base = format!("/sps/{}/brands/{}", s.iys_code, s.brand_code);
-    let mut u = Upload { s, plan, runs, journal, client, base, keys_honoured: None };
+    let mut u = Upload { s, plan, runs, journal, client, base, keys_honoured: None, judge };
     u.progress();
     let driven = u.drive();
     if let Some(bar) = &u.client.bar {
