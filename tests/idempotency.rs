@@ -162,7 +162,10 @@ fn a_batch_sent_again_with_its_key_gets_the_same_answer_and_is_queued_once() {
 
 /// A one-request-per-connection HTTP proxy in front of the relay that forwards everything but
 /// withholds the answer to the first keyed batch POST (the relay has queued it; the client sees
-/// the connection close without an answer). Records each batch POST's `Idempotency-Key`.
+/// the connection close without an answer). Records each batch POST's `Idempotency-Key`. With a
+/// `refuse_resend` gate, a batch POST with a key seen before is not forwarded: once the gate
+/// opens it is answered with a 422 naming item 0, as a relay that judges a resend again before
+/// replaying would answer for an item that left the window meanwhile.
 struct Proxy {
     base: String,
     keys: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -172,6 +175,10 @@ struct Proxy {
 
 impl Proxy {
     fn start(upstream: &str) -> Proxy {
+        Proxy::start_with(upstream, None)
+    }
+
+    fn start_with(upstream: &str, refuse_resend: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> Proxy {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
@@ -187,7 +194,7 @@ impl Proxy {
                 match listener.accept() {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
-                        let _ = Proxy::serve(client, &up, &k, &mut dropped);
+                        let _ = Proxy::serve(client, &up, &k, &mut dropped, refuse_resend.as_deref());
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
                 }
@@ -201,6 +208,7 @@ impl Proxy {
         up: &str,
         keys: &std::sync::Mutex<Vec<String>>,
         dropped: &mut bool,
+        refuse_resend: Option<&std::sync::atomic::AtomicBool>,
     ) -> std::io::Result<()> {
         use std::io::{Read, Write};
         client.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
@@ -231,6 +239,27 @@ impl Proxy {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
+        let batch_post =
+            head.starts_with("POST ") && head.lines().next().is_some_and(|l| l.contains("/consents/request "));
+        if let (true, Some(key), Some(gate)) = (batch_post, header("idempotency-key"), refuse_resend) {
+            let mut seen = keys.lock().expect("keys");
+            if seen.contains(&key) {
+                seen.push(key);
+                drop(seen);
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(90);
+                while !gate.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let body = json!({"errors": [{"code": "IYSEDGE", "message": "too old", "index": 0,
+                    "location": [0, "consentDate"], "iysEdgeCode": "consent/date-too-old"}]})
+                .to_string();
+                let answer = format!(
+                    "HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                return client.write_all(answer.as_bytes());
+            }
+        }
         // One request per upstream connection: the relay closes it after answering.
         let mut forwarded: Vec<u8> = Vec::new();
         for line in head.split("\r\n").filter(|l| !l.is_empty()) {
@@ -245,8 +274,6 @@ impl Proxy {
         upstream.write_all(&forwarded)?;
         let mut answer = Vec::new();
         upstream.read_to_end(&mut answer)?;
-        let batch_post =
-            head.starts_with("POST ") && head.lines().next().is_some_and(|l| l.contains("/consents/request "));
         if let (true, Some(key)) = (batch_post, header("idempotency-key")) {
             if key.len() <= 200 {
                 keys.lock().expect("keys").push(key);
@@ -331,5 +358,72 @@ fn iys_upload_whose_batch_answer_is_lost_sends_it_again_with_its_key_and_iys_get
         let n = stored.iter().filter(|s| s["recipient"] == c["recipient"]).count();
         assert_eq!(n, 1, "{c}");
         assert_eq!(sent_to_iys(&r, c["recipient"].as_str().unwrap_or_default()), 1, "{c}");
+    }
+}
+
+/// The first POST of a batch is queued but its answer lost; the resend with its key is refused
+/// (422 naming item 0). The items may be queued, so the CLI records none as refused: it looks them
+/// up (here once IYS holds them all), finds them, and sends nothing again.
+#[test]
+fn iys_upload_whose_resend_is_refused_looks_the_items_up_instead_of_calling_them_refused() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let r = Relay::start(Opts::default());
+    let (_, user, password) = r.create_provider(&json!({"name": "refused resend", "rate": 50, "burst": 100,
+                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]}));
+    let (user, password) = (user.as_str(), password.as_str());
+    let dir = r.state.join("refused-resend");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).expect("input dir");
+    let batch: Vec<Value> = (0..5).map(|i| consent(&format!("+90537{:07}", 5_000_000 + i))).collect();
+    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
+    let out = dir.join("out");
+
+    // The gate opens once IYS holds the first POST's items, so the look-up finds every one.
+    let gate = std::sync::Arc::new(AtomicBool::new(false));
+    let proxy = Proxy::start_with(&r.base, Some(gate.clone()));
+    let (sim, opener) = (r.sim.clone(), gate.clone());
+    let watcher = std::thread::spawn(move || {
+        let url = format!("{sim}/__sim/consents?iysCode={IYS}&brandCode={BRAND}");
+        for _ in 0..900 {
+            let n = support::try_request("GET", &url, &[], None)
+                .ok()
+                .and_then(|r| r.json().as_array().map(Vec::len))
+                .unwrap_or(0);
+            if n >= 5 {
+                opener.store(true, Ordering::Relaxed);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    let (iys, brand) = (IYS.to_string(), BRAND.to_string());
+    let extra =
+        ["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120", "--timeout", "20", "--reconcile-after", "0"];
+    let (code, stdout, stderr) = support::upload(&proxy.base, user, password, &extra, &out, &input);
+    let _ = watcher.join();
+    assert!(gate.load(Ordering::Relaxed), "IYS never held the first POST's items");
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    // Every item found (none refused), one attempt, posted twice with its key and never again.
+    let report = std::fs::read_to_string(out.join("report.ndjson")).expect("report.ndjson");
+    let lines: Vec<Value> = report.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
+    assert_eq!(lines.len(), 5, "{report}");
+    assert!(lines.iter().all(|l| l["state"] == "found" && l["ok"] == true), "{report}");
+    let keys = proxy.keys.lock().expect("keys").clone();
+    assert_eq!(keys.len(), 2, "{keys:?}\n{stderr}");
+    let journal = std::fs::read_to_string(out.join("upload.journal")).expect("journal");
+    let kinds: Vec<String> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| e["e"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(kinds, ["send", "found"], "{journal}");
+
+    // IYS received each item once and holds each once.
+    let stored = load::sim_consents(&r, IYS, BRAND);
+    for c in &batch {
+        let rec = c["recipient"].as_str().unwrap_or_default();
+        assert_eq!(stored.iter().filter(|s| s["recipient"] == rec).count(), 1, "{c}");
+        assert_eq!(sent_to_iys(&r, rec), 1, "{c}");
     }
 }

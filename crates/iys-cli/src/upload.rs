@@ -993,7 +993,7 @@ impl Upload<'_> {
             key: Some(key.clone()),
         };
         self.record(b, send)?;
-        self.submit(b, attempt, &body, Some(&key))
+        self.submit(b, attempt, &body, Some(&key), false)
     }
 
     /// Sends the unanswered last attempt of batch `b` again: the same items, the same key. The
@@ -1005,11 +1005,12 @@ impl Upload<'_> {
         let items = (run.items.len() != count as usize).then(|| run.items.clone());
         let body = self.body_of(b, items.as_deref())?;
         self.client.note(&format!("batch {}: sending attempt {attempt} again with its key", b + 1));
-        self.submit(b, attempt, &body, key.as_deref())
+        self.submit(b, attempt, &body, key.as_deref(), true)
     }
 
     /// One POST of attempt `attempt` of batch `b`, and what its answer means for the journal.
-    fn submit(&mut self, b: usize, attempt: u32, body: &[u8], key: Option<&str>) -> Result<(), CliError> {
+    /// `resend`: the attempt was POSTed before (its answer was lost), so it may be queued already.
+    fn submit(&mut self, b: usize, attempt: u32, body: &[u8], key: Option<&str>, resend: bool) -> Result<(), CliError> {
         let path = format!("{}/consents/request", self.base);
         let what = format!("batch {}", b + 1);
         match self.client.call(&what, &path, Some(body), true, key) {
@@ -1032,6 +1033,20 @@ impl Upload<'_> {
                  not sent",
                 a.status
             ))),
+            Ok(a) if resend => {
+                // A refusal of a resend says nothing about the first POST, which may have been
+                // queued (a relay that judges the batch again before replaying its stored answer
+                // refuses what has since left the window). So nothing is recorded as refused: the
+                // items are looked up (`reconcile`, `--reconcile-after` s after the send) and only
+                // those IYS does not hold are sent, as a new attempt.
+                self.client.note(&format!(
+                    "{what}: HTTP {} {} to the resend of attempt {attempt}; looking its items up",
+                    a.status,
+                    codes_of(&a.body)
+                ));
+                self.runs[b].key = None;
+                Ok(())
+            }
             Ok(a) if a.status == 422 && item_errors(&a.body, self.runs[b].items.len()).is_some() => {
                 // Refused for some items only (IYS's batch is all or nothing): those are refused,
                 // each with its own error, and the others go again as a new attempt (`drive`).
