@@ -460,6 +460,8 @@ struct BatchRun {
     resends: u32,
     resend_at: i64,
     outcomes: Vec<Option<Outcome>>,
+    /// Told the user once that a settled answer lacked some items.
+    incomplete_noted: bool,
 }
 
 impl BatchRun {
@@ -475,6 +477,7 @@ impl BatchRun {
             resends: 0,
             resend_at: 0,
             outcomes: vec![None; count as usize],
+            incomplete_noted: false,
         }
     }
 
@@ -664,6 +667,33 @@ fn item_errors(body: &[u8], len: usize) -> Option<Vec<(usize, String, String)>> 
         out.push((index, code.to_string(), message.to_string()));
     }
     Some(out)
+}
+
+/// The outcomes in a batch result with no `enqueue` item, for the attempt's `items` (with
+/// subrequest ids `subs`): matched by subrequest id, else by position. `None` when some item of
+/// `open` has no outcome in it, so that the batch is not recorded `done` with items left pending.
+fn settled_outcomes(
+    list: &[BatchStatusItem],
+    subs: &[String],
+    items: &[u32],
+    open: &[u32],
+) -> Option<Vec<ItemOutcome>> {
+    let by_sub: HashMap<&str, u32> = subs.iter().zip(items).map(|(s, &i)| (s.as_str(), i)).collect();
+    let mut outcomes: Vec<ItemOutcome> = Vec::with_capacity(list.len());
+    for (k, it) in list.iter().enumerate() {
+        let item = by_sub.get(it.sub_request_id.as_str()).copied().or_else(|| items.get(k).copied());
+        let Some(item) = item else { continue };
+        let error = it.error.as_ref();
+        outcomes.push(ItemOutcome {
+            item,
+            ok: it.status == BatchItemStatus::Success,
+            transaction_id: it.transaction_id.clone(),
+            creation_date: it.creation_date.clone(),
+            code: error.map(|e| e.code.clone()),
+            message: error.map(|e| e.message.clone()),
+        });
+    }
+    open.iter().all(|i| outcomes.iter().any(|o| o.item == *i)).then_some(outcomes)
 }
 
 fn first_error(body: &[u8]) -> (String, String) {
@@ -1158,21 +1188,15 @@ impl Upload<'_> {
             return Ok(false);
         }
         let run = &self.runs[b];
-        let by_sub: HashMap<&str, u32> = run.subs.iter().zip(&run.items).map(|(s, &i)| (s.as_str(), i)).collect();
-        let mut outcomes = Vec::with_capacity(list.len());
-        for (k, it) in list.iter().enumerate() {
-            let item = by_sub.get(it.sub_request_id.as_str()).copied().or_else(|| run.items.get(k).copied());
-            let Some(item) = item else { continue };
-            let error = it.error.as_ref();
-            outcomes.push(ItemOutcome {
-                item,
-                ok: it.status == BatchItemStatus::Success,
-                transaction_id: it.transaction_id.clone(),
-                creation_date: it.creation_date.clone(),
-                code: error.map(|e| e.code.clone()),
-                message: error.map(|e| e.message.clone()),
-            });
-        }
+        let Some(outcomes) = settled_outcomes(&list, &run.subs, &run.items, &run.open_items()) else {
+            // An answer without some of the items: not `done` (they would stay pending for good,
+            // and every rerun would exit 2); polled again, within --wait-max.
+            if !run.incomplete_noted {
+                self.client.note(&format!("{what}: the answer lacks some items; asking again"));
+                self.runs[b].incomplete_noted = true;
+            }
+            return Ok(false);
+        };
         self.record(b, Entry::Done { batch: b as u64 + 1, attempt, outcomes })?;
         Ok(true)
     }
@@ -1519,4 +1543,35 @@ pub fn run(s: &Settings, judge: Judge) -> Result<Tally, CliError> {
         )));
     }
     Ok(Tally { valid: c.accepted, invalid: c.refused + c.invalid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(items: &[(&str, &str)]) -> Vec<BatchStatusItem> {
+        let list: Vec<Value> = items
+            .iter()
+            .enumerate()
+            .map(|(k, (sub, status))| json!({"index": k, "status": status, "subrequestId": sub}))
+            .collect();
+        serde_json::from_value(Value::Array(list)).expect("a batch result")
+    }
+
+    #[test]
+    fn a_settled_result_is_done_only_when_it_has_every_open_item() {
+        let subs: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_string()).collect();
+        let (items, open) = ([4, 7, 9], [4, 7, 9]);
+        // Matched by subrequest id, in any order.
+        let all =
+            settled_outcomes(&result(&[("c", "failure"), ("a", "success"), ("b", "success")]), &subs, &items, &open)
+                .expect("every item has an outcome");
+        let mut got: Vec<(u32, bool)> = all.iter().map(|o| (o.item, o.ok)).collect();
+        got.sort_unstable();
+        assert_eq!(got, [(4, true), (7, true), (9, false)]);
+        // One item missing from the answer: not done.
+        assert!(settled_outcomes(&result(&[("a", "success"), ("c", "success")]), &subs, &items, &open).is_none());
+        // An item already settled (looked up) need not be in it.
+        assert!(settled_outcomes(&result(&[("a", "success"), ("c", "success")]), &subs, &items, &[4, 9]).is_some());
+    }
 }
