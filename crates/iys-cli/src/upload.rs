@@ -589,6 +589,22 @@ struct Token {
     margin: Duration,
 }
 
+/// The longest token life believed (IYS's are 2 h and 4 h): a larger `expires_in` is the server's
+/// mistake, and `Instant + Duration` would panic on an absurd one.
+const MAX_TOKEN_LIFE: Duration = Duration::from_secs(24 * 3600);
+
+fn token_of(t: TokenResponse, now: Instant) -> Token {
+    let life = Duration::from_secs(t.expires_in).min(MAX_TOKEN_LIFE);
+    let refresh_life = Duration::from_secs(t.refresh_expires_in).min(MAX_TOKEN_LIFE);
+    Token {
+        access: Secret(t.access_token),
+        refresh: Secret(t.refresh_token),
+        access_until: now.checked_add(life).unwrap_or(now),
+        refresh_until: now.checked_add(refresh_life).unwrap_or(now),
+        margin: (life / 4).min(Duration::from_secs(300)),
+    }
+}
+
 /// Why a call did not produce an answer to act on.
 enum CallErr {
     /// Stop the run (exit 2).
@@ -732,15 +748,7 @@ impl Client {
                 Ok(a) if a.status == 200 => {
                     let t: TokenResponse = serde_json::from_slice(&a.body)
                         .map_err(|_| CliError::usage("the relay's token answer is not a token"))?;
-                    let now = Instant::now();
-                    let life = Duration::from_secs(t.expires_in);
-                    return Ok(Token {
-                        access: Secret(t.access_token),
-                        refresh: Secret(t.refresh_token),
-                        access_until: now + life,
-                        refresh_until: now + Duration::from_secs(t.refresh_expires_in),
-                        margin: (life / 4).min(Duration::from_secs(300)),
-                    });
+                    return Ok(token_of(t, Instant::now()));
                 }
                 Ok(a) if a.status == 429 && codes_of(&a.body).contains("H084") => {
                     return Err(CliError::usage(
@@ -828,7 +836,10 @@ impl Client {
                 }
                 Ok(a) if a.status == 409 && key_refusal(&a.body) => {
                     // The relay is still queueing this key's first request: ask again for its answer.
-                    ("HTTP 409 (this batch's first request is still being queued)".to_string(), a.retry_after)
+                    (
+                        "HTTP 409 (this batch's first request is still being queued)".to_string(),
+                        a.retry_after.map(|d| d.min(MAX_RETRY_AFTER)),
+                    )
                 }
                 Ok(a) if a.status >= 500 => {
                     let why = format!("HTTP {} {}", a.status, codes_of(&a.body));
@@ -1010,13 +1021,16 @@ impl Upload<'_> {
         // A token first: a login failure must not leave a `send` without a POST behind.
         self.client.bearer()?;
         let p = &self.plan.batches[b];
-        let attempt = self.runs[b].attempt + 1;
+        let attempt = self.runs[b]
+            .attempt
+            .checked_add(1)
+            .ok_or_else(|| CliError::usage(format!("batch {}: the journal's attempt number is out of range", b + 1)))?;
         let at = now_ms();
         let key = attempt_key(&self.plan.input_sha256, b as u64 + 1, &p.sha256, attempt, at);
         let send = Entry::Send {
             batch: b as u64 + 1,
             sha256: p.sha256.clone(),
-            range: [p.first, p.first + u64::from(p.count)],
+            range: [p.first, p.first.saturating_add(u64::from(p.count))],
             attempt,
             items: items.clone(),
             at,
@@ -1113,7 +1127,8 @@ impl Upload<'_> {
                 self.client.note(&format!("{what}: {why}; no answer"));
                 let r = &mut self.runs[b];
                 r.resends += 1;
-                r.resend_at = now_ms() + i64::try_from(self.client.backoff(r.resends - 1).as_millis()).unwrap_or(0);
+                r.resend_at = now_ms()
+                    .saturating_add(i64::try_from(self.client.backoff(r.resends - 1).as_millis()).unwrap_or(0));
                 Ok(())
             }
             Err(CallErr::Fatal(e)) => Err(e),
@@ -1124,7 +1139,7 @@ impl Upload<'_> {
     /// it has one, young enough for the relay to hold it, and the server honours keys.
     fn resendable(&mut self, b: usize) -> Result<Option<bool>, CliError> {
         let r = &self.runs[b];
-        if r.phase != Phase::Unsure || r.key.is_none() || now_ms() - r.sent_at >= KEY_TRUSTED_MS {
+        if r.phase != Phase::Unsure || r.key.is_none() || now_ms().saturating_sub(r.sent_at) >= KEY_TRUSTED_MS {
             return Ok(None);
         }
         if !self.honours_keys()? {
@@ -1310,8 +1325,9 @@ impl Upload<'_> {
                         }
                     }
                     Phase::Unsure => {
-                        let due = self.runs[b].sent_at
-                            + i64::try_from(self.s.reconcile_after.as_millis()).unwrap_or(i64::MAX);
+                        let due = self.runs[b]
+                            .sent_at
+                            .saturating_add(i64::try_from(self.s.reconcile_after.as_millis()).unwrap_or(i64::MAX));
                         if now_ms() >= due {
                             self.reconcile(b)?;
                             settled = true;
@@ -1330,7 +1346,7 @@ impl Upload<'_> {
             interval = if settled { POLL_FIRST } else { (interval * 2).min(POLL_MAX) };
             let mut sleep = interval;
             if let Some(due) = next_due {
-                let until = Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0));
+                let until = Duration::from_millis(u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0));
                 sleep = sleep.min(until.max(Duration::from_millis(50)));
             }
             std::thread::sleep(sleep);
@@ -1556,6 +1572,18 @@ mod tests {
             .map(|(k, (sub, status))| json!({"index": k, "status": status, "subrequestId": sub}))
             .collect();
         serde_json::from_value(Value::Array(list)).expect("a batch result")
+    }
+
+    #[test]
+    fn an_absurd_token_life_is_clamped_not_a_panic() {
+        let t: TokenResponse = serde_json::from_value(json!({"access_token": "a", "refresh_token": "r",
+            "expires_in": u64::MAX, "refresh_expires_in": u64::MAX, "token_type": "bearer"}))
+        .expect("a token");
+        let now = Instant::now();
+        let token = token_of(t, now);
+        assert_eq!(token.access_until, now + MAX_TOKEN_LIFE);
+        assert_eq!(token.refresh_until, now + MAX_TOKEN_LIFE);
+        assert_eq!(token.margin, Duration::from_secs(300));
     }
 
     #[test]
