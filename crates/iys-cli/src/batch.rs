@@ -31,6 +31,11 @@ fn batch_name(n: u64) -> String {
 
 const REJECTS: &str = "rejects.ndjson";
 
+/// The relay refuses a body over 2 MiB (413, `MAX_BODY` in crates/iys-worker/src/relay.rs), which
+/// would refuse every item of the batch; a file is closed before it would pass this, 100 KiB below.
+/// (1000 plain consents take about 200 KB; long `retailerAccess` lists make a batch this big.)
+pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024 - 100 * 1024;
+
 /// A hasher for keys that are already uniformly random hashes: it passes them through.
 #[derive(Debug, Default)]
 struct PassThrough(u64);
@@ -65,11 +70,14 @@ enum Outcome {
     Rejected(Vec<u8>),
 }
 
-/// Writes consents into `batch-NNNNN.json` files of at most [`MAX_BATCH`] each: bare JSON arrays.
+/// Writes consents into `batch-NNNNN.json` files of at most [`MAX_BATCH`] each and at most
+/// [`MAX_BATCH_BYTES`] (a single larger consent gets a file of its own): bare JSON arrays.
 struct Batches {
     dir: PathBuf,
     file: Option<BufWriter<File>>,
     in_file: usize,
+    /// Bytes written to the open file.
+    bytes: usize,
     files: u64,
     /// The input index of every item of every file, when asked for (`iys upload`).
     indices: Option<Vec<Vec<u64>>>,
@@ -77,7 +85,8 @@ struct Batches {
 
 impl Batches {
     fn push(&mut self, index: u64, consent: &[u8]) -> Result<(), CliError> {
-        if self.in_file == MAX_BATCH {
+        // With the separator before it and the closing `\n]\n` after it.
+        if self.in_file == MAX_BATCH || (self.file.is_some() && self.bytes + 2 + consent.len() + 3 > MAX_BATCH_BYTES) {
             self.close()?;
         }
         if let Some(indices) = &mut self.indices {
@@ -91,6 +100,7 @@ impl Batches {
         let file = match &mut self.file {
             Some(f) => {
                 f.write_all(b",\n").map_err(|e| CliError::io("cannot write a batch file", &e))?;
+                self.bytes += 2;
                 f
             }
             None => {
@@ -100,10 +110,12 @@ impl Batches {
                     File::create(&path).map_err(|e| CliError::io(format!("cannot create {}", path.display()), &e))?;
                 let f = self.file.insert(BufWriter::new(f));
                 f.write_all(b"[\n").map_err(|e| CliError::io("cannot write a batch file", &e))?;
+                self.bytes = 2;
                 f
             }
         };
         file.write_all(consent).map_err(|e| CliError::io("cannot write a batch file", &e))?;
+        self.bytes += consent.len();
         self.in_file += 1;
         Ok(())
     }
@@ -249,8 +261,14 @@ pub fn write(
         .map_err(|e| CliError::io(format!("cannot create {}", rejects_path.display()), &e))?;
     let mut rejects = BufWriter::with_capacity(1 << 16, rejects);
     let reject_err = |e: &std::io::Error| CliError::io(format!("cannot write {}", rejects_path.display()), e);
-    let mut batches =
-        Batches { dir: dir.to_path_buf(), file: None, in_file: 0, files: 0, indices: keep_indices.then(Vec::new) };
+    let mut batches = Batches {
+        dir: dir.to_path_buf(),
+        file: None,
+        in_file: 0,
+        bytes: 0,
+        files: 0,
+        indices: keep_indices.then(Vec::new),
+    };
     let mut seen: HashMap<u128, u64, BuildHasherDefault<PassThrough>> = HashMap::default();
     let (mut valid, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
 
@@ -296,4 +314,40 @@ pub fn write(
         files: batches.files,
         indices: batches.indices.take().unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_file_closes_before_its_body_passes_the_relay_limit() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut b = Batches {
+            dir: dir.path().to_path_buf(),
+            file: None,
+            in_file: 0,
+            bytes: 0,
+            files: 0,
+            indices: Some(Vec::new()),
+        };
+        // 300 items of 10 kB: about 3 MB, far fewer than MAX_BATCH items.
+        let item = format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000));
+        for i in 0..300 {
+            b.push(i, item.as_bytes()).expect("push");
+        }
+        b.close().expect("close");
+        assert_eq!(b.files, 2);
+        let mut total = 0;
+        for n in 1..=b.files {
+            let bytes = fs::read(batch_path(dir.path(), n)).expect("a batch file");
+            assert!(bytes.len() <= MAX_BATCH_BYTES, "file {n}: {} bytes", bytes.len());
+            let items: Vec<serde_json::Value> = serde_json::from_slice(&bytes).expect("a JSON array");
+            total += items.len();
+        }
+        assert_eq!(total, 300);
+        let per_file: Vec<usize> = b.indices.unwrap_or_default().iter().map(Vec::len).collect();
+        assert_eq!(per_file.iter().sum::<usize>(), 300);
+        assert!(per_file[0] > 150, "the first file is filled up to the limit: {per_file:?}");
+    }
 }

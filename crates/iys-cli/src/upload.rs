@@ -113,6 +113,9 @@ const POLL_MAX: Duration = Duration::from_secs(15);
 /// up: the relay keeps a key 24 h (crates/iys-worker/README.md, "Idempotency keys"); an hour of
 /// margin for clocks.
 const KEY_TRUSTED_MS: i64 = 23 * 3600 * 1000;
+/// The relay's body limit (`MAX_BODY` in crates/iys-worker/src/relay.rs): a larger batch file of an
+/// `iys batch` directory would be refused whole (413), so it is refused before planning.
+const RELAY_MAX_BODY: usize = 2 * 1024 * 1024;
 
 // ---- plan -------------------------------------------------------------------------------------
 
@@ -176,6 +179,13 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 
 fn count_items(path: &Path) -> Result<u32, CliError> {
     let bytes = fs::read(path).map_err(|e| CliError::io(format!("cannot read {}", path.display()), &e))?;
+    if bytes.len() > RELAY_MAX_BODY {
+        return Err(CliError::usage(format!(
+            "{} is {} bytes; the relay takes at most {RELAY_MAX_BODY} bytes a batch (split it)",
+            path.display(),
+            bytes.len()
+        )));
+    }
     let items: Vec<Value> = serde_json::from_slice(&bytes)
         .map_err(|_| CliError::usage(format!("{} is not a JSON array of consents", path.display())))?;
     if items.is_empty() || items.len() > iys_core::batch::MAX_BATCH {
