@@ -122,7 +122,11 @@ impl Batches {
 
     fn close(&mut self) -> Result<(), CliError> {
         if let Some(mut f) = self.file.take() {
-            f.write_all(b"\n]\n").and_then(|()| f.flush()).map_err(|e| self.err(&e))?;
+            // Synced: `iys upload` writes its plan (naming this file and its hash) right after.
+            f.write_all(b"\n]\n")
+                .and_then(|()| f.flush())
+                .and_then(|()| f.get_ref().sync_all())
+                .map_err(|e| self.err(&e))?;
         }
         self.in_file = 0;
         Ok(())
@@ -304,7 +308,12 @@ pub fn write(
         Ok(())
     })?;
     batches.close()?;
-    rejects.flush().map_err(|e| reject_err(&e))?;
+    rejects.flush().and_then(|()| rejects.get_ref().sync_all()).map_err(|e| reject_err(&e))?;
+    // The files' directory entries too, before a plan can point at them.
+    let here = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    File::open(here)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CliError::io(format!("cannot sync {}", dir.display()), &e))?;
     progress.finish(valid + rejected);
     Ok(Written {
         records: valid + rejected,

@@ -417,6 +417,10 @@ impl Journal {
         if whole < text.len() {
             file.set_len(whole as u64).and_then(|()| file.sync_all()).map_err(|e| err(&e))?;
         }
+        // A journal just created must survive a power loss with its name: its entries' fsyncs
+        // (sync_data) do not cover the directory entry.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err(&e))?;
         let mut entries = Vec::new();
         for (n, line) in text[..whole].split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
