@@ -427,3 +427,70 @@ fn iys_upload_whose_resend_is_refused_looks_the_items_up_instead_of_calling_them
         assert_eq!(sent_to_iys(&r, rec), 1, "{c}");
     }
 }
+
+/// As above, but IYS is down for batches, so the first POST's items are still in the relay's queue
+/// when the CLI looks them up: the status answers say so (`x-iys-edge-queued`), the CLI adopts that
+/// request as its lost answer and follows it, and nothing is posted a third time. (Before, the items
+/// read as "not held by IYS" and went again as a new request: IYS got each twice.)
+#[test]
+fn iys_upload_follows_items_the_relay_still_holds_instead_of_sending_them_again() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let r = Relay::start(Opts::default());
+    let (pid, user, password) = r.create_provider(&json!({"name": "queued look-up", "rate": 50, "burst": 100,
+                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]}));
+    let (user, password) = (user.as_str(), password.as_str());
+    let dir = r.state.join("queued-look-up");
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).expect("input dir");
+    let batch: Vec<Value> = (0..5).map(|i| consent(&format!("+90538{:07}", 6_000_000 + i))).collect();
+    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
+    let out = dir.join("out");
+    let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "503", "route": "batch"})));
+    assert_eq!(f.status, 200, "{}", f.body);
+
+    // The resend is refused at once; IYS comes back once the CLI has adopted the queued request.
+    let proxy = Proxy::start_with(&r.base, Some(std::sync::Arc::new(AtomicBool::new(true))));
+    let (sim, journal) = (r.sim.clone(), out.join("upload.journal"));
+    let back = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = back.clone();
+    let watcher = std::thread::spawn(move || {
+        for _ in 0..900 {
+            let adopted =
+                std::fs::read_to_string(&journal).unwrap_or_default().lines().any(|l| l.contains(r#""e":"sent""#));
+            if adopted {
+                let _ = support::try_request("DELETE", &format!("{sim}/__sim/faults"), &[], None);
+                flag.store(true, Ordering::Relaxed);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    let (iys, brand) = (IYS.to_string(), BRAND.to_string());
+    let extra =
+        ["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120", "--timeout", "20", "--reconcile-after", "0"];
+    let (code, stdout, stderr) = support::upload(&proxy.base, user, password, &extra, &out, &input);
+    let _ = watcher.join();
+    assert!(back.load(Ordering::Relaxed), "the CLI never followed the queued request\n{stderr}");
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    let journal = std::fs::read_to_string(out.join("upload.journal")).expect("journal");
+    let kinds: Vec<String> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| e["e"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(kinds, ["send", "found", "sent", "done"], "{journal}");
+    let report = std::fs::read_to_string(out.join("report.ndjson")).expect("report.ndjson");
+    let lines: Vec<Value> = report.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
+    assert_eq!(lines.len(), 5, "{report}");
+    assert!(lines.iter().all(|l| l["state"] == "accepted" && l["ok"] == true), "{report}");
+    assert_eq!(proxy.keys.lock().expect("keys").len(), 2, "the first POST and its refused resend only");
+    let requests = r.d1(&format!("SELECT COUNT(DISTINCT request_id) AS n FROM outbound WHERE provider_id = '{pid}'"));
+    assert_eq!(requests[0]["results"][0]["n"], json!(1), "{requests}");
+    let stored = load::sim_consents(&r, IYS, BRAND);
+    for c in &batch {
+        let rec = c["recipient"].as_str().unwrap_or_default();
+        assert_eq!(stored.iter().filter(|s| s["recipient"] == rec).count(), 1, "{c}");
+        assert_eq!(sent_to_iys(&r, rec), 1, "{c}");
+    }
+}

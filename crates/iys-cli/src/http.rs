@@ -22,6 +22,9 @@ pub struct Answer {
     pub retry_after: Option<Duration>,
     /// The body.
     pub body: Vec<u8>,
+    /// `x-iys-edge-queued` (the relay's status answers): the relay request that still holds a
+    /// consent of the caller for the recipient and type asked about.
+    pub queued: Option<String>,
 }
 
 /// A transport failure (no HTTP answer).
@@ -113,11 +116,12 @@ fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<An
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
+    let queued = resp.headers().get("x-iys-edge-queued").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
         // The server answered, so it received the request: whatever it did stands.
         Failure::Unknown(format!("the answer ({status}) could not be read: {}", describe(&e)))
     })?;
-    Ok(Answer { status, retry_after, body })
+    Ok(Answer { status, retry_after, body, queued })
 }
 
 fn classify(e: ureq::Error) -> Failure {

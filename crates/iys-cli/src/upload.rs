@@ -1231,7 +1231,11 @@ impl Upload<'_> {
     }
 
     /// Looks up every open item of an unanswered attempt; sends only those IYS does not hold in
-    /// the same state.
+    /// the same state and the relay does not hold in its queue (`x-iys-edge-queued` on the status
+    /// answer: IYS does not have them *yet*). When every item still queued is under one relay
+    /// request whose items match this attempt, that request is this attempt's (its answer was
+    /// lost): it is adopted and polled. Otherwise nothing is sent now and the batch is looked up
+    /// again later.
     fn reconcile(&mut self, b: usize) -> Result<(), CliError> {
         let (_, values) = self.load(b)?;
         let attempt = self.runs[b].attempt;
@@ -1239,6 +1243,7 @@ impl Upload<'_> {
         let path = format!("{}/consents/status", self.base);
         let what = format!("batch {} look-up", b + 1);
         let mut found = Vec::new();
+        let mut queued: Vec<String> = Vec::new();
         for &i in &open {
             let Some(v) = values.get(i as usize) else { continue };
             let q = json!({"recipient": v["recipient"], "recipientType": v["recipientType"], "type": v["type"]});
@@ -1260,11 +1265,35 @@ impl Upload<'_> {
                         code: None,
                         message: None,
                     });
+                    continue;
                 }
+            }
+            if let Some(rid) = a.queued {
+                queued.push(rid);
             }
         }
         let n = found.len();
         self.record(b, Entry::Found { batch: b as u64 + 1, attempt, items: found })?;
+        if let Some(rid) = queued.first().cloned() {
+            if queued.iter().all(|r| *r == rid) {
+                if let Some(subs) = self.queued_subs(&rid, self.runs[b].items.len())? {
+                    self.client.note(&format!(
+                        "batch {}: {n} of {} items already in IYS; the rest are in the relay's queue under this attempt's \
+                         request {rid}: following it",
+                        b + 1,
+                        open.len()
+                    ));
+                    return self.record(b, Entry::Sent { batch: b as u64 + 1, attempt, request_id: rid, subs });
+                }
+            }
+            self.client.note(&format!(
+                "batch {}: {} items are still in the relay's queue; nothing is sent now, they are looked up again later",
+                b + 1,
+                queued.len()
+            ));
+            self.runs[b].sent_at = now_ms();
+            return Ok(());
+        }
         self.client.note(&format!(
             "batch {}: {n} of {} items already in IYS in the same state; {} to send",
             b + 1,
@@ -1276,6 +1305,28 @@ impl Upload<'_> {
             self.post(b, Some(rest))?;
         }
         Ok(())
+    }
+
+    /// The subrequest ids of relay request `rid` in item order, when it has exactly `n` items (the
+    /// attempt it is taken for); `None` when it cannot be read or does not match.
+    fn queued_subs(&mut self, rid: &str, n: usize) -> Result<Option<Vec<String>>, CliError> {
+        let path = format!("{}/consents/request/{rid}", self.base);
+        let a = match self.client.call("relay request look-up", &path, None, false, None) {
+            Ok(a) => a,
+            Err(CallErr::Fatal(e)) => return Err(e),
+            Err(CallErr::Unsure(_)) => return Ok(None),
+        };
+        let Ok(list) = serde_json::from_slice::<Vec<BatchStatusItem>>(&a.body) else { return Ok(None) };
+        if a.status != 200 || list.len() != n {
+            return Ok(None);
+        }
+        let mut subs = vec![None; n];
+        for item in list {
+            if let Some(slot) = usize::try_from(item.index).ok().and_then(|i| subs.get_mut(i)) {
+                *slot = Some(item.sub_request_id);
+            }
+        }
+        Ok(subs.into_iter().collect())
     }
 
     fn drive(&mut self) -> Result<(), CliError> {
