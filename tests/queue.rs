@@ -254,3 +254,30 @@ fn rows_wait_out_the_token_breaker_without_using_attempts() {
     }
     eprintln!("breaker: {looks} looks with nothing sent, then every consent landed once");
 }
+
+#[test]
+fn a_row_whose_status_check_fails_is_checked_again_before_it_is_sent_again() {
+    let r = Relay::start(opts(&[]));
+    let (_, token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    // The list's connection is cut (it may have landed), and the first status check cannot be made.
+    for fault in
+        [json!({"kind": "reset", "route": "batch", "count": 1}), json!({"kind": "503", "route": "status", "count": 1})]
+    {
+        let f = r.sim("POST", "/__sim/faults", Some(&fault));
+        assert_eq!(f.status, 200, "{}", f.body);
+    }
+    let phone = load::phone(539);
+    let rid = post_batch(&r, &token, &[consent(&phone, "ONAY", &date(60))]);
+    let out = final_status(&r, &token, &rid, 60);
+    assert_eq!(out[0]["status"], "success", "{out:?}");
+    // The failed check sends nothing: the row waits, is checked again (IYS: no such record), and
+    // only then goes again. Before, a failed check counted as "not there" and the row went at once.
+    let routes: Vec<(String, u64)> = sim_log(&r)
+        .iter()
+        .filter(|e| e["route"] == "batch" || e["route"] == "status")
+        .map(|e| (e["route"].as_str().unwrap_or_default().to_string(), e["status"].as_u64().unwrap_or(0)))
+        .collect();
+    let seq: Vec<(&str, u64)> = routes.iter().map(|(r, s)| (r.as_str(), *s)).collect();
+    assert_eq!(seq, [("batch", 0), ("status", 503), ("status", 404), ("batch", 200)], "{routes:?}");
+    assert_eq!(sim_items(&r, &phone).len(), 1);
+}

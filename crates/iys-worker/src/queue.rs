@@ -460,6 +460,17 @@ struct StatusRecord {
 }
 
 /// Whether IYS already holds exactly this consent (status, consentDate, source).
+/// What IYS said of a consent the relay may already have delivered.
+enum Check {
+    /// IYS holds it in the same state: it landed.
+    Held(StatusRecord),
+    /// IYS holds no such record, or one in another state: it did not land.
+    Absent,
+    /// IYS could not be asked (not sent, network, timeout, 5xx, 429, …): nothing is known, so the
+    /// row neither goes again nor ends; it is checked again later.
+    Unknown,
+}
+
 async fn already_recorded(
     env: &Env,
     rows: &RefCell<Vec<Entry>>,
@@ -467,21 +478,31 @@ async fn already_recorded(
     iys: &str,
     brand: &str,
     consent: &Value,
-) -> Option<StatusRecord> {
+) -> Check {
     let q =
         json!({"recipient": consent["recipient"], "recipientType": consent["recipientType"], "type": consent["type"]});
     let path = format!("/sps/{iys}/brands/{brand}/consents/status");
-    let r = iys_call(env, rows, who, "status-check", Method::Post, &path, Some(q.to_string()), Wait::Exchange(15_000))
-        .await
-        .ok()?;
-    if !r.ok() {
-        return None;
+    let Ok(r) =
+        iys_call(env, rows, who, "status-check", Method::Post, &path, Some(q.to_string()), Wait::Exchange(15_000))
+            .await
+    else {
+        return Check::Unknown;
+    };
+    if r.status == 404 {
+        return Check::Absent;
     }
-    let s: StatusRecord = serde_json::from_value(r.json()?).ok()?;
+    if !r.ok() {
+        return Check::Unknown;
+    }
+    let Some(s) = r.json().and_then(|v| serde_json::from_value::<StatusRecord>(v).ok()) else { return Check::Unknown };
     let same = s.status.as_deref() == consent["status"].as_str()
         && s.consent_date.as_deref() == consent["consentDate"].as_str()
         && (consent["source"].is_null() || s.source.as_deref() == consent["source"].as_str());
-    same.then_some(s)
+    if same {
+        Check::Held(s)
+    } else {
+        Check::Absent
+    }
 }
 
 async fn finalize(
@@ -617,14 +638,26 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
         // A full claim may have left due rows behind; an ended row may unblock a later one of its key.
         let mut more = rows.len() >= 1000;
         let mut to_send: Vec<(Row, Value)> = Vec::new();
+        // Rows whose check could not be made wait this long (no attempt used) and are checked again.
+        let mut unchecked: Option<u64> = None;
         for row in rows {
             let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
             if row.needs_check > 0.0 {
-                if let Some(s) = already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
-                    finalize(&db, &row.id, true, s.transaction_id.as_deref(), s.creation_date.as_deref(), "", "")
-                        .await?;
-                    more = true;
-                    continue;
+                match already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
+                    Check::Held(s) => {
+                        finalize(&db, &row.id, true, s.transaction_id.as_deref(), s.creation_date.as_deref(), "", "")
+                            .await?;
+                        more = true;
+                        continue;
+                    }
+                    Check::Unknown => {
+                        // Sending now could deliver it twice; ending it could lose it.
+                        let wait = env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64;
+                        wait_not_sent(&db, &row, true, "upstream/unavailable", wait).await?;
+                        unchecked = Some(wait);
+                        continue;
+                    }
+                    Check::Absent => {}
                 }
             }
             if let Some((c, m)) = row_expired(&row, &consent) {
@@ -636,13 +669,13 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
             to_send.push((row, consent));
         }
         if to_send.is_empty() {
-            return Ok((None, more));
+            return Ok((unchecked, more));
         }
         let body = Value::Array(to_send.iter().map(|(_, c)| c.clone()).collect()).to_string();
         let path = format!("/sps/{iys}/brands/{brand}/consents/request");
         let r =
             iys_call(env, &ledger_rows, who, "batch", Method::Post, &path, Some(body), Wait::Exchange(30_000)).await;
-        let mut min_delay: Option<u64> = None;
+        let mut min_delay: Option<u64> = unchecked;
         let mut note = |d: Option<u64>| {
             if let Some(d) = d {
                 min_delay = Some(min_delay.map_or(d, |m: u64| m.min(d)));
@@ -855,7 +888,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
                         // A replay of something that may already have landed: ask IYS what it holds.
                         let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
                         match already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
-                            Some(s) => {
+                            Check::Held(s) => {
                                 finalize(
                                     &db,
                                     &row.id,
@@ -867,7 +900,13 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
                                 )
                                 .await?
                             }
-                            None => finalize(&db, &row.id, false, txid, created, &code, &msg).await?,
+                            Check::Absent => finalize(&db, &row.id, false, txid, created, &code, &msg).await?,
+                            // Not known whether it landed: checked again before anything else.
+                            Check::Unknown => {
+                                if let Some(d) = requeue(env, &db, row, true, &code, &msg).await? {
+                                    min_delay = Some(min_delay.map_or(d, |m| m.min(d)));
+                                }
+                            }
                         }
                     } else {
                         let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
