@@ -361,6 +361,78 @@ fn iys_upload_whose_batch_answer_is_lost_sends_it_again_with_its_key_and_iys_get
     }
 }
 
+/// One planned batch of five MESAJ consents for `iys upload` (an `iys batch` directory), for a new
+/// provider: (provider id, user, password, the consents, the input dir, the output dir).
+struct OneBatch {
+    pid: String,
+    user: String,
+    password: String,
+    batch: Vec<Value>,
+    input: std::path::PathBuf,
+    out: std::path::PathBuf,
+}
+
+fn one_batch(r: &Relay, name: &str, first_phone: u64) -> OneBatch {
+    let (pid, user, password) = r.create_provider(&json!({"name": name, "rate": 50, "burst": 100,
+                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]}));
+    let dir = r.state.join(name.replace(' ', "-"));
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).expect("input dir");
+    let batch: Vec<Value> = (0..5).map(|i| consent(&format!("+90{}", first_phone + i))).collect();
+    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
+    OneBatch { pid, user, password, batch, input, out: dir.join("out") }
+}
+
+/// `iys upload` of `b` through `relay`, looking items up at once when it must: (exit code, stdout, stderr).
+fn upload_one(relay: &str, b: &OneBatch) -> (Option<i32>, String, String) {
+    let (iys, brand) = (IYS.to_string(), BRAND.to_string());
+    let extra =
+        ["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120", "--timeout", "20", "--reconcile-after", "0"];
+    support::upload(relay, &b.user, &b.password, &extra, &b.out, &b.input)
+}
+
+/// Runs `then` once `cond` holds (looked at every 100 ms for up to 90 s) on its own thread; the
+/// handle says whether it ran.
+fn when(
+    cond: impl Fn() -> bool + Send + 'static,
+    then: impl FnOnce() + Send + 'static,
+) -> std::thread::JoinHandle<bool> {
+    std::thread::spawn(move || {
+        for _ in 0..900 {
+            if cond() {
+                then();
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    })
+}
+
+/// The kinds of the journal's entries, in order.
+fn journal_kinds(out: &std::path::Path) -> Vec<String> {
+    let journal = std::fs::read_to_string(out.join("upload.journal")).expect("journal");
+    journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| e["e"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Every item of `b`: in the report with `state`, received by IYS once and held once.
+fn assert_each_once(r: &Relay, b: &OneBatch, state: &str) {
+    let report = std::fs::read_to_string(b.out.join("report.ndjson")).expect("report.ndjson");
+    let lines: Vec<Value> = report.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
+    assert_eq!(lines.len(), b.batch.len(), "{report}");
+    assert!(lines.iter().all(|l| l["state"] == state && l["ok"] == true), "{report}");
+    let stored = load::sim_consents(r, IYS, BRAND);
+    for c in &b.batch {
+        let rec = c["recipient"].as_str().unwrap_or_default();
+        assert_eq!(stored.iter().filter(|s| s["recipient"] == rec).count(), 1, "{c}");
+        assert_eq!(sent_to_iys(r, rec), 1, "{c}");
+    }
+}
+
 /// The first POST of a batch is queued but its answer lost; the resend with its key is refused
 /// (422 naming item 0). The items may be queued, so the CLI records none as refused: it looks them
 /// up (here once IYS holds them all), finds them, and sends nothing again.
@@ -368,64 +440,25 @@ fn iys_upload_whose_batch_answer_is_lost_sends_it_again_with_its_key_and_iys_get
 fn iys_upload_whose_resend_is_refused_looks_the_items_up_instead_of_calling_them_refused() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let r = Relay::start(Opts::default());
-    let (_, user, password) = r.create_provider(&json!({"name": "refused resend", "rate": 50, "burst": 100,
-                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]}));
-    let (user, password) = (user.as_str(), password.as_str());
-    let dir = r.state.join("refused-resend");
-    let input = dir.join("in");
-    std::fs::create_dir_all(&input).expect("input dir");
-    let batch: Vec<Value> = (0..5).map(|i| consent(&format!("+90537{:07}", 5_000_000 + i))).collect();
-    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
-    let out = dir.join("out");
-
+    let b = one_batch(&r, "refused resend", 5_375_000_000);
     // The gate opens once IYS holds the first POST's items, so the look-up finds every one.
     let gate = std::sync::Arc::new(AtomicBool::new(false));
     let proxy = Proxy::start_with(&r.base, Some(gate.clone()));
-    let (sim, opener) = (r.sim.clone(), gate.clone());
-    let watcher = std::thread::spawn(move || {
-        let url = format!("{sim}/__sim/consents?iysCode={IYS}&brandCode={BRAND}");
-        for _ in 0..900 {
-            let n = support::try_request("GET", &url, &[], None)
-                .ok()
-                .and_then(|r| r.json().as_array().map(Vec::len))
-                .unwrap_or(0);
-            if n >= 5 {
-                opener.store(true, Ordering::Relaxed);
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    });
-    let (iys, brand) = (IYS.to_string(), BRAND.to_string());
-    let extra =
-        ["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120", "--timeout", "20", "--reconcile-after", "0"];
-    let (code, stdout, stderr) = support::upload(&proxy.base, user, password, &extra, &out, &input);
-    let _ = watcher.join();
-    assert!(gate.load(Ordering::Relaxed), "IYS never held the first POST's items");
+    let url = format!("{}/__sim/consents?iysCode={IYS}&brandCode={BRAND}", r.sim);
+    let held = move || {
+        support::try_request("GET", &url, &[], None).ok().and_then(|r| r.json().as_array().map(Vec::len)).unwrap_or(0)
+            >= 5
+    };
+    let opener = gate.clone();
+    let watcher = when(held, move || opener.store(true, Ordering::Relaxed));
+    let (code, stdout, stderr) = upload_one(&proxy.base, &b);
+    assert!(watcher.join().unwrap_or(false), "IYS never held the first POST's items");
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-
     // Every item found (none refused), one attempt, posted twice with its key and never again.
-    let report = std::fs::read_to_string(out.join("report.ndjson")).expect("report.ndjson");
-    let lines: Vec<Value> = report.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
-    assert_eq!(lines.len(), 5, "{report}");
-    assert!(lines.iter().all(|l| l["state"] == "found" && l["ok"] == true), "{report}");
     let keys = proxy.keys.lock().expect("keys").clone();
     assert_eq!(keys.len(), 2, "{keys:?}\n{stderr}");
-    let journal = std::fs::read_to_string(out.join("upload.journal")).expect("journal");
-    let kinds: Vec<String> = journal
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|e| e["e"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(kinds, ["send", "found"], "{journal}");
-
-    // IYS received each item once and holds each once.
-    let stored = load::sim_consents(&r, IYS, BRAND);
-    for c in &batch {
-        let rec = c["recipient"].as_str().unwrap_or_default();
-        assert_eq!(stored.iter().filter(|s| s["recipient"] == rec).count(), 1, "{c}");
-        assert_eq!(sent_to_iys(&r, rec), 1, "{c}");
-    }
+    assert_eq!(journal_kinds(&b.out), ["send", "found"]);
+    assert_each_once(&r, &b, "found");
 }
 
 /// As above, but IYS is down for batches, so the first POST's items are still in the relay's queue
@@ -434,63 +467,26 @@ fn iys_upload_whose_resend_is_refused_looks_the_items_up_instead_of_calling_them
 /// read as "not held by IYS" and went again as a new request: IYS got each twice.)
 #[test]
 fn iys_upload_follows_items_the_relay_still_holds_instead_of_sending_them_again() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
     let r = Relay::start(Opts::default());
-    let (pid, user, password) = r.create_provider(&json!({"name": "queued look-up", "rate": 50, "burst": 100,
-                     "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]}));
-    let (user, password) = (user.as_str(), password.as_str());
-    let dir = r.state.join("queued-look-up");
-    let input = dir.join("in");
-    std::fs::create_dir_all(&input).expect("input dir");
-    let batch: Vec<Value> = (0..5).map(|i| consent(&format!("+90538{:07}", 6_000_000 + i))).collect();
-    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
-    let out = dir.join("out");
+    let b = one_batch(&r, "queued look-up", 5_386_000_000);
     let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "503", "route": "batch"})));
     assert_eq!(f.status, 200, "{}", f.body);
-
     // The resend is refused at once; IYS comes back once the CLI has adopted the queued request.
     let proxy = Proxy::start_with(&r.base, Some(std::sync::Arc::new(AtomicBool::new(true))));
-    let (sim, journal) = (r.sim.clone(), out.join("upload.journal"));
-    let back = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = back.clone();
-    let watcher = std::thread::spawn(move || {
-        for _ in 0..900 {
-            let adopted =
-                std::fs::read_to_string(&journal).unwrap_or_default().lines().any(|l| l.contains(r#""e":"sent""#));
-            if adopted {
-                let _ = support::try_request("DELETE", &format!("{sim}/__sim/faults"), &[], None);
-                flag.store(true, Ordering::Relaxed);
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+    let (sim, journal) = (r.sim.clone(), b.out.join("upload.journal"));
+    let adopted =
+        move || std::fs::read_to_string(&journal).unwrap_or_default().lines().any(|l| l.contains(r#""e":"sent""#));
+    let watcher = when(adopted, move || {
+        let _ = support::try_request("DELETE", &format!("{sim}/__sim/faults"), &[], None);
     });
-    let (iys, brand) = (IYS.to_string(), BRAND.to_string());
-    let extra =
-        ["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120", "--timeout", "20", "--reconcile-after", "0"];
-    let (code, stdout, stderr) = support::upload(&proxy.base, user, password, &extra, &out, &input);
-    let _ = watcher.join();
-    assert!(back.load(Ordering::Relaxed), "the CLI never followed the queued request\n{stderr}");
+    let (code, stdout, stderr) = upload_one(&proxy.base, &b);
+    assert!(watcher.join().unwrap_or(false), "the CLI never followed the queued request\n{stderr}");
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-
-    let journal = std::fs::read_to_string(out.join("upload.journal")).expect("journal");
-    let kinds: Vec<String> = journal
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|e| e["e"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(kinds, ["send", "found", "sent", "done"], "{journal}");
-    let report = std::fs::read_to_string(out.join("report.ndjson")).expect("report.ndjson");
-    let lines: Vec<Value> = report.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect();
-    assert_eq!(lines.len(), 5, "{report}");
-    assert!(lines.iter().all(|l| l["state"] == "accepted" && l["ok"] == true), "{report}");
+    assert_eq!(journal_kinds(&b.out), ["send", "found", "sent", "done"]);
     assert_eq!(proxy.keys.lock().expect("keys").len(), 2, "the first POST and its refused resend only");
-    let requests = r.d1(&format!("SELECT COUNT(DISTINCT request_id) AS n FROM outbound WHERE provider_id = '{pid}'"));
+    let requests =
+        r.d1(&format!("SELECT COUNT(DISTINCT request_id) AS n FROM outbound WHERE provider_id = '{}'", b.pid));
     assert_eq!(requests[0]["results"][0]["n"], json!(1), "{requests}");
-    let stored = load::sim_consents(&r, IYS, BRAND);
-    for c in &batch {
-        let rec = c["recipient"].as_str().unwrap_or_default();
-        assert_eq!(stored.iter().filter(|s| s["recipient"] == rec).count(), 1, "{c}");
-        assert_eq!(sent_to_iys(&r, rec), 1, "{c}");
-    }
+    assert_each_once(&r, &b, "accepted");
 }
