@@ -981,13 +981,7 @@ fn the_cron_pulls_iys_side_changes_for_providers() {
     let brands = run.json()["brands"].as_array().cloned().unwrap_or_default();
     let failed = brands.iter().filter(|b| !b["error"].is_null()).count();
     assert_eq!(failed, 1, "{brands:?}");
-    let ex = r.admin("GET", "/admin/ledger/export?after=0&limit=5000", None);
-    let rows: Vec<Value> = ex
-        .body
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|row| row["request_id"] == rid.as_str())
-        .collect();
+    let rows: Vec<Value> = ledger_rows(r).into_iter().filter(|row| row["request_id"] == rid.as_str()).collect();
     let kinds: Vec<&str> = rows.iter().map(|row| row["kind"].as_str().unwrap_or_default()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "admin:pull").count(), 1, "{rows:?}");
     assert!(kinds.iter().filter(|k| **k == "upstream:changes").count() >= brands.len(), "{rows:?}");
@@ -1078,18 +1072,13 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     assert!(wait_until > now && wait_until < now + 7_000, "5 s ± 25 %: {holder}");
     // The failed exchange is on record: an `upstream:token` row with its status, no credentials.
-    let ex = r.admin("GET", "/admin/ledger/export?after=0&limit=5000", None);
-    let token_rows: Vec<Value> = ex
-        .body
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|row| row["kind"] == "upstream:token")
-        .collect();
+    let all = ledger_rows(&r);
+    let token_rows: Vec<&Value> = all.iter().filter(|row| row["kind"] == "upstream:token").collect();
     assert!(
         token_rows.iter().any(|row| row["outcome"].as_str().is_some_and(|o| o.starts_with("503"))),
         "{token_rows:?}"
     );
-    assert!(!ex.body.contains("integrator-pass"), "the ledger never holds the integrator's password");
+    assert!(!all.iter().any(|row| row.to_string().contains("integrator-pass")), "the ledger never holds the password");
     // Once the wait is over, the next add gets a token and goes through.
     std::thread::sleep(Duration::from_millis(wait_until.saturating_sub(now) + 200));
     assert_eq!(add(&phone()).status, 200);
