@@ -505,7 +505,7 @@ fn every_route_answers_as_described() {
     assert_eq!(r.header("allow"), Some("POST"));
     a.fault("hold", "status", json!({"holdMs": 4000}));
     let r = a.call(&tok, "POST", &status, Some(&q(&phone(1))), 504);
-    assert_eq!(code_of(&r), "upstream/timeout");
+    assert_eq!((code_of(&r), r.header("retry-after")), ("upstream/timeout".to_string(), Some("1")));
     a.fault("reset", "status", json!({}));
     let r = a.call(&tok, "POST", &status, Some(&q(&phone(1))), 503);
     assert_eq!(code_of(&r), "upstream/unavailable");

@@ -1318,12 +1318,17 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
 /// still in the relay's queue: the relay requestId holding it (the newest).
 pub const QUEUED_HEADER: &str = "x-iys-edge-queued";
 
-/// The error answer when IYS could not be asked. Every 503 says when to come back: a network error
-/// after `RETRY_BASE_S` (the wait the queue gives a single add that met the same error before it
-/// tries again), a request that was not sent the wait it was given.
+/// The error answer when IYS could not be asked. Every 503 and 504 says when to come back: a network
+/// error or a timeout after `RETRY_BASE_S` (the wait the queue gives a single add that met the same
+/// error before it tries again), a request that was not sent the wait it was given.
 pub fn up_error(e: &UpErr, env: &Env, lang: Lang) -> ApiError {
     match e {
-        UpErr::Timeout => ApiError::code(Code::UpstreamTimeout, &[], lang),
+        // (The same wait: IYS was slow to answer, and asking again at once would only add load.)
+        UpErr::Timeout => {
+            let mut a = ApiError::code(Code::UpstreamTimeout, &[], lang);
+            a.retry_after = Some(env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64);
+            a
+        }
         UpErr::Network(_) => {
             let mut a = ApiError::code(Code::UpstreamUnavailable, &[], lang);
             a.retry_after = Some(env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64);
