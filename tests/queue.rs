@@ -16,6 +16,7 @@ mod support;
 #[path = "support/load.rs"]
 mod load;
 
+use iys_tests::date_ago;
 use load::{provider, sim_consents, sim_log};
 use serde_json::{json, Value};
 use support::{wait_for, Opts, Relay};
@@ -23,22 +24,11 @@ use support::{wait_for, Opts, Relay};
 const IYS: u64 = 600001;
 const BRAND: u64 = 600001;
 
-/// Queue timing for a test run: quick polls and retries; no attempt cap of any kind is set.
+/// The suites' quick polls and retries (no attempt cap of any kind is set), plus `extra`.
 fn opts(extra: &[(&'static str, &str)]) -> Opts {
-    let mut vars: Vec<(&'static str, String)> = vec![
-        ("SYNC_TIMEOUT_MS", "3000".into()),
-        ("POLL_DELAY_S", "1".into()),
-        ("RETRY_BASE_S", "1".into()),
-        ("IYS_MAX_RPS", "50".into()),
-    ];
-    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    Opts { vars, ..Opts::default() }
-}
-
-/// Turkey's wall clock `secs_ago` seconds ago, as consentDate.
-fn date(secs_ago: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    iys_core::time::LocalDateTime::from_unix(now - secs_ago).to_string()
+    let mut o = Opts::default();
+    o.vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    o
 }
 
 fn consent(recipient: &str, status: &str, date: &str) -> Value {
@@ -113,10 +103,10 @@ fn a_repeated_recipient_in_two_queued_requests_never_sinks_a_list() {
     let others: Vec<String> = (0..5).map(|_| load::phone(538)).collect();
     // Provider A: ONAY for the shared number among five unrelated consents; provider B, right after
     // (within the consumer's 1 s batching window, so both are queued when it claims): RET for it.
-    let mut a_items = vec![consent(&shared, "ONAY", &date(60))];
-    a_items.extend(others.iter().map(|p| consent(p, "ONAY", &date(60))));
+    let mut a_items = vec![consent(&shared, "ONAY", &date_ago(60))];
+    a_items.extend(others.iter().map(|p| consent(p, "ONAY", &date_ago(60))));
     let a_rid = post_batch(&r, &a_token, &a_items);
-    let b_rid = post_batch(&r, &b_token, &[consent(&shared, "RET", &date(30))]);
+    let b_rid = post_batch(&r, &b_token, &[consent(&shared, "RET", &date_ago(30))]);
 
     let a_out = final_status(&r, &a_token, &a_rid, 60);
     let b_out = final_status(&r, &b_token, &b_rid, 60);
@@ -151,8 +141,10 @@ fn an_outage_longer_than_six_attempts_loses_no_consent() {
     let f = r.sim("POST", "/__sim/faults", Some(&json!({"kind": "503", "route": "batch"})));
     assert_eq!(f.status, 200, "{}", f.body);
     let phones: Vec<String> = (0..6).map(|_| load::phone(539)).collect();
-    let first = post_batch(&r, &token, &phones[..3].iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
-    let second = post_batch(&r, &token, &phones[3..].iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
+    let first =
+        post_batch(&r, &token, &phones[..3].iter().map(|p| consent(p, "ONAY", &date_ago(60))).collect::<Vec<_>>());
+    let second =
+        post_batch(&r, &token, &phones[3..].iter().map(|p| consent(p, "ONAY", &date_ago(60))).collect::<Vec<_>>());
     // An undated TACIR consent has no consentDate window of its own: it is given up 3 business days
     // after the relay accepted it. Accepted "in 2024" here (its row backdated), it ends at its next
     // look as `upstream/expired`, not as `upstream/unavailable` (which says IYS is down right now
@@ -219,7 +211,7 @@ fn rows_wait_out_the_token_breaker_without_using_attempts() {
     let lim = r.sim("POST", "/__sim/limits", Some(&json!({"tokensPerHour": 0})));
     assert_eq!(lim.status, 200, "{}", lim.body);
     let phones: Vec<String> = (0..3).map(|_| load::phone(540)).collect();
-    let rid = post_batch(&r, &token, &phones.iter().map(|p| consent(p, "ONAY", &date(60))).collect::<Vec<_>>());
+    let rid = post_batch(&r, &token, &phones.iter().map(|p| consent(p, "ONAY", &date_ago(60))).collect::<Vec<_>>());
 
     // The consumer looks at the rows again and again (every RETRY_MAX_S), sending nothing.
     let looks = wait_for(60, "three looks while the breaker is open", || {
@@ -267,7 +259,7 @@ fn a_row_whose_status_check_fails_is_checked_again_before_it_is_sent_again() {
         assert_eq!(f.status, 200, "{}", f.body);
     }
     let phone = load::phone(539);
-    let rid = post_batch(&r, &token, &[consent(&phone, "ONAY", &date(60))]);
+    let rid = post_batch(&r, &token, &[consent(&phone, "ONAY", &date_ago(60))]);
     let out = final_status(&r, &token, &rid, 60);
     assert_eq!(out[0]["status"], "success", "{out:?}");
     // The failed check sends nothing: the row waits, is checked again (IYS: no such record), and

@@ -5,7 +5,7 @@
 #[path = "support/worker.rs"]
 mod support;
 
-use iys_tests::consent_date;
+use iys_tests::{consent_date, date_ago};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use support::{upload, Opts, Relay};
@@ -102,14 +102,6 @@ fn iys_upload_sends_a_file_through_the_relay_and_each_consent_lands_once() {
     assert_eq!(verify.json()["ok"], json!(true), "{}", verify.body);
 }
 
-/// consentDate `days` days ago, Turkey time: past the 3-business-day window for `days` ≥ 6.
-fn days_ago(days: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    iys_core::time::LocalDateTime::from_unix(now - days * 86_400).to_string()
-}
-
 fn journal(out: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(out.join("upload.journal")).expect("journal");
     text.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect()
@@ -142,7 +134,7 @@ fn iys_upload_refuses_only_the_items_a_batch_refusal_names_and_sends_the_rest() 
         json!({"recipient": format!("+90536{n:07}"), "recipientType": "BIREYSEL", "type": "MESAJ",
                "status": "ONAY", "source": "HS_WEB", "consentDate": date})
     };
-    let (fresh, old) = (consent_date(), days_ago(10));
+    let (fresh, old) = (consent_date(), date_ago(10 * 86_400));
     let dir = r.state.join("partial");
 
     // 1. The relay's 422 names items 1 (H156) and 4 (consent/date-too-old); --no-window keeps the

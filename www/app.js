@@ -288,9 +288,15 @@ function relayNowIfAhead(item) {
  * Those consents go once more, dated at the relay's time from the refusal; the answers replace the
  * refusals. Returns the consents as finally sent and their items. */
 async function resendIfAhead(consents, items) {
-  const ahead = items.filter((i) => relayNowIfAhead(i) !== null && consents[i.index]);
+  const ahead = [];
+  const redo = [];
+  for (const i of items) {
+    const now = relayNowIfAhead(i);
+    if (now === null || !consents[i.index]) continue;
+    ahead.push(i);
+    redo.push({ ...consents[i.index], consentDate: now });
+  }
   if (ahead.length === 0) return { consents, items };
-  const redo = ahead.map((i) => ({ ...consents[i.index], consentDate: relayNowIfAhead(i) }));
   const { res, body } = await post(redo);
   if (!res.ok || !body || !Array.isArray(body.items)) return { consents, items };
   const sent = consents.slice();

@@ -31,10 +31,13 @@ fn batch_name(n: u64) -> String {
 
 const REJECTS: &str = "rejects.ndjson";
 
-/// The relay refuses a body over 2 MiB (413, `MAX_BODY` in crates/iys-worker/src/relay.rs), which
-/// would refuse every item of the batch; a file is closed before it would pass this, 100 KiB below.
-/// (1000 plain consents take about 200 KB; long `retailerAccess` lists make a batch this big.)
-pub const MAX_BATCH_BYTES: usize = 2 * 1024 * 1024 - 100 * 1024;
+/// The relay's body limit (`MAX_BODY` in crates/iys-worker/src/relay.rs): a larger body is refused
+/// whole (413), which would refuse every item of the batch.
+pub const RELAY_MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// A batch file is closed before it would pass this, 100 KiB below [`RELAY_MAX_BODY`]. (1000 plain
+/// consents take about 200 KB; long `retailerAccess` lists make a batch this big.)
+pub const MAX_BATCH_BYTES: usize = RELAY_MAX_BODY - 100 * 1024;
 
 /// A hasher for keys that are already uniformly random hashes: it passes them through.
 #[derive(Debug, Default)]

@@ -113,9 +113,6 @@ const POLL_MAX: Duration = Duration::from_secs(15);
 /// up: the relay keeps a key 24 h (crates/iys-worker/README.md, "Idempotency keys"); an hour of
 /// margin for clocks.
 const KEY_TRUSTED_MS: i64 = 23 * 3600 * 1000;
-/// The relay's body limit (`MAX_BODY` in crates/iys-worker/src/relay.rs): a larger batch file of an
-/// `iys batch` directory would be refused whole (413), so it is refused before planning.
-const RELAY_MAX_BODY: usize = 2 * 1024 * 1024;
 
 // ---- plan -------------------------------------------------------------------------------------
 
@@ -179,11 +176,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 
 fn count_items(path: &Path) -> Result<u32, CliError> {
     let bytes = fs::read(path).map_err(|e| CliError::io(format!("cannot read {}", path.display()), &e))?;
-    if bytes.len() > RELAY_MAX_BODY {
+    // A larger batch file of an `iys batch` directory would be refused whole (413): refused before
+    // planning instead.
+    if bytes.len() > batch::RELAY_MAX_BODY {
         return Err(CliError::usage(format!(
-            "{} is {} bytes; the relay takes at most {RELAY_MAX_BODY} bytes a batch (split it)",
+            "{} is {} bytes; the relay takes at most {} bytes a batch (split it)",
             path.display(),
-            bytes.len()
+            bytes.len(),
+            batch::RELAY_MAX_BODY
         )));
     }
     let items: Vec<Value> = serde_json::from_slice(&bytes)
@@ -960,9 +960,8 @@ impl Upload<'_> {
         Ok(())
     }
 
-    /// The body of an attempt: the batch file, or the items `items` of it.
-    fn body_of(&self, b: usize, items: Option<&[u32]>) -> Result<Vec<u8>, CliError> {
-        let (bytes, values) = self.load(b)?;
+    /// The body of an attempt: the batch file (`bytes`, read as `values`), or the items `items` of it.
+    fn body_of(bytes: Vec<u8>, values: &[Value], items: Option<&[u32]>) -> Result<Vec<u8>, CliError> {
         Ok(match items {
             None => bytes,
             Some(list) => {
@@ -975,13 +974,12 @@ impl Upload<'_> {
     /// The items of `wanted` that the consentDate rules refuse now (the plan may be days old):
     /// each with the core's code (its H-code where IYS has one) and message. None with
     /// `--no-window`.
-    fn expired(&self, b: usize, wanted: &[u32]) -> Result<Vec<ItemOutcome>, CliError> {
+    fn expired(&self, values: &[Value], wanted: &[u32]) -> Vec<ItemOutcome> {
         if self.judge.options.window.is_none() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         let now = if self.s.now_fixed { self.judge.options.now } else { now_ms().div_euclid(1000) };
         let options = Options { now, ..self.judge.options };
-        let (_, values) = self.load(b)?;
         let mut out = Vec::new();
         for &i in wanted {
             let Some(v) = values.get(i as usize) else { continue };
@@ -1003,7 +1001,7 @@ impl Upload<'_> {
                 });
             }
         }
-        Ok(out)
+        out
     }
 
     /// Sends `items` of batch `b` (all of it when `None`) as a new attempt, with a new key: only
@@ -1016,7 +1014,9 @@ impl Upload<'_> {
             .into_iter()
             .filter(|&i| self.runs[b].outcomes.get(i as usize).is_some_and(Option::is_none))
             .collect();
-        let expired = self.expired(b, &wanted)?;
+        // (The batch file is read once for both the window check and the body.)
+        let (bytes, values) = self.load(b)?;
+        let expired = self.expired(&values, &wanted);
         let wanted: Vec<u32> = wanted.into_iter().filter(|i| !expired.iter().any(|o| o.item == *i)).collect();
         if !expired.is_empty() {
             self.client.note(&format!(
@@ -1031,7 +1031,7 @@ impl Upload<'_> {
             return Ok(());
         }
         let items = (wanted.len() != count as usize).then_some(wanted);
-        let body = self.body_of(b, items.as_deref())?;
+        let body = Self::body_of(bytes, &values, items.as_deref())?;
         // A token first: a login failure must not leave a `send` without a POST behind.
         self.client.bearer()?;
         let p = &self.plan.batches[b];
@@ -1061,7 +1061,8 @@ impl Upload<'_> {
         let (attempt, key) = (run.attempt, run.key.clone());
         let count = self.plan.batches[b].count;
         let items = (run.items.len() != count as usize).then(|| run.items.clone());
-        let body = self.body_of(b, items.as_deref())?;
+        let (bytes, values) = self.load(b)?;
+        let body = Self::body_of(bytes, &values, items.as_deref())?;
         self.client.note(&format!("batch {}: sending attempt {attempt} again with its key", b + 1));
         self.submit(b, attempt, &body, key.as_deref(), true)
     }

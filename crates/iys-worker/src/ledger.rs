@@ -468,19 +468,6 @@ async fn hand_over(env: &Env, entries: Vec<Entry>) -> std::result::Result<i64, S
 /// its caller logs (`ledger/append-failed`), so a lost row is never a silent one.
 const APPEND_BUDGET_MS: u64 = 25_000;
 
-/// `fut`'s output, or `None` when `deadline` (Unix ms) passes first.
-async fn within<F: std::future::Future>(deadline: u64, fut: F) -> Option<F::Output> {
-    let left = deadline.saturating_sub(crate::util::now_ms());
-    if left == 0 {
-        return None;
-    }
-    let fut = std::pin::pin!(fut);
-    match futures_util::future::select(fut, Delay::from(Duration::from_millis(left))).await {
-        futures_util::future::Either::Left((out, _)) => Some(out),
-        futures_util::future::Either::Right(_) => None,
-    }
-}
-
 /// Appends rows (adjacent, in order) through the writer and returns the first seq (0 when a retried
 /// append found its rows already there). The first hand-over shares one call to the writer with the
 /// isolate's other pending appends; a failed one is retried alone twice (marked `dedup`), then the
@@ -517,8 +504,11 @@ pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
         if attempt == 2 {
             break;
         }
-        let Some(sent) =
-            within(deadline, via_writer(env, &[AppendReq { entries: entries.to_vec(), dedup: true }])).await
+        let Some(sent) = crate::util::within(
+            Some(deadline),
+            via_writer(env, &[AppendReq { entries: entries.to_vec(), dedup: true }]),
+        )
+        .await
         else {
             return Err(out_of_time(&last));
         };
@@ -545,7 +535,7 @@ pub async fn append(env: &Env, entries: &[Entry]) -> Result<i64> {
             .map(|(first, _)| first)
             .map_err(|e| worker::Error::RustError(format!("{e} (writer: {last})")))
     };
-    within(deadline, direct).await.unwrap_or_else(|| Err(out_of_time(&last)))
+    crate::util::within(Some(deadline), direct).await.unwrap_or_else(|| Err(out_of_time(&last)))
 }
 
 /// Waits until every append the writer has received is committed (admin reads of the ledger call

@@ -44,6 +44,12 @@ pub fn env_f64(env: &Env, name: &str, default: f64) -> f64 {
     env.var(name).ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(default)
 }
 
+/// `RETRY_BASE_S` in whole seconds, at least 1: the first wait after IYS could not be reached or
+/// did not answer in time (the queue's backoff starts from it; answers say it as `Retry-After`).
+pub fn retry_base_s(env: &Env) -> u64 {
+    env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64
+}
+
 /// GET `path` on the Durable Object `name` of namespace `binding`; the JSON answer.
 pub async fn do_get(env: &Env, binding: &str, name: &str, path: &str) -> Result<Value> {
     let (_, text) = raw::durable(env, binding, name, "GET", path, None).await?;

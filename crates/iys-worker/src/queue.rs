@@ -34,7 +34,7 @@ use crate::http_error::ApiError;
 use crate::ledger::{self, Entry};
 use crate::relay::{iys_call, Wait};
 use crate::upstream::{first_code_of, is_retryable, UpErr};
-use crate::util::{iso_now, now_ms, random_bytes, uuid};
+use crate::util::{iso_now, now_ms, uuid};
 use iys_core::time::{business_day_cutoff, BusinessDays, LocalDateTime};
 use iys_core::{Code, Diagnostic, Lang};
 use serde::{Deserialize, Serialize};
@@ -103,12 +103,12 @@ fn recipient_key(consent: &Value) -> Option<String> {
     Some(format!("{} {} {}", f("recipientType")?, f("type")?, f("recipient")?))
 }
 
-async fn send_job(env: &Env, job: Job, delay_s: u32) -> worker::Result<()> {
+/// Queues `job` after `delay_s` seconds, at most 12 hours (the longest delay a queue message takes).
+async fn send_job(env: &Env, job: Job, delay_s: u64) -> worker::Result<()> {
     let q = env.queue("OUTBOUND")?;
-    if delay_s == 0 {
-        q.send(job).await
-    } else {
-        q.send(MessageBuilder::new(job).delay_seconds(delay_s).build()).await
+    match delay_s.min(43_200) as u32 {
+        0 => q.send(job).await,
+        d => q.send(MessageBuilder::new(job).delay_seconds(d).build()).await,
     }
 }
 
@@ -189,12 +189,7 @@ fn new_ids(n: usize) -> Result<Vec<String>, ApiError> {
 }
 
 async fn schedule(env: &Env, iys: u64, brand: u64, delay_s: Option<u64>) -> Result<(), ApiError> {
-    send_job(
-        env,
-        Job::Send { iys: iys.to_string(), brand: brand.to_string() },
-        delay_s.unwrap_or(0).min(43_200) as u32,
-    )
-    .await?;
+    send_job(env, Job::Send { iys: iys.to_string(), brand: brand.to_string() }, delay_s.unwrap_or(0)).await?;
     Ok(())
 }
 
@@ -343,7 +338,7 @@ fn backoff_s(env: &Env, attempts: u32) -> u64 {
     let base = env_f64(env, "RETRY_BASE_S", 4.0).max(1.0);
     let cap = env_f64(env, "RETRY_MAX_S", 300.0).max(base);
     let exp = (base * 2f64.powi(attempts.saturating_sub(1).min(20) as i32)).min(cap);
-    let jitter = random_bytes(1).map(|b| b[0] as f64 / 255.0).unwrap_or(0.5); // 0..1
+    let jitter = crate::util::jitter01();
     (exp * (0.5 + jitter)).max(1.0).round() as u64
 }
 
@@ -459,7 +454,6 @@ struct StatusRecord {
     creation_date: Option<String>,
 }
 
-/// Whether IYS already holds exactly this consent (status, consentDate, source).
 /// What IYS said of a consent the relay may already have delivered.
 enum Check {
     /// IYS holds it in the same state: it landed.
@@ -471,6 +465,7 @@ enum Check {
     Unknown,
 }
 
+/// Whether IYS already holds exactly this consent (status, consentDate, source).
 async fn already_recorded(
     env: &Env,
     rows: &RefCell<Vec<Entry>>,
@@ -652,7 +647,7 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
                     }
                     Check::Unknown => {
                         // Sending now could deliver it twice; ending it could lose it.
-                        let wait = env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64;
+                        let wait = crate::retry_base_s(env);
                         wait_not_sent(&db, &row, true, "upstream/unavailable", wait).await?;
                         unchecked = Some(wait);
                         continue;
@@ -705,7 +700,7 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
                 if !stmts.is_empty() {
                     db.batch(stmts).await?;
                 }
-                let delay = env_f64(env, "POLL_DELAY_S", 30.0) as u32;
+                let delay = env_f64(env, "POLL_DELAY_S", 30.0) as u64;
                 send_job(
                     env,
                     Job::Poll {
@@ -778,8 +773,7 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
     };
     let (min_delay, more) = recorded(env, &ledger_rows, work).await?;
     if let Some(d) = min_delay {
-        // A queue message can be delayed at most 12 hours.
-        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d.min(43_200) as u32).await?;
+        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d).await?;
     }
     if more {
         kick(env, &db, iys, brand).await?;
@@ -819,7 +813,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
     let ledger_rows = RefCell::new(Vec::new());
     let who = ("queue", claim);
     let path = format!("/sps/{iys}/brands/{brand}/consents/request/{iys_rid}");
-    let poll_delay = env_f64(env, "POLL_DELAY_S", 30.0) as u32;
+    let poll_delay = env_f64(env, "POLL_DELAY_S", 30.0) as u64;
     let again = Job::Poll {
         iys: iys.into(),
         brand: brand.into(),
@@ -929,7 +923,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         send_job(env, again, poll_delay.max(1)).await?;
     }
     if let Some(d) = min_delay {
-        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d.min(43_200) as u32).await?;
+        send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, d).await?;
     }
     if ended {
         // A later row of an ended row's recipient key can go now.

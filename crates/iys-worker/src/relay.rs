@@ -574,23 +574,8 @@ impl Drop for LeaseCall {
 fn out_of_time(env: &Env) -> UpErr {
     UpErr::NotSent {
         code: "upstream/timeout",
-        retry_after: env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64,
+        retry_after: crate::retry_base_s(env),
         detail: "the synchronous time budget ran out before the send".into(),
-    }
-}
-
-/// `f`, unless `deadline` (ms since the epoch) comes first: then `None` and `f` is dropped.
-async fn within<T>(deadline: Option<u64>, f: impl std::future::Future<Output = T>) -> Option<T> {
-    let Some(d) = deadline else { return Some(f.await) };
-    let left = d.saturating_sub(now_ms());
-    if left == 0 {
-        return None;
-    }
-    let f = std::pin::pin!(f);
-    let timer = std::pin::pin!(Delay::from(Duration::from_millis(left)));
-    match futures_util::future::select(f, timer).await {
-        futures_util::future::Either::Left((v, _)) => Some(v),
-        futures_util::future::Either::Right(_) => None,
     }
 }
 
@@ -645,7 +630,8 @@ async fn slot(env: &Env, deadline: Option<u64>) -> Result<(), UpErr> {
         if let Some(d) = deadline {
             path.push_str(&format!("&within={}", d.saturating_sub(now)));
         }
-        let Some(got) = within(deadline, crate::raw::durable_h(env, "GOVERNOR", &user, "GET", &path, None)).await
+        let Some(got) =
+            crate::util::within(deadline, crate::raw::durable_h(env, "GOVERNOR", &user, "GET", &path, None)).await
         else {
             return Err(out_of_time(env));
         };
@@ -729,7 +715,7 @@ pub async fn iys_call(
     let deadline = wait.deadline();
     // The token within the budget too: the holder's own request to IYS can take up to 2 × 15 s.
     let get_token = |stale: Option<String>| async move {
-        within(deadline, iys_token(env, stale.as_deref())).await.unwrap_or_else(|| Err(out_of_time(env)))
+        crate::util::within(deadline, iys_token(env, stale.as_deref())).await.unwrap_or_else(|| Err(out_of_time(env)))
     };
     let mut token = get_token(None).await.map_err(not_sent_row)?;
     for attempt in 0..2 {
@@ -847,8 +833,8 @@ pub(crate) async fn add_value(
             let (code, retry_after) = match &e {
                 // Give the request that may still be in flight a moment to land before the
                 // status check.
-                UpErr::Timeout => (Code::UpstreamTimeout, Some(env_f64(ctx.env, "RETRY_BASE_S", 4.0) as u64)),
-                UpErr::Network(_) => (Code::UpstreamUnavailable, Some(env_f64(ctx.env, "RETRY_BASE_S", 4.0) as u64)),
+                UpErr::Timeout => (Code::UpstreamTimeout, Some(crate::retry_base_s(ctx.env))),
+                UpErr::Network(_) => (Code::UpstreamUnavailable, Some(crate::retry_base_s(ctx.env))),
                 UpErr::NotSent { code, retry_after, .. } => {
                     (code.parse().unwrap_or(Code::UpstreamUnavailable), Some(*retry_after))
                 }
@@ -956,7 +942,17 @@ async fn batch(
 }
 
 /// When the provider's `key` was answered (Unix seconds), if it has been and is still remembered.
+/// Keys past their time are forgotten first (every provider's: see `IDEMPOTENCY_TTL_MS`), so an
+/// expired key is never taken for a remembered one; [`batch_keyed`] then claims it afresh.
 async fn answered_at(db: &D1Database, provider: &str, key: &str) -> Result<Option<i64>, ApiError> {
+    db.prepare(
+        "DELETE FROM idempotency WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM outbound o \
+         WHERE o.provider_id = idempotency.provider_id AND o.request_id = json_extract(idempotency.answer, '$.requestId') \
+         AND o.state IN ('queued', 'sending', 'sent'))",
+    )
+    .bind(&[(now_ms().saturating_sub(IDEMPOTENCY_TTL_MS) as f64).into()])?
+    .run()
+    .await?;
     #[derive(serde::Deserialize)]
     struct At {
         created_at: f64,
@@ -1051,15 +1047,8 @@ async fn batch_keyed(
     let db = &ctx.db;
     let sha = sha256_hex(format!("{iys}/{brand}\n{}", wires.join("\n")).as_bytes());
     let claim = uuid().map_err(|e| ApiError::internal(&e))?;
+    // (Expired keys were forgotten by `answered_at`, which `batch` calls first.)
     let now = now_ms();
-    db.prepare(
-        "DELETE FROM idempotency WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM outbound o \
-         WHERE o.provider_id = idempotency.provider_id AND o.request_id = json_extract(idempotency.answer, '$.requestId') \
-         AND o.state IN ('queued', 'sending', 'sent'))",
-    )
-    .bind(&[(now.saturating_sub(IDEMPOTENCY_TTL_MS) as f64).into()])?
-    .run()
-    .await?;
     let changes = |r: &worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
     let mut claimed = false;
     for _ in 0..12 {
@@ -1323,15 +1312,11 @@ pub const QUEUED_HEADER: &str = "x-iys-edge-queued";
 /// error before it tries again), a request that was not sent the wait it was given.
 pub fn up_error(e: &UpErr, env: &Env, lang: Lang) -> ApiError {
     match e {
-        // (The same wait: IYS was slow to answer, and asking again at once would only add load.)
-        UpErr::Timeout => {
-            let mut a = ApiError::code(Code::UpstreamTimeout, &[], lang);
-            a.retry_after = Some(env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64);
-            a
-        }
-        UpErr::Network(_) => {
-            let mut a = ApiError::code(Code::UpstreamUnavailable, &[], lang);
-            a.retry_after = Some(env_f64(env, "RETRY_BASE_S", 4.0).max(1.0) as u64);
+        // (A timeout gets the same wait: IYS was slow, and asking again at once only adds load.)
+        UpErr::Timeout | UpErr::Network(_) => {
+            let code = if matches!(e, UpErr::Timeout) { Code::UpstreamTimeout } else { Code::UpstreamUnavailable };
+            let mut a = ApiError::code(code, &[], lang);
+            a.retry_after = Some(crate::retry_base_s(env));
             a
         }
         UpErr::NotSent { code, retry_after, .. } => {

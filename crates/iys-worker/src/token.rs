@@ -67,7 +67,7 @@ struct Meta {
 /// that holders of several accounts do not ask in step.
 fn backoff_ms(streak: u32) -> f64 {
     let exp = (BACKOFF_FIRST_MS * 2f64.powi(streak.saturating_sub(1).min(16) as i32)).min(BACKOFF_MAX_MS);
-    let jitter = crate::util::random_bytes(1).map(|b| f64::from(b[0]) / 255.0).unwrap_or(0.5);
+    let jitter = crate::util::jitter01();
     exp * (0.75 + jitter / 2.0)
 }
 

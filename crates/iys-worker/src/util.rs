@@ -25,6 +25,27 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
     Ok(v)
 }
 
+/// A number in 0..=1 from the CSPRNG (0.5 when it fails): the jitter of a backoff.
+pub fn jitter01() -> f64 {
+    random_bytes(1).map(|b| f64::from(b[0]) / 255.0).unwrap_or(0.5)
+}
+
+/// `f`'s output, unless `deadline` (Unix ms) comes first: then `None`, and `f` is dropped (with the
+/// timer, which is cleared). No deadline: `f` as it is.
+pub async fn within<T>(deadline: Option<u64>, f: impl std::future::Future<Output = T>) -> Option<T> {
+    let Some(d) = deadline else { return Some(f.await) };
+    let left = d.saturating_sub(now_ms());
+    if left == 0 {
+        return None;
+    }
+    let f = std::pin::pin!(f);
+    let timer = std::pin::pin!(worker::Delay::from(std::time::Duration::from_millis(left)));
+    match futures_util::future::select(f, timer).await {
+        futures_util::future::Either::Left((v, _)) => Some(v),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
 /// A random opaque token (`prefix` + 32 random bytes, hex).
 pub fn random_token(prefix: &str) -> Result<String, String> {
     Ok(format!("{prefix}{}", hex(&random_bytes(32)?)))
