@@ -315,17 +315,29 @@ impl Relay {
     }
 
     /// Runs SQL against the local D1 (outside the worker, like an attacker with database access).
+    /// The worker holds the same SQLite file open, so `wrangler d1 execute` now and then finds it
+    /// busy and fails without a word on stderr; a failed statement changed nothing, so it is run
+    /// again, up to five times.
     pub fn d1(&self, sql: &str) -> Value {
-        let out = command(root().join("node_modules/.bin/wrangler"))
-            .args(["d1", "execute", "iys-edge", "--local", "--json", "--persist-to"])
-            .arg(&self.state)
-            .args(["--command", sql])
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .output()
-            .expect("wrangler runs");
-        assert!(out.status.success(), "d1 execute failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        let mut last = String::new();
+        for attempt in 0..5u64 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200 * attempt));
+            }
+            let out = command(root().join("node_modules/.bin/wrangler"))
+                .args(["d1", "execute", "iys-edge", "--local", "--json", "--persist-to"])
+                .arg(&self.state)
+                .args(["--command", sql])
+                .current_dir(root())
+                .stdin(Stdio::null())
+                .output()
+                .expect("wrangler runs");
+            if out.status.success() {
+                return serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            }
+            last = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        }
+        panic!("d1 execute failed 5 times: {last}")
     }
 
     /// A request to the worker.
