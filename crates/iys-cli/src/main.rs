@@ -169,7 +169,8 @@ struct ConsentArgs {
     /// Input format (default: from the file extension, else from the first character).
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// The consent file; `-` reads standard input.
+    /// The consent file; `-` reads standard input (`check` and `batch`). `upload` takes a file or a
+    /// directory written by `iys batch`, not `-` (a resumable upload needs its input again).
     #[arg(value_name = "FILE")]
     file: PathBuf,
 }

@@ -1606,7 +1606,7 @@ pub fn run(s: &Settings, judge: Judge) -> Result<Tally, CliError> {
         buf
     } else {
         format!(
-            "{} records: {} accepted, {} refused by IYS, {} invalid (not sent), {} pending → {}\n",
+            "{} records: {} accepted, {} refused, {} invalid (not sent), {} pending → {}\n",
             group(c.records),
             group(c.accepted),
             group(c.refused),

@@ -36,17 +36,26 @@ struct Citizen {
     citizen_name: Option<String>,
 }
 
-/// Partial update of the limits.
+/// Partial update of the limits: each key in camelCase, or in snake_case as `GET /__sim/limits`
+/// answers and the accounts file spells it (so what GET returned can be posted back).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LimitsPatch {
+    #[serde(alias = "tokens_per_hour")]
     tokens_per_hour: Option<u32>,
+    #[serde(alias = "requests_per_second")]
     requests_per_second: Option<u32>,
+    #[serde(alias = "access_token_ttl")]
     access_token_ttl: Option<u64>,
+    #[serde(alias = "refresh_token_ttl")]
     refresh_token_ttl: Option<u64>,
+    #[serde(alias = "batch_delay_ms")]
     batch_delay_ms: Option<u64>,
+    #[serde(alias = "pull_window_days")]
     pull_window_days: Option<u64>,
+    #[serde(alias = "pull_exclude_recent_secs")]
     pull_exclude_recent_secs: Option<u64>,
+    #[serde(alias = "business_day_window")]
     business_day_window: Option<bool>,
 }
 

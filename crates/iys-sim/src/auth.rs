@@ -28,7 +28,15 @@ fn token_error(status: u16, code: &str, message: String) -> Response {
 /// `POST /oauth2/token`.
 pub fn token(sim: &mut Sim, req: &Request, now_ms: i64) -> Response {
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&req.body) else {
-        return token_error(400, "H014", text(Code::InvalidJson).replace("{reason}", "").replace("{offset}", "0"));
+        // IYS takes the grant as JSON only; the usual mistake is an OAuth form body, so say so.
+        let reason = if req.body.is_empty() {
+            "beklenmeyen son"
+        } else if req.body.first().is_some_and(u8::is_ascii_alphabetic) {
+            "form gövdesi; IYS JSON bekler"
+        } else {
+            "sözdizimi hatası"
+        };
+        return token_error(400, "H014", text(Code::InvalidJson).replace("{reason}", reason).replace("{offset}", "0"));
     };
     let field = |name: &str| body.get(name).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
     let bad_grant = || token_error(400, "H250", text(Code::BadGrant));

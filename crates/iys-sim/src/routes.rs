@@ -126,24 +126,11 @@ fn parse_body(body: &[u8]) -> Result<(Value, iys_core::json::Value), Response> {
     };
     let core = match iys_core::json::parse_bytes(body) {
         Ok(c) => c,
-        Err(d) if d.code == Code::JsonTooDeep => return Err(error(400, "H014", d.message(Lang::Tr), None)),
-        // FIXME: iys-core's reader is a placeholder that refuses everything; until it lands the
-        // serde value stands in. Once it is real, a disagreement here is a bug to report.
-        Err(_) => to_core(&v),
+        // serde_json took the body, so this is what only iys-core's reader refuses (nesting past its
+        // depth limit, and the like): IYS's H014 with the core's reason, never a silent stand-in.
+        Err(d) => return Err(error(400, "H014", d.message(Lang::Tr), None)),
     };
     Ok((v, core))
-}
-
-fn to_core(v: &Value) -> iys_core::json::Value {
-    use iys_core::json::Value as C;
-    match v {
-        Value::Null => C::Null,
-        Value::Bool(b) => C::Bool(*b),
-        Value::Number(n) => C::Number(n.to_string()),
-        Value::String(s) => C::String(s.clone()),
-        Value::Array(a) => C::Array(a.iter().map(to_core).collect()),
-        Value::Object(o) => C::Object(o.iter().map(|(k, v)| (k.clone(), to_core(v))).collect()),
-    }
 }
 
 fn options(sim: &Sim, now_ms: i64) -> Options {

@@ -46,7 +46,7 @@ fn token_lifecycle_as_public_clients_send_it() {
     let r =
         sim.call("POST", "/oauth2/token", None, Some(&json!({"refresh_token": "nope", "grant_type": "refresh_token"})));
     assert_eq!((r.status, codes(&r.body)), (401, vec!["H251".to_string()]));
-    let (status, _) = sim
+    let (status, body) = sim
         .raw(
             "POST",
             "/oauth2/token",
@@ -56,6 +56,10 @@ fn token_lifecycle_as_public_clients_send_it() {
         )
         .unwrap();
     assert_eq!(status, 400, "IYS takes JSON, not a form");
+    let body: Value = serde_json::from_slice(&body).expect("JSON answer");
+    assert_eq!(codes(&body), vec!["H014".to_string()]);
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("form gövdesi"), "the H014 message says why: {message}");
 
     // Bearer check.
     let r = sim.call("GET", "/sps/600001/brands", None, None);
@@ -103,6 +107,10 @@ fn expired_tokens_are_refused() {
 #[test]
 fn hourly_token_limit_gives_h084_then_recovers() {
     let sim = Sim::start(&[]);
+    // What GET answers (the accounts file's snake_case) can be posted back; camelCase works too.
+    let mut limits = sim.admin("GET", "/__sim/limits", Value::Null);
+    limits["tokens_per_hour"] = json!(5);
+    assert_eq!(sim.admin("POST", "/__sim/limits", limits)["tokens_per_hour"], 5);
     sim.admin("POST", "/__sim/limits", json!({"tokensPerHour": 3}));
     for _ in 0..3 {
         assert_eq!(sim.login("integrator", "integrator-pass").status, 200);

@@ -69,31 +69,42 @@ pub fn default_out(root: &Path) -> PathBuf {
     root.join(".wrangler").join("backups").join(format!("iys-edge-{secs}.sql"))
 }
 
+/// Where `cargo xtask dev` keeps the relay's local D1, Queues and Durable Objects unless told
+/// otherwise (relative to the repository root; git-ignored). Defined here, not in dev.rs, because
+/// tests/backup.rs compiles this file on its own.
+pub const DEV_STATE_DIR: &str = ".wrangler/dev-state";
+
+/// The local state directory: `persist_to` (relative to the repository root unless absolute, as
+/// `cargo xtask dev --persist-to` reads it), or the one `cargo xtask dev` uses by default.
+fn state_dir(root: &Path, persist_to: Option<&Path>) -> PathBuf {
+    root.join(persist_to.unwrap_or(Path::new(DEV_STATE_DIR)))
+}
+
 /// Exports the local D1 database to `out` (SQL: schema and rows). `persist_to` is the state
-/// directory `wrangler dev --persist-to` used; `None` is the default `.wrangler/state`.
+/// directory `cargo xtask dev --persist-to` (or `wrangler dev --persist-to`) used; `None` is
+/// `cargo xtask dev`'s default `.wrangler/dev-state`.
 pub fn backup(root: &Path, out: &Path, persist_to: Option<&Path>) -> Result<(), String> {
     let out = absolute(out)?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let mut cmd = wrangler(root);
-    cmd.args(["d1", "export", DB, "--local", "--output"]).arg(&out);
-    // Kept alive until the export is done.
-    let mut _shim = None;
-    if let Some(state) = persist_to {
-        let state = absolute(state)?;
-        if !state.join("v3").join("d1").is_dir() {
-            return Err(format!("{} holds no local D1 state (v3/d1)", state.display()));
-        }
-        let shim = TempDir::new("iys-backup")?;
-        std::fs::write(shim.0.join("wrangler.toml"), format!("name = \"iys-backup\"\n\n{}", d1_block(root)?))
-            .map_err(|e| format!("shim config: {e}"))?;
-        std::fs::create_dir_all(shim.0.join(".wrangler")).map_err(|e| format!("shim: {e}"))?;
-        std::os::unix::fs::symlink(&state, shim.0.join(".wrangler").join("state"))
-            .map_err(|e| format!("shim link: {e}"))?;
-        cmd.arg("--config").arg(shim.0.join("wrangler.toml"));
-        _shim = Some(shim);
+    let state = state_dir(root, persist_to);
+    if !state.join("v3").join("d1").is_dir() {
+        return Err(format!(
+            "{} holds no local D1 state (v3/d1); pass the --persist-to the relay ran with",
+            state.display()
+        ));
     }
+    // `wrangler d1 export` has no --persist-to: a throwaway config whose `.wrangler/state` is the
+    // state directory, kept alive until the export is done.
+    let shim = TempDir::new("iys-backup")?;
+    std::fs::write(shim.0.join("wrangler.toml"), format!("name = \"iys-backup\"\n\n{}", d1_block(root)?))
+        .map_err(|e| format!("shim config: {e}"))?;
+    std::fs::create_dir_all(shim.0.join(".wrangler")).map_err(|e| format!("shim: {e}"))?;
+    std::os::unix::fs::symlink(&state, shim.0.join(".wrangler").join("state"))
+        .map_err(|e| format!("shim link: {e}"))?;
+    let mut cmd = wrangler(root);
+    cmd.args(["d1", "export", DB, "--local", "--output"]).arg(&out).arg("--config").arg(shim.0.join("wrangler.toml"));
     run(cmd, "wrangler d1 export")?;
     let len = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     if len == 0 {
@@ -103,19 +114,16 @@ pub fn backup(root: &Path, out: &Path, persist_to: Option<&Path>) -> Result<(), 
     Ok(())
 }
 
-/// Loads the SQL export `file` into a fresh local database under `persist_to` (`None`: the default
-/// `.wrangler/state`). A target that already holds anything is refused unless `force`, which
-/// empties it first.
+/// Loads the SQL export `file` into a fresh local database under `persist_to` (as for [`backup`];
+/// `None`: `cargo xtask dev`'s `.wrangler/dev-state`). A target that already holds anything is
+/// refused unless `force`, which empties it first.
 pub fn restore(root: &Path, file: &Path, persist_to: Option<&Path>, force: bool) -> Result<(), String> {
     let file = absolute(file)?;
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     if !text.contains("CREATE TABLE") {
         return Err(format!("{} is not a D1 export (no CREATE TABLE)", file.display()));
     }
-    let state = match persist_to {
-        Some(p) => absolute(p)?,
-        None => root.join(".wrangler").join("state"),
-    };
+    let state = state_dir(root, persist_to);
     let busy = std::fs::read_dir(&state).map(|mut d| d.next().is_some()).unwrap_or(false);
     if busy {
         if !force {

@@ -11,29 +11,70 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+// Where `wrangler dev` keeps D1, Queues and Durable Objects between runs (git-ignored; also where
+// `cargo xtask backup` and `restore` look by default).
+use crate::backup::DEV_STATE_DIR as STATE_DIR;
 use crate::{npm, setup, worker, www};
 
-/// Where `wrangler dev` keeps D1, Queues and Durable Objects between runs (gitignored).
-const STATE_DIR: &str = ".wrangler/dev-state";
 /// The relay's default port.
 pub const RELAY_PORT: u16 = 8787;
 /// The sim's default integrator account (crates/iys-sim/accounts.default.toml).
 const IYS_USERNAME: &str = "integrator";
 const IYS_PASSWORD: &str = "integrator-pass";
-/// The demo provider's scope: service provider 600001, brands 600001 and 600002.
-const DEMO_SCOPE: &str = r#""name":"demo","scopes":[{"iysCode":600001,"brands":[600001,600002],"types":["ARAMA","MESAJ","EPOSTA"]}],"mode":"normalize","rate":20,"burst":40"#;
+/// The demo provider's scope: service provider 600001, brand 600001 with every type and brand 600002
+/// with calls and messages only (the sim's default accounts give the integrator no EPOSTA write on
+/// 600002, so e-mail consents there would pass the relay and be refused by IYS with H353).
+const DEMO_SCOPE: &str = r#""name":"demo","scopes":[{"iysCode":600001,"brands":[600001],"types":["ARAMA","MESAJ","EPOSTA"]},{"iysCode":600001,"brands":[600002],"types":["ARAMA","MESAJ"]}],"mode":"normalize","rate":20,"burst":40"#;
+/// How long the relay waits before polling IYS for a batch's outcome. `wrangler.toml` says 30 s (IYS
+/// settles batches in minutes); the sim settles them in `batch_delay_ms` (200 ms), so locally the
+/// results show in seconds instead of half a minute.
+const DEV_POLL_DELAY_S: &str = "2";
 
-/// Kills its process when dropped, so every exit path stops the children.
+/// Kills its process and everything that process started when dropped, so every exit path stops the
+/// children. (`node_modules/.bin/wrangler` is a wrapper that starts node, which starts workerd: a
+/// SIGKILL to the wrapper alone would leave workerd holding the port. Ctrl-C needs none of this: it
+/// reaches the whole foreground process group.)
 struct Guard(Child, &'static str);
 
 impl Drop for Guard {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
             eprintln!("stopping {}", self.1);
+            // Found before the kill: once the wrapper is gone its children belong to init.
+            let below = descendants(self.0.id());
             let _ = self.0.kill();
+            if !below.is_empty() {
+                let _ = Command::new("kill").arg("-KILL").args(below.iter().map(u32::to_string)).status();
+            }
         }
         let _ = self.0.wait();
     }
+}
+
+/// Every process below `pid` (children, their children, …), from the parent ids in /proc (Linux;
+/// elsewhere none are found and only the process itself is stopped).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+            // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so split after the last ')'.
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((p, ppid));
+            }
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let up = found[i];
+        found.extend(parent_of.iter().filter(|&&(_, pp)| pp == up).map(|&(p, _)| p));
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Runs everything until wrangler exits; `relay_port` for the relay, `persist` for its local state
@@ -89,6 +130,7 @@ pub fn run(root: &Path, relay_port: u16, persist: Option<&Path>) -> Result<(), S
         format!("DEMO_PROVIDER:{demo_id}"),
         "DEMO_IYS_CODE:600001".to_owned(),
         "DEMO_BRAND_CODE:600001".to_owned(),
+        format!("POLL_DELAY_S:{DEV_POLL_DELAY_S}"),
     ];
     let mut cmd = worker::command(root, &wrangler);
     cmd.args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port, "--persist-to", &state_arg])
@@ -119,7 +161,8 @@ pub fn run(root: &Path, relay_port: u16, persist: Option<&Path>) -> Result<(), S
     println!("  local IYS (iys-sim):    http://{sim_addr}/  (inspect: /__sim/consents, /__sim/requests)");
     println!("  admin secret:           {admin_secret}");
     println!("  demo provider:          {demo_id}: username {}  password {}", field("username"), field("password"));
-    println!("                          scope: iysCode 600001, brands 600001 and 600002; the sign-up form posts as it");
+    println!("                          scope: iysCode 600001, brand 600001 (ARAMA, MESAJ, EPOSTA) and 600002 (ARAMA, MESAJ);");
+    println!("                          the sign-up form posts as it");
     println!(
         "  try: curl -s http://127.0.0.1:{relay_port}/oauth2/token -H 'content-type: application/json' \\\n         -d '{{\"grant_type\":\"password\",\"username\":\"{}\",\"password\":\"{}\"}}'",
         field("username"),
@@ -180,4 +223,40 @@ fn http(
     let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or("no HTTP status")?;
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{descendants, Guard};
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    fn alive(pid: u32) -> bool {
+        // A killed child of ours that init has not reaped yet would still have a /proc entry: read
+        // its state, `Z` is gone.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn a_guard_stops_what_its_process_started() {
+        // A wrapper that starts a grandchild and waits, as node_modules/.bin/wrangler starts node and
+        // node starts workerd.
+        let child = Command::new("sh").args(["-c", "sleep 30 & wait"]).spawn().expect("sh");
+        let started = Instant::now();
+        let mut below = descendants(child.id());
+        while below.is_empty() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+            below = descendants(child.id());
+        }
+        assert_eq!(below.len(), 1, "the shell's sleep is found below it");
+        drop(Guard(child, "test"));
+        let gone = Instant::now();
+        while alive(below[0]) {
+            assert!(gone.elapsed() < Duration::from_secs(5), "the grandchild outlived the guard");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

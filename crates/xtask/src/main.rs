@@ -26,6 +26,10 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
+    if let Err(e) = check_args(&args) {
+        eprintln!("xtask: {e}\n{USAGE}");
+        return ExitCode::from(2);
+    }
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&root),
         Some("dev") => match flag_arg(&args, "--port").map(|p| p.parse::<u16>()) {
@@ -62,9 +66,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         _ => {
-            eprintln!(
-                "usage: cargo xtask <test|dev [--port N] [--persist-to DIR]|codegen [--check]|npm|bench [worker]|fuzz [--seconds N]|load [--seconds N]|backup|restore FILE|setup>"
-            );
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -78,6 +80,57 @@ fn main() -> ExitCode {
 }
 
 /// The value after `flag`, if given.
+const USAGE: &str = "usage: cargo xtask <command>
+  test                                      everything CI checks (installs what is missing first)
+  dev [--port N] [--persist-to DIR]         the local relay, IYS stand-in and demo pages
+  codegen [--check]                         regenerate (or check) the phone tables and ERRORS.md
+  npm                                       build the npm package into crates/iys-wasm/pkg/
+  bench [worker]                            benchmarks against the peers (docs/benchmarks.md)
+  fuzz [--seconds N]                        run each fuzz target for N seconds
+  load [--seconds N]                        the load drill against wrangler dev
+  backup [--out FILE] [--persist-to DIR]    export the local D1 (default: dev's .wrangler/dev-state)
+  restore FILE [--persist-to DIR] [--force] load an export into a fresh local D1
+  setup                                     install the toolchain pieces the other commands need";
+
+/// Refuses an argument the command does not take (a mistyped flag would otherwise be ignored and
+/// the command run with its defaults).
+fn check_args(args: &[String]) -> Result<(), String> {
+    // (flags that take a value, flags that stand alone, the positional words allowed: `None` any one)
+    let (valued, plain, words): (&[&str], &[&str], &[Option<&str>]) = match args.first().map(String::as_str) {
+        Some("test" | "npm" | "setup") => (&[], &[], &[]),
+        Some("dev") => (&["--port", "--persist-to"], &[], &[]),
+        Some("codegen") => (&[], &["--check"], &[]),
+        Some("bench") => (&[], &[], &[Some("worker")]),
+        Some("fuzz" | "load") => (&["--seconds"], &[], &[]),
+        Some("backup") => (&["--out", "--persist-to"], &[], &[]),
+        Some("restore") => (&["--persist-to"], &["--force"], &[None]),
+        // Anything else gets the usage line.
+        _ => return Ok(()),
+    };
+    let command = &args[0];
+    let mut positional = 0;
+    let mut rest = args[1..].iter();
+    while let Some(a) = rest.next() {
+        if valued.contains(&a.as_str()) {
+            if rest.next().is_none() {
+                return Err(format!("{a} needs a value"));
+            }
+        } else if plain.contains(&a.as_str()) {
+            continue;
+        } else if a.starts_with("--") {
+            return Err(format!("`cargo xtask {command}` has no option {a}"));
+        } else {
+            match words.get(positional) {
+                Some(None) => {}
+                Some(Some(w)) if a == w => {}
+                _ => return Err(format!("`cargo xtask {command}` takes no argument {a:?} here")),
+            }
+            positional += 1;
+        }
+    }
+    Ok(())
+}
+
 fn flag_arg(args: &[String], flag: &str) -> Option<String> {
     args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned()
 }
@@ -168,5 +221,36 @@ fn codegen_cmd(root: &Path, check: bool) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("generated files are stale (run `cargo xtask codegen`): {}", stale.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_args;
+
+    fn check(line: &str) -> Result<(), String> {
+        check_args(&line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn arguments_a_command_does_not_take_are_refused() {
+        for ok in [
+            "test",
+            "dev --port 8788 --persist-to x",
+            "bench",
+            "bench worker",
+            "codegen --check",
+            "backup --out f.sql --persist-to x",
+            "restore f.sql --force --persist-to x",
+            "fuzz --seconds 5",
+            "unknown-command",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for bad in
+            ["dev --persist x", "dev --port", "bench foo", "codegen --chek", "restore a b", "test --quick", "load 5"]
+        {
+            assert!(check(bad).is_err(), "{bad}");
+        }
     }
 }
