@@ -35,6 +35,7 @@ fn corpus_is_large_and_covers_every_consent_batch_and_json_code() {
         .filter(|s| s.starts_with("consent/") || s.starts_with("batch/"))
         .chain(["request/invalid-json", "request/json-too-deep", "recipient/empty", "recipient/normalized"])
         .chain(["recipient/phone-not-wire-form", "recipient/phone-not-mobile", "recipient/email-not-wire-form"])
+        .chain(["recipient/phone-non-geographic"])
         .collect();
     let missing: Vec<&&str> = must.iter().filter(|c| !used.contains(**c)).collect();
     assert!(missing.is_empty(), "codes without a fixture: {missing:?}");

@@ -117,18 +117,19 @@ codes! {
     PhoneInvalidChar = "recipient/phone-invalid-char", Some("H121"), Error,
         en: "The phone number contains a character that is not allowed: {char}.",
         tr: "Telefon numarasında izin verilmeyen bir karakter var: {char}.";
-    /// Fewer digits than any Turkish number has.
+    /// Fewer than the 10 national digits, and more digits could still make a valid number
+    /// (444 xxxx service numbers included: they are not full subscriber numbers).
     PhoneTooShort = "recipient/phone-too-short", Some("H121"), Error,
-        en: "The phone number is too short ({digits} digits).",
-        tr: "Telefon numarası çok kısa ({digits} hane).";
-    /// More digits than any Turkish number has.
+        en: "The phone number is too short ({digits} digits; IYS needs 10 after +90).",
+        tr: "Telefon numarası çok kısa ({digits} hane; IYS +90 ardından 10 hane ister).";
+    /// More digits than a valid number: its first 10 national digits already are one.
     PhoneTooLong = "recipient/phone-too-long", Some("H121"), Error,
         en: "The phone number is too long ({digits} digits).",
         tr: "Telefon numarası çok uzun ({digits} hane).";
-    /// Right length, but not a number range in use in Turkey (e.g. 0561 …, 0123 …).
+    /// Not in a range IYS takes: geographic 2xx–4xx, mobile 5xx, 850 or 800 (e.g. 0123 …, 0900 …).
     PhoneNotAssigned = "recipient/phone-not-assigned", Some("H121"), Error,
-        en: "{number} is not a valid Turkish phone number.",
-        tr: "{number} geçerli bir Türkiye telefon numarası değil.";
+        en: "{number} is not in a range IYS takes (geographic 2xx–4xx, mobile 5xx, 850, 800).",
+        tr: "{number} IYS tarafından kabul edilen aralıklarda değil (coğrafi 2xx–4xx, mobil 5xx, 850, 800).";
     /// A country code other than +90 in the Turkish profile.
     PhoneNotTurkish = "recipient/phone-not-turkish", Some("H121"), Error,
         en: "Only Turkish (+90) numbers can be recorded; this one has country code +{country}.",
@@ -149,6 +150,10 @@ codes! {
     PhoneNotMobile = "recipient/phone-not-mobile", None, Warning,
         en: "{number} is a {kind} number, not a mobile number; SMS may not reach it.",
         tr: "{number} bir {kind} numarası, cep telefonu değil; SMS ulaşmayabilir.";
+    /// A valid 850 (non-geographic) or 800 (toll-free) number: it may not reach one person.
+    PhoneNonGeographic = "recipient/phone-non-geographic", None, Warning,
+        en: "{wire} is a non-geographic 850 or toll-free 800 number; make sure it reaches the person who gave consent.",
+        tr: "{wire} coğrafi olmayan bir 850 veya ücretsiz 800 numarası; izni veren kişiye ulaştığından emin olun.";
 
     // ---- recipient: e-mail -------------------------------------------------------------
     /// No `@`, or more than one outside quotes.

@@ -14,6 +14,7 @@ export type Code =
   | "recipient/phone-extension-dropped"
   | "recipient/normalized"
   | "recipient/phone-not-mobile"
+  | "recipient/phone-non-geographic"
   | "recipient/email-missing-at"
   | "recipient/email-non-ascii"
   | "recipient/email-whitespace"

@@ -42,9 +42,6 @@ const KINDS: [&str; 11] = [
     "general",
 ];
 
-/// Accept-mask bit: a type pattern can still match (now or after more digits).
-const TYPE_LIVE: u16 = 1 << 15;
-
 /// The full text of `crates/iys-core/src/recipient/phone_tables.rs`.
 pub fn phone_tables() -> String {
     match build_phone_tables() {
@@ -168,26 +165,6 @@ fn build_phone_tables() -> Result<String, String> {
         accept.push(mask);
     }
 
-    // Bit 15: some type (not just the general pattern) matches here or after more digits.
-    let mut type_live: Vec<bool> = accept.iter().map(|&m| m & 0x3ff != 0).collect();
-    loop {
-        let mut changed = false;
-        for s in 0..next.len() {
-            if !type_live[s] && next[s].iter().any(|&t| type_live[t]) {
-                type_live[s] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    for (m, live) in accept.iter_mut().zip(type_live) {
-        if live {
-            *m |= TYPE_LIVE;
-        }
-    }
-
     let (start, next, accept) = minimize(0, &next, &accept);
     if next.len() > 256 {
         return Err(format!("{} states do not fit in u8", next.len()));
@@ -226,8 +203,6 @@ fn build_phone_tables() -> Result<String, String> {
     let _ = writeln!(w);
     let _ = writeln!(w, "/// Bit of the general description in [`ACCEPT`] and [`LENGTHS`].");
     let _ = writeln!(w, "pub(super) const GENERAL: usize = 10;");
-    let _ = writeln!(w, "/// Bit in [`ACCEPT`]: some type can match here or after more digits.");
-    let _ = writeln!(w, "pub(super) const TYPE_LIVE: u16 = {TYPE_LIVE:#x};");
     let _ = writeln!(w, "/// The state before any digit. State 0 is dead: no pattern can match any more.");
     let _ = writeln!(w, "pub(super) const START: u8 = {start};");
     let _ = writeln!(w, "/// `NEXT[state][digit]`: the state after one more digit.");

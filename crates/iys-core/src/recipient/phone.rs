@@ -1,16 +1,23 @@
 //! Turkish phone numbers: human-written input → E.164 (`+90` and the national number).
 //!
-//! Validity follows libphonenumber's Turkish metadata exactly: the number ranges are compiled at
-//! codegen time (`cargo xtask codegen`) into `phone_tables.rs`, a small digit automaton, so the
-//! run time needs neither `phonenumber` nor `regex`. Parsing mirrors libphonenumber's handling
-//! of a number read with Turkey as the default region:
+//! Validity is the strict Turkish profile of the IYS spec (§3.3, §7 item 5): `+90` and exactly
+//! 10 national digits, the first of them 2, 3 or 4 (geographic) or 5 (mobile), or an 850
+//! (non-geographic) or 800 (toll-free) number, which are valid with a
+//! `recipient/phone-non-geographic` warning. Individual blocks are deliberately not whitelisted:
+//! Turkey keeps opening new 5xx blocks (51x, 56x, 58x, 59x …) and IYS checks only the format.
+//! libphonenumber's Turkish metadata, compiled at codegen time (`cargo xtask codegen`) into
+//! `phone_tables.rs`, a small digit automaton, gives only the number *type* ([`PhoneType`]); a
+//! number the profile takes that the metadata does not know is typed by its first digit (5:
+//! mobile, 2–4: fixed line). The run time needs neither `phonenumber` nor `regex`. Parsing mirrors
+//! libphonenumber's handling of a number read with Turkey as the default region, judged by the
+//! profile:
 //!
 //! - `+` (or full-width `＋`) then a country calling code; `00` (the Turkish international
 //!   prefix) works like `+` (and `+00` like `+`) when the next digit is not `0`. A code other than 90 is
 //!   `recipient/phone-not-turkish`.
-//! - Without either, a leading `90` is read as the country code when the digits do not form a
-//!   Turkish number by themselves but do without it (`905321234567`), or when they are too long
-//!   to be one; `9001234567` stays a premium-rate 900 number, as in libphonenumber.
+//! - Without either, a leading `90` is read as the country code when the digits are not a valid
+//!   number by themselves but are without it (`905321234567`), or when they are longer than 10
+//!   digits; `9001234567` stays as written and is refused (900 premium rate is not in the profile).
 //! - One national prefix `0` is then dropped (`0532…`, `+90 0532…`), unless that leaves fewer
 //!   than 7 digits.
 //!
@@ -29,13 +36,15 @@
 //!   `dahili 12`, at most 7 digits, at the end) are accepted: the number is kept, the extension
 //!   is dropped, and a `recipient/phone-extension-dropped` warning (params `extension`, `wire`)
 //!   says so. IYS records lines, not extensions, and the line is what the consent is about.
-//! - **444 numbers** (`444 1 234` → `+904441234`, 7 national digits) are valid, as in
-//!   libphonenumber, typed [`PhoneType::Uan`]; callers that need a mobile number check
-//!   [`Phone::number_type`].
+//! - **444 numbers** (`444 1 234` → `+904441234`, 7 national digits) are refused as
+//!   `phone-too-short`: they are service numbers without an area code, not full subscriber numbers
+//!   (libphonenumber takes them). So are 900/888/898 premium-rate and 811 numbers
+//!   (`phone-not-assigned`) and 800 numbers of 12–13 digits (`phone-too-long`; IYS takes at most 15
+//!   characters with the `+`). Callers that need a mobile number check [`Phone::number_type`].
 //!
-//! Errors: `phone-too-short` when more digits could still make a Turkish number,
-//! `phone-too-long` when a leading part already is one (param `digits`: national digits),
-//! `phone-not-assigned` otherwise (param `number`, e.g. `+905611234567`).
+//! Errors: `phone-too-short` when more digits could still make a valid number,
+//! `phone-too-long` when the first 10 national digits already are one (param `digits`: national
+//! digits), `phone-not-assigned` otherwise (param `number`, e.g. `+906121234567`).
 //!
 //! ```
 //! use iys_core::recipient::{phone, Mode, Recipient};
@@ -53,7 +62,8 @@ use super::phone_tables as tables;
 use super::{shown, Mode, Recipient};
 use crate::diagnostic::{Code, Diagnostic, Report};
 
-/// The number type, as libphonenumber's Turkish metadata assigns it.
+/// The number type, as libphonenumber's Turkish metadata assigns it; a valid number the metadata
+/// does not know is [`PhoneType::Mobile`] when it starts with 5, [`PhoneType::FixedLine`] otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PhoneType {
     /// 5xx mobile numbers.
@@ -150,7 +160,8 @@ pub fn is_invisible(c: char) -> bool {
 /// [`Mode::Normalize`] returns the E.164 number, with a `recipient/normalized` warning when the
 /// input was written another way (and `recipient/phone-extension-dropped` when an extension
 /// was removed). [`Mode::Strict`] accepts only the exact wire form; a valid number written any
-/// other way is `recipient/phone-not-wire-form` with the wire form in `wire`.
+/// other way is `recipient/phone-not-wire-form` with the wire form in `wire`. In both modes an
+/// 850 or 800 number carries a `recipient/phone-non-geographic` warning (param `wire`).
 ///
 /// ```
 /// use iys_core::recipient::{phone, Mode};
@@ -185,6 +196,9 @@ pub fn validate(input: &str, mode: Mode) -> Report<Recipient> {
             }
         }
     }
+    if non_geographic(parsed.phone.e164_bytes().get(3..).unwrap_or_default()) {
+        diagnostics.push(Diagnostic::new(Code::PhoneNonGeographic, "").with("wire", parsed.phone.e164()));
+    }
     Report::from_parts(Some(Recipient::Phone(parsed.phone)), diagnostics)
 }
 
@@ -194,8 +208,17 @@ struct Parsed {
     extension: Option<String>,
 }
 
-/// The longest national number libphonenumber reads (`MAX_LENGTH_FOR_NSN`).
+/// The longest national number libphonenumber reads (`MAX_LENGTH_FOR_NSN`): longer input is
+/// `phone-too-long` before anything else is looked at.
 const MAX_NSN: usize = 17;
+
+/// The length of every valid national number (the spec's strict profile: `+90` and 10 digits).
+const NSN: usize = 10;
+
+/// A national `0` is dropped only when at least this many digits follow it, as libphonenumber
+/// does with Turkey's shortest number (444 xxxx): a short `0532 123` is reported with the digits
+/// written, 0 included.
+const KEEP_PREFIX_BELOW: usize = 7;
 
 /// Room for the digits [`read_plain`] collects on the stack: more than any number needs (a longer
 /// input takes the general path, which reports it).
@@ -239,10 +262,39 @@ fn phone_of(national: &str, extension: Option<String>) -> Result<Parsed, Diagnos
     let mut e164 = String::with_capacity(3 + national.len());
     e164.push_str("+90");
     e164.push_str(national);
-    match number_type(national.as_bytes()) {
-        Some(number_type) => Ok(Parsed { phone: Phone { e164, number_type }, extension }),
-        None => Err(why_not(national.as_bytes(), &e164)),
+    let digits = national.as_bytes();
+    if !in_profile(digits) {
+        return Err(why_not(digits, &e164));
     }
+    let number_type = number_type(digits).unwrap_or(if digits.first() == Some(&b'5') {
+        PhoneType::Mobile
+    } else {
+        PhoneType::FixedLine
+    });
+    Ok(Parsed { phone: Phone { e164, number_type }, extension })
+}
+
+/// Whether a national number is one the strict TR profile takes: 10 ASCII digits starting with
+/// 2–5 (geographic or mobile), or an 850 / 800 number.
+fn in_profile(national: &[u8]) -> bool {
+    national.len() == NSN
+        && national.iter().all(u8::is_ascii_digit)
+        && (matches!(national.first(), Some(b'2'..=b'5')) || non_geographic(national))
+}
+
+/// Whether a national number starts 850 (non-geographic) or 800 (toll-free).
+fn non_geographic(national: &[u8]) -> bool {
+    national.starts_with(b"850") || national.starts_with(b"800")
+}
+
+/// Whether more digits after `national` (shorter than 10) could make a number of the profile.
+fn could_grow(national: &[u8]) -> bool {
+    national.len() < NSN
+        && match national {
+            [] | [b'2'..=b'5', ..] | [b'8'] | [b'8', b'0' | b'5'] => true,
+            [b'8', b'0' | b'5', third, ..] => *third == b'0',
+            _ => false,
+        }
 }
 
 /// The fast path of [`read`] for the common shape of input: ASCII digits, at most one leading
@@ -408,31 +460,11 @@ fn read(input: &str) -> Result<Written, Diagnostic> {
     Ok(Written { plus, digits, extension })
 }
 
-/// Whether `digits` fully matches the general pattern (no length check, as libphonenumber's
-/// `matchNationalNumber`).
-fn general_pattern(digits: &str) -> bool {
-    accept(walk(digits.as_bytes())) & (1 << tables::GENERAL) != 0
-}
-
 /// libphonenumber's `maybeStripNationalPrefixAndCarrierCode` for Turkey: drop one leading `0`
-/// unless the number matched the general pattern with it and does not without it.
+/// unless the number is valid with it and not without it, which never happens with the profile
+/// (no valid number starts with 0), so the `0` always goes.
 fn strip_national_prefix(national: &str) -> &str {
-    match national.strip_prefix('0') {
-        Some(stripped) if !general_pattern(national) || general_pattern(stripped) => stripped,
-        _ => national,
-    }
-}
-
-/// The shortest possible length of a Turkish number (libphonenumber's `TOO_SHORT` bound).
-fn min_length() -> usize {
-    let lengths = tables::LENGTHS.get(tables::GENERAL).copied().unwrap_or(0);
-    lengths.trailing_zeros() as usize
-}
-
-/// The longest possible length of a Turkish number.
-fn max_length() -> usize {
-    let lengths = tables::LENGTHS.get(tables::GENERAL).copied().unwrap_or(0);
-    31usize.saturating_sub(lengths.leading_zeros() as usize)
+    national.strip_prefix('0').unwrap_or(national)
 }
 
 /// Country code and national prefix: the national (significant) number, or why there is none.
@@ -460,10 +492,11 @@ fn national_number(digits: &str, plus: bool) -> Result<&str, Diagnostic> {
             }
         }
         None => match digits.strip_prefix("90") {
-            // libphonenumber's `maybeExtractCountryCode` with Turkey as the default region.
+            // libphonenumber's `maybeExtractCountryCode` with Turkey as the default region (its
+            // general pattern replaced by the profile).
             Some(rest)
-                if (!general_pattern(digits) && general_pattern(strip_national_prefix(rest)))
-                    || digits.len() > max_length() =>
+                if (!in_profile(digits.as_bytes()) && in_profile(strip_national_prefix(rest).as_bytes()))
+                    || digits.len() > NSN =>
             {
                 strip_national_prefix(rest)
             }
@@ -471,7 +504,7 @@ fn national_number(digits: &str, plus: bool) -> Result<&str, Diagnostic> {
         },
     };
     let stripped = strip_national_prefix(national);
-    let national = if stripped.len() >= min_length() { stripped } else { national };
+    let national = if stripped.len() >= KEEP_PREFIX_BELOW { stripped } else { national };
     if national.len() < 2 {
         return Err(too_short(national.len()));
     }
@@ -574,30 +607,15 @@ fn type_of(m: u16) -> Option<PhoneType> {
     ORDER.iter().find(|(bit, _)| m & (1 << bit) != 0).map(|&(_, t)| t)
 }
 
-/// Why `national` is not a Turkish number: too short, too long or not assigned.
+/// Why `national` (not in the profile) is not a valid number: too long when its first 10 digits
+/// are one, too short when more digits could make one (or a national `0` was kept because too few
+/// digits follow it: `0532 123`), not in a range IYS takes otherwise.
 fn why_not(national: &[u8], e164: &str) -> Diagnostic {
     let digits = national.len() as u64;
-    // Whether a proper prefix is a number: one walk, looking at each prefix's state on the way.
-    let mut valid_prefix = false;
-    let mut at = tables::START;
-    for (n, &d) in national.iter().enumerate() {
-        if n > 0 && type_of(matching_at(at, n)).is_some() {
-            valid_prefix = true;
-            break;
-        }
-        at = next(at, d);
-        if at == 0 {
-            break;
-        }
-    }
-    let state = walk(national);
-    let could_grow = accept(state) & tables::TYPE_LIVE != 0 && national.len() < max_length();
-    // A national prefix `0` is kept only when the digits after it are fewer than any Turkish number
-    // has ("0532 123"): that number is too short, not unassigned.
-    let prefix_kept = national.first() == Some(&b'0') && national.len() <= min_length();
-    if national.len() > MAX_NSN || (!could_grow && valid_prefix) {
+    let prefix_kept = national.first() == Some(&b'0') && national.len() <= KEEP_PREFIX_BELOW;
+    if national.len() > MAX_NSN || national.get(..NSN).is_some_and(in_profile) {
         Diagnostic::new(Code::PhoneTooLong, "").with_number("digits", digits)
-    } else if could_grow || prefix_kept || national.len() < min_length() {
+    } else if could_grow(national) || prefix_kept {
         Diagnostic::new(Code::PhoneTooShort, "").with_number("digits", digits)
     } else {
         Diagnostic::new(Code::PhoneNotAssigned, "").with("number", e164)
@@ -639,31 +657,57 @@ mod tests {
 
     const W: &str = "normalized wire=+905321234567";
 
+    /// The profile by its definition in the spec (§7 item 5), written out again as plainly as
+    /// possible: `^\+90[0-9]{10}$` with the first national digit 2–5, or 850 / 800.
+    fn spec_valid(national: &[u8]) -> bool {
+        national.len() == 10
+            && national.iter().all(u8::is_ascii_digit)
+            && (b"2345".contains(&national[0]) || national.starts_with(b"850") || national.starts_with(b"800"))
+    }
+
     #[test]
-    fn why_not_tells_too_long_short_and_unassigned_as_before() {
-        // `why_not`'s one-walk test for a valid proper prefix against trying every prefix.
+    fn validity_and_errors_follow_their_definitions() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let mut too_long = 0;
+        let mut seen = [0usize; 4];
         for _ in 0..100_000 {
             let x = rng.next();
-            let len = 1 + (x % 19) as usize;
+            let len = 2 + (x % 16) as usize;
             let mut national: Vec<u8> = (0..len).map(|i| b'0' + ((x >> (3 * i)) % 10) as u8).collect();
-            national[0] = b"0234589"[(x % 7) as usize];
-            let by_prefixes = (1..national.len()).any(|n| number_type(&national[..n]).is_some());
+            // Half start with a prefix the rule treats specially.
+            let heads: [&[u8]; 8] = [b"800", b"850", b"801", b"811", b"900", b"444", b"5", b"0"];
+            if x.is_multiple_of(2) {
+                let head = heads[(x >> 60) as usize % heads.len()];
+                let n = head.len().min(national.len());
+                national[..n].copy_from_slice(&head[..n]);
+            }
             let mut e164 = String::from("+90");
             e164.push_str(std::str::from_utf8(&national).unwrap_or_default());
-            let d = why_not(&national, &e164);
-            if by_prefixes && national.len() <= MAX_NSN {
-                // Too long, unless more digits could still make a number.
-                let could_grow = accept(walk(&national)) & tables::TYPE_LIVE != 0 && national.len() < max_length();
-                assert_eq!(d.code == Code::PhoneTooLong, !could_grow, "{e164}");
-            }
-            if !by_prefixes && national.len() <= MAX_NSN {
-                assert_ne!(d.code, Code::PhoneTooLong, "{e164}");
-            }
-            too_long += usize::from(d.code == Code::PhoneTooLong && national.len() <= MAX_NSN);
+            let got = phone_of(std::str::from_utf8(&national).unwrap_or_default(), None);
+            assert_eq!(got.is_ok(), spec_valid(&national), "{e164}");
+            let Err(d) = got else {
+                seen[0] += 1;
+                continue;
+            };
+            // Too long: the first 10 digits are a number. Too short: some longer number starts
+            // with these digits (or the national 0 was kept before a handful of digits).
+            let k = national.len().min(3);
+            let grows = national.len() < 10
+                && (b"2345".contains(&national[0]) || [b"800", b"850"].iter().any(|h| national[..k] == h[..k]));
+            let want = if national.len() > 10 && spec_valid(&national[..10]) {
+                Code::PhoneTooLong
+            } else if grows || (national[0] == b'0' && national.len() <= 7) {
+                Code::PhoneTooShort
+            } else {
+                Code::PhoneNotAssigned
+            };
+            assert_eq!(d.code, want, "{e164}");
+            seen[match d.code {
+                Code::PhoneTooLong => 1,
+                Code::PhoneTooShort => 2,
+                _ => 3,
+            }] += 1;
         }
-        assert!(too_long > 5_000, "{too_long}");
+        assert!(seen.iter().all(|&n| n > 2_000), "{seen:?}");
     }
 
     #[test]
@@ -778,21 +822,28 @@ mod tests {
     #[test]
     fn number_types() {
         let m = Mode::Normalize;
-        check(m, "+908501234567", "+908501234567 voip");
-        check(m, "0800 123 45 67", "+908001234567 toll-free | normalized wire=+908001234567");
-        check(m, "444 1 234", "+904441234 uan | normalized wire=+904441234");
-        check(m, "+90 444 1 234", "+904441234 uan | normalized wire=+904441234");
-        check(m, "0444 1234", "+904441234 uan | normalized wire=+904441234");
+        check(m, "+908501234567", "+908501234567 voip | phone-non-geographic wire=+908501234567");
+        check(
+            m,
+            "0800 123 45 67",
+            "+908001234567 toll-free | normalized wire=+908001234567 | phone-non-geographic wire=+908001234567",
+        );
         check(m, "+903922234567", "+903922234567 fixed-line");
         check(m, "0 (212) 555 12 12", "+902125551212 fixed-line | normalized wire=+902125551212");
         check(m, "+905123456789", "+905123456789 pager");
         check(m, "+905922121234", "+905922121234 personal-number");
-        check(m, "0900 123 45 67", "+909001234567 premium-rate | normalized wire=+909001234567");
-        // libphonenumber keeps a leading 90 when the digits are a number as written.
-        check(m, "9001234567", "+909001234567 premium-rate | normalized wire=+909001234567");
         check(m, "+905610111234", "+905610111234 mobile");
-        check(m, "+90800123456789", "+90800123456789 toll-free");
-        check(m, "+908111234567", "+908111234567 toll-free");
+        // Blocks libphonenumber's metadata does not list are valid all the same (the spec's own
+        // examples among them), typed by their first digit.
+        check(m, "+905992000000", "+905992000000 mobile");
+        check(m, "+905813334455", "+905813334455 mobile");
+        check(m, "+905111234567", "+905111234567 mobile");
+        check(m, "+905611234567", "+905611234567 mobile");
+        check(m, "+902221234567", "+902221234567 fixed-line");
+        check(m, "+902111234567", "+902111234567 fixed-line");
+        check(m, "+904441234567", "+904441234567 fixed-line");
+        check(m, "0599 200 00 00", "+905992000000 mobile | normalized wire=+905992000000");
+        check(m, "0581 333 44 55", "+905813334455 mobile | normalized wire=+905813334455");
     }
 
     #[test]
@@ -844,29 +895,58 @@ mod tests {
         check(m, "()", "phone-too-short digits=0");
         check(m, "5", "phone-too-short digits=1");
         check(m, "+90 532 123 45 678", "phone-too-long digits=11");
-        check(m, "444 12345", "phone-too-long digits=8");
+        check(m, "444 12345", "phone-too-short digits=8");
         check(m, "+90 532 123 45 67 89 01 23 45", "phone-too-long digits=18");
-        check(m, "+90 561 123 45 67", "phone-not-assigned number=+905611234567");
+        check(m, "+90 612 123 45 67", "phone-not-assigned number=+906121234567");
+        check(m, "+90 712 123 45 67", "phone-not-assigned number=+907121234567");
+        // 444 service numbers have no area code: not full subscriber numbers.
+        check(m, "444 1 234", "phone-too-short digits=7");
+        check(m, "+90 444 1 234", "phone-too-short digits=7");
+        check(m, "0444 1234", "phone-too-short digits=7");
+        // Premium rate (900, 888, 898) and 811 are not ranges IYS takes.
+        check(m, "0900 123 45 67", "phone-not-assigned number=+909001234567");
+        // Ten digits starting 90 are read as written (libphonenumber's reading), and refused.
+        check(m, "9001234567", "phone-not-assigned number=+909001234567");
+        check(m, "+908881234567", "phone-not-assigned number=+908881234567");
+        check(m, "+908981234567", "phone-not-assigned number=+908981234567");
+        check(m, "+908111234567", "phone-not-assigned number=+908111234567");
+        // 800 numbers of 12-13 digits: more than IYS's 15 characters with the +.
+        check(m, "+90800123456789", "phone-too-long digits=12");
+        check(m, "+90 8", "phone-too-short digits=1");
+        check(m, "+90 85", "phone-too-short digits=2");
+        check(m, "+90 850 123", "phone-too-short digits=6");
+        check(m, "+90 851 123", "phone-not-assigned number=+90851123");
         // libphonenumber drops one national prefix, not two.
         check(m, "+90 00532 123 45 67", "phone-not-assigned number=+9005321234567");
         check(m, "0 0532 123 45 67", "phone-not-turkish country=53");
         check(m, "+90 123 456 78 90", "phone-not-assigned number=+901234567890");
         check(m, "0123 456 78 90", "phone-not-assigned number=+901234567890");
-        check(m, "+90 811 123 45 67 89", "phone-too-long digits=12");
+        check(m, "+90 811 123 45 67 89", "phone-not-assigned number=+90811123456789");
     }
 
     #[test]
     fn strict() {
         let s = Mode::Strict;
         check(s, "+905321234567", "+905321234567 mobile");
-        check(s, "+904441234", "+904441234 uan");
+        check(s, "+904441234", "phone-too-short digits=7");
+        check(s, "+905992000000", "+905992000000 mobile");
+        check(s, "+905813334455", "+905813334455 mobile");
+        check(s, "+908001234567", "+908001234567 toll-free | phone-non-geographic wire=+908001234567");
+        check(s, "+908501234567", "+908501234567 voip | phone-non-geographic wire=+908501234567");
+        check(s, "+908001234567890", "phone-too-long digits=13");
+        check(s, "+909001234567", "phone-not-assigned number=+909001234567");
+        check(s, "+908881234567", "phone-not-assigned number=+908881234567");
+        check(s, "+908981234567", "phone-not-assigned number=+908981234567");
+        check(s, "+908111234567", "phone-not-assigned number=+908111234567");
+        check(s, "0599 200 00 00", "phone-not-wire-form wire=+905992000000");
+        check(s, "0850 123 45 67", "phone-not-wire-form wire=+908501234567 | phone-non-geographic wire=+908501234567");
         check(s, "905321234567", "phone-not-wire-form wire=+905321234567");
         check(s, "05321234567", "phone-not-wire-form wire=+905321234567");
         check(s, "00905321234567", "phone-not-wire-form wire=+905321234567");
         check(s, "+90 532 123 45 67", "phone-not-wire-form wire=+905321234567");
         check(s, "+90532123456\u{667}", "phone-not-wire-form wire=+905321234567");
         check(s, "+905321234567\u{200b}", "phone-not-wire-form wire=+905321234567");
-        check(s, "+905611234567", "phone-not-assigned number=+905611234567");
+        check(s, "+905611234567", "+905611234567 mobile");
         check(s, "+1 202 555 0143", "phone-not-turkish country=1");
     }
 }

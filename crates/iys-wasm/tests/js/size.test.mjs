@@ -14,8 +14,10 @@ const BROWSER_FILES = ['web/iys_validate_bg.wasm', 'web/iys_validate.js', 'index
 // `cargo xtask bench` measures it); the package was 32,873 B (iys-core 5c9840e) when this guard was set (panic paths
 // cut by tools/shrink.mjs, no JSON writer or message text in the wasm: the tables are in api.js). Raised from 33,300
 // to 33,350 when five relay codes joined iys-core's table (33,310 B: their code strings and H-codes are in api.js's
-// tables; their messages are not, the wasm never reports them).
-const BUDGET = 33_350;
+// tables; their messages are not, the wasm never reports them). Raised by 274 to 33,624 with the strict TR phone
+// profile (33,309 -> 33,583 B measured: the new recipient/phone-non-geographic warning and the longer too-short and
+// not-assigned messages in both languages in api.js, +203 B; the wasm's phone code, +71 B).
+const BUDGET = 33_624;
 
 test(`browser download ≤ ${BUDGET} bytes gzip -9`, (t) => {
   let total = 0;
