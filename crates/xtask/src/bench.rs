@@ -492,8 +492,9 @@ fn report(c: &Context) -> Result<(String, Vec<Row>), String> {
     let _ = writeln!(
         w,
         "\nFirst call in the process: `phonenumber` {} ms (its lazy metadata decode and regex builds), iys-core {} ms. \
-         Verdict or E.164 differs on {} of {} inputs (first: {}); these are inputs with letters, which the crate \
-         reads as keypad digits and iys-core rejects (see `tests/phone_differential.rs`).\n",
+         Verdict or E.164 differs on {} of {} inputs (first: {}): inputs with letters, which the crate reads as \
+         keypad digits and iys-core rejects, and numbers where iys-core's strict TR profile and libphonenumber's \
+         block list differ, e.g. 561 numbers outside the listed blocks (see `tests/phone_differential.rs`).\n",
         text(f, "rust.phone.peer.cold_ms"),
         text(f, "rust.phone.iys.cold_ms"),
         text(f, "rust.phone.disagree"),
