@@ -661,29 +661,116 @@ fn read_field<'a>(r: &mut Reader<'a>, depth: usize, slot: usize) -> Result<Field
     })
 }
 
-/// A string field: `None` when absent/null (reporting `missing` if given) or of another JSON type.
+/// A field's JSON value, as far as the rules for a string or enum field look at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Given<'a> {
+    /// Absent, or `null` (the same thing).
+    Absent,
+    /// A string.
+    Text(&'a str),
+    /// Any other JSON type.
+    Other,
+}
+
+impl<'a> Given<'a> {
+    #[inline(always)]
+    fn of(v: &'a Option<Field<'_>>) -> Self {
+        match v {
+            None | Some(Field::Null) => Given::Absent,
+            Some(Field::Str(s)) => Given::Text(s),
+            Some(_) => Given::Other,
+        }
+    }
+}
+
+// The rules below, which a status query (the relay) shares with a consent, hand each problem to
+// `report` as a code and its parameters, for the caller to place at its own path (`judge` files it
+// on the field with `Found::add`, building nothing more than before). `#[inline(always)]` and the
+// two steps of `enum_field` keep the wasm as it was: the web build's size guard
+// (crates/iys-wasm/tests/js/size.test.mjs) had some 40 bytes to spare.
+
+/// The rule for a string field `field`: absent or null reports `missing` (when the field is
+/// required), another JSON type `consent/wrong-field-type` with `field` and `expected: string`.
+/// The string, if it is one.
+#[inline(always)]
+pub fn string_value<'a>(
+    given: Given<'a>,
+    field: &'static str,
+    missing: Option<Code>,
+    mut report: impl FnMut(Code, &[(&'static str, &str)]),
+) -> Option<&'a str> {
+    match given {
+        Given::Text(s) => Some(s),
+        Given::Absent => {
+            if let Some(code) = missing {
+                report(code, &[]);
+            }
+            None
+        }
+        Given::Other => {
+            report(Code::ConsentWrongFieldType, &[("field", field), ("expected", "string")]);
+            None
+        }
+    }
+}
+
+/// The rule for an enum field (recipientType, type, status, source): [`string_value`]'s, then
+/// [`wire_value`]'s. (A consent's fields take the two steps apart: the first is one copy for every
+/// field in the wasm.)
+pub fn enum_value<T>(
+    given: Given<'_>,
+    field: &'static str,
+    missing: Option<Code>,
+    invalid: Code,
+    from_wire: fn(&str) -> Option<T>,
+    mut report: impl FnMut(Code, &[(&'static str, &str)]),
+) -> Option<T> {
+    let s = string_value(given, field, missing, &mut report)?;
+    wire_value(s, invalid, from_wire, report)
+}
+
+/// The spelling rule of an enum field: exactly IYS's (`from_wire`), or `invalid` with the `value`
+/// (`consent/iys-source` for a source of IYS's own, `IYS_…`).
+#[inline(always)]
+pub fn wire_value<T>(
+    s: &str,
+    invalid: Code,
+    from_wire: fn(&str) -> Option<T>,
+    mut report: impl FnMut(Code, &[(&'static str, &str)]),
+) -> Option<T> {
+    let parsed = from_wire(s);
+    if parsed.is_none() {
+        let code = if invalid == Code::InvalidSource && s.starts_with("IYS_") { Code::IysSource } else { invalid };
+        report(code, &[("value", s)]);
+    }
+    parsed
+}
+
+/// The recipient's kind against the consent type: a phone number takes ARAMA or MESAJ (else
+/// `consent/phone-needs-arama-or-mesaj`, H459), an e-mail address EPOSTA (else
+/// `consent/email-needs-eposta` with the `type`, H464).
+pub fn kind_mismatch(recipient: &Recipient, kind: ConsentType, mut report: impl FnMut(Code, &[(&'static str, &str)])) {
+    match (recipient, kind) {
+        (Recipient::Phone(_), ConsentType::Eposta) => report(Code::PhoneNeedsCallOrMessage, &[]),
+        (Recipient::Email(_), ConsentType::Arama | ConsentType::Mesaj) => {
+            report(Code::EmailNeedsEposta, &[("type", kind.as_str())])
+        }
+        _ => {}
+    }
+}
+
+/// A string field ([`string_value`]), its problems filed on `slot`.
 fn string_field<'f>(
     found: &mut Found,
     v: &'f Option<Field<'_>>,
     slot: usize,
     missing: Option<Code>,
 ) -> Option<&'f str> {
-    match v {
-        None | Some(Field::Null) => {
-            if let Some(code) = missing {
-                found.add(slot, code, &[]);
-            }
-            None
-        }
-        Some(Field::Str(s)) => Some(s),
-        Some(_) => {
-            found.wrong_type(slot, "string");
-            None
-        }
-    }
+    let field = NAMES.get(slot).copied().unwrap_or("");
+    string_value(Given::of(v), field, missing, |code, params| found.add(slot, code, params))
 }
 
-/// An enum field: exact IYS spelling, or `invalid` with the value.
+/// An enum field ([`enum_value`]'s two steps), its problems filed on `slot`.
 fn enum_field<T>(
     found: &mut Found,
     v: &Option<Field<'_>>,
@@ -693,12 +780,7 @@ fn enum_field<T>(
     from_wire: fn(&str) -> Option<T>,
 ) -> Option<T> {
     let s = string_field(found, v, slot, missing)?;
-    let parsed = from_wire(s);
-    if parsed.is_none() {
-        let code = if invalid == Code::InvalidSource && s.starts_with("IYS_") { Code::IysSource } else { invalid };
-        found.add(slot, code, &[("value", s)]);
-    }
-    parsed
+    wire_value(s, invalid, from_wire, |code, params| found.add(slot, code, params))
 }
 
 /// A positive integer written plainly (no sign, fraction or exponent) that fits in a `u64`.
@@ -759,13 +841,8 @@ pub(crate) fn judge(fields: &mut Fields<'_>, opts: &Options, clock: &Clock, want
     );
     let kind = enum_field(&mut found, v_type, TYPE, Some(Code::TypeMissing), Code::InvalidType, ConsentType::from_wire);
     if let (Some(r), Some(kind)) = (&recipient, kind) {
+        kind_mismatch(r, kind, |code, params| found.add(TYPE, code, params));
         match (r, kind) {
-            (Recipient::Phone(_), ConsentType::Eposta) => {
-                found.add(TYPE, Code::PhoneNeedsCallOrMessage, &[]);
-            }
-            (Recipient::Email(_), ConsentType::Arama | ConsentType::Mesaj) => {
-                found.add(TYPE, Code::EmailNeedsEposta, &[("type", kind.as_str())]);
-            }
             (Recipient::Phone(p), ConsentType::Mesaj) if p.number_type() != PhoneType::Mobile => {
                 let d = Diagnostic::new(Code::PhoneNotMobile, found.path("/recipient"))
                     .with("number", p.e164())

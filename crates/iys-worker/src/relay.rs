@@ -13,7 +13,7 @@ use crate::limit::{Admission, Verdict};
 use crate::upstream::{self, UpErr, UpResp};
 use crate::util::{now_ms, now_s, sha256_hex, uuid};
 use crate::{do_get, env_f64, queue};
-use iys_core::consent::{ConsentType, Options, RecipientType};
+use iys_core::consent::{self, ConsentType, Given, Options, RecipientType};
 use iys_core::json::Value as JValue;
 use iys_core::recipient::Recipient;
 use iys_core::time::BusinessDays;
@@ -1155,9 +1155,17 @@ fn item(d: Diagnostic, location: Value, value: Option<&Value>, lang: Lang) -> Va
     e
 }
 
-/// `recipientType` / `type` of a status query, judged as iys-core's consent validation judges them
-/// (`consent::judge`'s `enum_field`): absent or null is `missing`, a value that is not a string is
-/// `consent/wrong-field-type`, any other spelling is `invalid` with the value.
+/// A body field as iys-core's rules see it (absent and null are the same).
+fn given(raw: Option<&Value>) -> Given<'_> {
+    match raw {
+        None | Some(Value::Null) => Given::Absent,
+        Some(Value::String(s)) => Given::Text(s),
+        Some(_) => Given::Other,
+    }
+}
+
+/// `recipientType` / `type` of a status query, judged by iys-core's rule for a consent's enum
+/// fields ([`consent::enum_value`]); its error goes into `out` at `/{field}`.
 fn enum_of<T>(
     raw: Option<&Value>,
     field: &'static str,
@@ -1168,16 +1176,14 @@ fn enum_of<T>(
     out: &mut Vec<Value>,
 ) -> Option<T> {
     let path = format!("/{field}");
-    let d = match raw {
-        None | Some(Value::Null) => Diagnostic::new(missing, path),
-        Some(Value::String(s)) => match from_wire(s) {
-            Some(t) => return Some(t),
-            None => Diagnostic::new(invalid, path).with("value", s.as_str()),
-        },
-        Some(_) => Diagnostic::new(Code::ConsentWrongFieldType, path).with("field", field).with("expected", "string"),
-    };
-    out.push(item(d, json!([field]), raw.filter(|v| !v.is_null()), lang));
-    None
+    consent::enum_value(given(raw), field, Some(missing), invalid, from_wire, |code, params| {
+        out.push(item(at(&path, code, params), json!([field]), raw.filter(|v| !v.is_null()), lang));
+    })
+}
+
+/// A problem iys-core's rules reported (a code and its parameters) as a diagnostic at `path`.
+fn at(path: &str, code: Code, params: &[(&'static str, &str)]) -> Diagnostic {
+    params.iter().fold(Diagnostic::new(code, path), |d, (name, value)| d.with(name, *value))
 }
 
 /// A path segment that must be one of an enum's wire names (`…/consents/{recipientType}/status/{type}`).
@@ -1189,17 +1195,16 @@ fn enum_in_path<T>(
     lang: Lang,
     out: &mut Vec<Value>,
 ) -> Option<T> {
-    let t = from_wire(raw);
-    if t.is_none() {
-        // Not in the body: no JSON Pointer, the location names the path parameter (as
-        // `path_param` does).
-        out.push(item(Diagnostic::new(invalid, "").with("value", raw), json!([field]), Some(&json!(raw)), lang));
-    }
-    t
+    // Not in the body: no JSON Pointer, the location names the path parameter (as `path_param`
+    // does).
+    consent::enum_value(Given::Text(raw), field, None, invalid, from_wire, |code, params| {
+        out.push(item(at("", code, params), json!([field]), Some(&json!(raw)), lang));
+    })
 }
 
 /// Validates one recipient (by the provider's mode); the recipient or errors at `location`. Absent
-/// or null is `consent/recipient-missing`, a value that is not a string `consent/wrong-field-type`.
+/// or null is `consent/recipient-missing`, a value that is not a string `consent/wrong-field-type`
+/// (iys-core's rule for a consent's string fields, [`consent::string_value`]).
 fn check_recipient(
     raw: Option<&Value>,
     location: Value,
@@ -1208,20 +1213,9 @@ fn check_recipient(
     lang: Lang,
     out: &mut Vec<Value>,
 ) -> Option<Recipient> {
-    let s = match raw {
-        Some(Value::String(s)) => s,
-        None | Some(Value::Null) => {
-            out.push(item(Diagnostic::new(Code::RecipientMissing, path), location, None, lang));
-            return None;
-        }
-        Some(v) => {
-            let d = Diagnostic::new(Code::ConsentWrongFieldType, path)
-                .with("field", "recipient")
-                .with("expected", "string");
-            out.push(item(d, location, Some(v), lang));
-            return None;
-        }
-    };
+    let s = consent::string_value(given(raw), "recipient", Some(Code::RecipientMissing), |code, params| {
+        out.push(item(at(path, code, params), location.clone(), raw.filter(|v| !v.is_null()), lang));
+    })?;
     let rep = iys_core::recipient::validate_recipient(s, p.mode());
     if rep.errors().next().is_some() {
         for d in rep.errors() {
@@ -1230,20 +1224,6 @@ fn check_recipient(
         return None;
     }
     rep.value
-}
-
-/// The recipient's kind against the consent type, by iys-core's rule for a consent (`consent::judge`):
-/// a phone number takes ARAMA or MESAJ (`consent/phone-needs-arama-or-mesaj`, H459), an e-mail
-/// address EPOSTA (`consent/email-needs-eposta`, H464). Checked here so IYS is never asked a question
-/// it can only refuse (and its status quota is not spent on one).
-fn kind_mismatch(r: &Recipient, ty: ConsentType, path: &str) -> Option<Diagnostic> {
-    match (r, ty) {
-        (Recipient::Phone(_), ConsentType::Eposta) => Some(Diagnostic::new(Code::PhoneNeedsCallOrMessage, path)),
-        (Recipient::Email(_), ConsentType::Arama | ConsentType::Mesaj) => {
-            Some(Diagnostic::new(Code::EmailNeedsEposta, path).with("type", ty.as_str()))
-        }
-        _ => None,
-    }
 }
 
 /// `POST …/consents/status`: `{recipient, recipientType, type}` (read by [`read_json`]), relayed
@@ -1265,9 +1245,11 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
     let ty =
         enum_of(v.get("type"), "type", Code::TypeMissing, Code::InvalidType, ConsentType::from_wire, lang, &mut errors);
     if let (Some(r), Some(t)) = (&recipient, ty) {
-        if let Some(d) = kind_mismatch(r, t, "/type") {
-            errors.push(item(d, json!(["type"]), v.get("type"), lang));
-        }
+        // Checked here so IYS is never asked a question it can only refuse (and its status quota
+        // is not spent on one).
+        consent::kind_mismatch(r, t, |code, params| {
+            errors.push(item(at("/type", code, params), json!(["type"]), v.get("type"), lang));
+        });
     }
     let (Some(recipient), Some(rt), Some(ty), true) = (recipient, rt, ty, errors.is_empty()) else {
         return Err(ApiError { status: 422, errors, retry_after: None, allow: None });
@@ -1373,8 +1355,10 @@ async fn multi_status(
                 let Some(rec) = check_recipient(Some(r), json!(["recipients", i]), &path, p, lang, &mut errors) else {
                     continue;
                 };
-                if let Some(d) = tyv.and_then(|t| kind_mismatch(&rec, t, &path)) {
-                    errors.push(item(d, json!(["recipients", i]), Some(r), lang));
+                if let Some(t) = tyv {
+                    consent::kind_mismatch(&rec, t, |code, params| {
+                        errors.push(item(at(&path, code, params), json!(["recipients", i]), Some(r), lang));
+                    });
                 }
                 wires.push(rec.wire().to_string());
             }
