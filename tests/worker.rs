@@ -1,7 +1,8 @@
 //! The relay Worker end to end: real workerd (`wrangler dev`, local D1, Queues and Durable
 //! Objects) with `iys-sim` as IYS. No fetch mocks. One shared relay + sim for most tests (each test
 //! has its own providers, brands and recipients); the token refresh/breaker/governor test gets its
-//! own pair because it changes the sim's limits.
+//! own pair because it changes the sim's limits, and the governor's `within` test because it slows
+//! the send rate to one every 5 s.
 
 #[path = "support/worker.rs"]
 mod support;
@@ -1116,6 +1117,43 @@ fn iys_token_refresh_breaker_and_upstream_governor() {
     let holder = r.admin("GET", "/admin/iys-token", None).json();
     assert_eq!(holder["breakerOpen"], true, "{holder}");
     eprintln!("second relay: wrangler dev answered after {:.2} s", r.startup.as_secs_f64());
+}
+
+#[test]
+fn a_single_add_whose_budget_ends_before_the_next_send_slot_takes_no_slot() {
+    // Its own relay: one send to IYS every 5 s (IYS_MAX_RPS 0.2), a 1.5 s synchronous budget, and
+    // a queue that waits 60 s before it sends what it was given (so it takes no slot meanwhile).
+    let mut opts = Opts::default();
+    opts.vars.retain(|(k, _)| !matches!(*k, "IYS_MAX_RPS" | "SYNC_TIMEOUT_MS" | "RETRY_BASE_S"));
+    opts.vars.extend([
+        ("IYS_MAX_RPS", "0.2".into()),
+        ("SYNC_TIMEOUT_MS", "1500".into()),
+        ("RETRY_BASE_S", "60".into()),
+    ]);
+    let r = Relay::start(opts);
+    let p = provider(&r, scope(600001, 600001, &["MESAJ"]), json!({"burst": 50, "rate": 50}));
+    let granted = || r.admin("GET", "/admin/governor", None).json()["grantedTotal"].clone();
+    let status = || {
+        let body = json!({"recipient": phone(), "recipientType": "BIREYSEL", "type": "MESAJ"});
+        call(&r, &p, "POST", "/sps/600001/brands/600001/consents/status", Some(&body))
+    };
+    // A status query has no end-to-end budget: it takes the first slot, and the next one is 5 s off.
+    // (IYS holds nothing for a fresh number: its H097 says it was asked.)
+    let first = status();
+    assert_eq!((first.status, first_error(&first)["code"].clone()), (404, json!("H097")), "{}", first.body);
+    assert_eq!(granted(), json!(1));
+    // A single add has 1.5 s: the governor is asked only for a slot within what is left (`within`),
+    // has none, and books none; the add is queued unsent, as a timeout.
+    let a = call(&r, &p, "POST", "/sps/600001/brands/600001/consents", Some(&consent(&phone(), "ONAY")));
+    assert_eq!((a.status, first_error(&a)["iysEdgeCode"].clone()), (202, json!("upstream/timeout")), "{}", a.body);
+    assert_eq!(a.json()["queued"], true);
+    assert_eq!(granted(), json!(1), "the add took no slot");
+    let adds = sim_requests(&r, "/sps/").into_iter().filter(|e| e["path"] == "/sps/600001/brands/600001/consents");
+    assert_eq!(adds.count(), 0, "the add did not reach IYS");
+    // The slot the add left is still there for a request without a budget, which waits for it.
+    let second = status();
+    assert_eq!((second.status, first_error(&second)["code"].clone()), (404, json!("H097")), "{}", second.body);
+    assert_eq!(granted(), json!(2));
 }
 
 #[test]
