@@ -35,6 +35,7 @@ use crate::ledger::{self, Entry};
 use crate::relay::{iys_call, Wait};
 use crate::upstream::{first_code_of, is_retryable, UpErr};
 use crate::util::{iso_now, now_ms, uuid};
+use iys_core::consent::{Consent, ConsentType, RecipientType};
 use iys_core::time::{business_day_cutoff, BusinessDays, LocalDateTime};
 use iys_core::{Code, Diagnostic, Lang};
 use serde::{Deserialize, Serialize};
@@ -97,10 +98,39 @@ pub struct Row {
     rkey: Option<String>,
 }
 
-/// The key IYS refuses twice in one list (H194): `recipientType type recipient`, as sent.
-fn recipient_key(consent: &Value) -> Option<String> {
-    let f = |k: &str| consent.get(k).and_then(Value::as_str);
-    Some(format!("{} {} {}", f("recipientType")?, f("type")?, f("recipient")?))
+impl Row {
+    /// The row's consent, parsed (`null` if it is not JSON, which the relay never stores).
+    fn parsed(&self) -> Value {
+        serde_json::from_str(&self.consent).unwrap_or(Value::Null)
+    }
+}
+
+/// The key IYS refuses twice in one list (H194), column `rkey`: `recipientType type recipient`, as
+/// sent. The one place its form is written: the queue stores it with each row, and a status query
+/// looks the provider's open rows up by it ([`open_request_of`]).
+pub fn rkey(recipient_type: RecipientType, kind: ConsentType, recipient: &str) -> String {
+    format!("{} {} {}", recipient_type.as_str(), kind.as_str(), recipient)
+}
+
+/// A consent as the queue stores it: its wire JSON (what IYS is sent) and its [`rkey`], each made
+/// once from the validated consent (nothing parses the JSON again to find the key).
+#[derive(Debug, Clone)]
+pub struct Queued {
+    wire: String,
+    rkey: String,
+}
+
+impl Queued {
+    /// The consent's wire JSON and key.
+    pub fn of(c: &Consent) -> Result<Self, ApiError> {
+        let wire = serde_json::to_string(c).map_err(|e| ApiError::internal(&e.to_string()))?;
+        Ok(Queued { wire, rkey: rkey(c.recipient_type, c.kind, &c.recipient) })
+    }
+
+    /// The wire JSON.
+    pub fn wire(&self) -> &str {
+        &self.wire
+    }
 }
 
 /// Queues `job` after `delay_s` seconds, at most 12 hours (the longest delay a queue message takes).
@@ -126,18 +156,18 @@ pub struct Origin<'a> {
     pub brand: u64,
 }
 
-/// Stores consents (wire JSON) as outbound rows of relay request `o.request_id` and schedules a
+/// Stores consents as outbound rows of relay request `o.request_id` and schedules a
 /// send. Returns the relay subrequest ids, in order.
 pub async fn enqueue(
     env: &Env,
     db: &D1Database,
     o: Origin<'_>,
-    wires: &[String],
+    consents: &[Queued],
     needs_check: bool,
     delay_s: Option<u64>,
 ) -> Result<Vec<String>, ApiError> {
-    let ids = new_ids(wires.len())?;
-    let stmts = row_statements(db, o, wires, &ids, needs_check, delay_s, None)?;
+    let ids = new_ids(consents.len())?;
+    let stmts = row_statements(db, o, consents, &ids, needs_check, delay_s, None)?;
     // Chunks of 100 statements (an unkeyed batch is not atomic as a whole; see `enqueue_keyed`).
     let mut stmts = stmts.into_iter().peekable();
     while stmts.peek().is_some() {
@@ -164,17 +194,17 @@ pub async fn enqueue_keyed(
     env: &Env,
     db: &D1Database,
     o: Origin<'_>,
-    wires: &[String],
+    consents: &[Queued],
     claim: &KeyClaim<'_>,
     answer: impl FnOnce(&[String]) -> String,
 ) -> Result<Option<Vec<String>>, ApiError> {
-    let ids = new_ids(wires.len())?;
+    let ids = new_ids(consents.len())?;
     let mut stmts = vec![db
         .prepare(
             "UPDATE idempotency SET answer = ?1 WHERE provider_id = ?2 AND key = ?3 AND claim = ?4 AND answer IS NULL",
         )
         .bind(&[answer(&ids).into(), o.provider.into(), claim.key.into(), claim.claim.into()])?];
-    stmts.extend(row_statements(db, o, wires, &ids, false, None, Some(claim))?);
+    stmts.extend(row_statements(db, o, consents, &ids, false, None, Some(claim))?);
     let results = db.batch(stmts).await?;
     let won = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) == 1;
     if !won {
@@ -198,7 +228,7 @@ async fn schedule(env: &Env, iys: u64, brand: u64, delay_s: Option<u64>) -> Resu
 fn row_statements(
     db: &D1Database,
     o: Origin<'_>,
-    wires: &[String],
+    consents: &[Queued],
     ids: &[String],
     needs_check: bool,
     delay_s: Option<u64>,
@@ -217,8 +247,8 @@ fn row_statements(
              WHERE EXISTS (SELECT 1 FROM idempotency WHERE provider_id = ?4 AND key = ?13 AND claim = ?14 AND answer IS NOT NULL)"
         }
     };
-    let mut stmts = Vec::with_capacity(wires.len());
-    for (i, (w, id)) in wires.iter().zip(ids).enumerate() {
+    let mut stmts = Vec::with_capacity(consents.len());
+    for (i, (q, id)) in consents.iter().zip(ids).enumerate() {
         let mut args: Vec<wasm_bindgen::JsValue> = vec![
             id.into(),
             o.request_id.into(),
@@ -226,16 +256,12 @@ fn row_statements(
             o.provider.into(),
             o.iys.to_string().into(),
             o.brand.to_string().into(),
-            w.clone().into(),
+            q.wire.as_str().into(),
             (if needs_check { 1.0 } else { 0.0 }).into(),
             (if needs_check { 1.0 } else { 0.0 }).into(),
             (next_at as f64).into(),
             now.clone().into(),
-            serde_json::from_str::<Value>(w)
-                .ok()
-                .and_then(|c| recipient_key(&c))
-                .map(Into::into)
-                .unwrap_or(wasm_bindgen::JsValue::NULL),
+            q.rkey.as_str().into(),
         ];
         if let Some(c) = claim {
             args.push(c.key.into());
@@ -528,17 +554,18 @@ async fn finalize(
 }
 
 /// Puts a row back to `queued` with the backoff of its attempts, or ends it when IYS could no longer
-/// accept it ([`expired`]); returns the delay used, if requeued.
+/// accept it ([`expired`]); returns the delay used, if requeued. `consent` is the row's, parsed
+/// ([`Row::parsed`]).
 async fn requeue(
     env: &Env,
     db: &D1Database,
     row: &Row,
+    consent: &Value,
     needs_check: bool,
     code: &str,
     msg: &str,
 ) -> worker::Result<Option<u64>> {
-    let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
-    if let Some((c, m)) = row_expired(row, &consent) {
+    if let Some((c, m)) = row_expired(row, consent) {
         // The last error stays in the message: what kept it from IYS.
         let m = format!("{m} ({code})");
         finalize(db, &row.id, false, None, None, c.as_str(), &m).await?;
@@ -636,7 +663,7 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
         // Rows whose check could not be made wait this long (no attempt used) and are checked again.
         let mut unchecked: Option<u64> = None;
         for row in rows {
-            let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
+            let consent = row.parsed();
             if row.needs_check > 0.0 {
                 match already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
                     Check::Held(s) => {
@@ -725,8 +752,8 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
                     .unwrap_or("")
                     .to_string();
                 if is_retryable(resp.status, Some(&code)) {
-                    for (row, _) in &to_send {
-                        let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
+                    for (row, consent) in &to_send {
+                        let d = requeue(env, &db, row, consent, row.needs_check > 0.0, &code, &msg).await?;
                         more |= d.is_none();
                         note(d);
                     }
@@ -734,14 +761,14 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
                     // IYS refused the whole list: the rows it names (or every row, for a code about the
                     // account or brand) end; the others were refused for the list's sake and go again.
                     let errs = v.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
-                    for (i, (row, _)) in to_send.iter().enumerate() {
+                    for (i, (row, consent)) in to_send.iter().enumerate() {
                         match list_refusal_verdict(&errs, i, &code, &msg) {
                             Some((c, m)) => {
                                 finalize(&db, &row.id, false, None, None, &c, &m).await?;
                                 more = true;
                             }
                             None => {
-                                let d = requeue(env, &db, row, row.needs_check > 0.0, &code, &msg).await?;
+                                let d = requeue(env, &db, row, consent, row.needs_check > 0.0, &code, &msg).await?;
                                 more |= d.is_none();
                                 note(d);
                             }
@@ -762,8 +789,8 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
             Err(e) => {
                 let code = if matches!(e, UpErr::Timeout) { "H192" } else { "network" };
                 // The request may have reached IYS: status check before the next send.
-                for (row, _) in &to_send {
-                    let d = requeue(env, &db, row, true, code, "").await?;
+                for (row, consent) in &to_send {
+                    let d = requeue(env, &db, row, consent, true, code, "").await?;
                     more |= d.is_none();
                     note(d);
                 }
@@ -806,7 +833,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
     if polls >= MAX_POLLS {
         // IYS never gave a final answer for these: check each one's status, and resend if absent.
         for row in &rows {
-            requeue(env, &db, row, true, "H192", "no final result from IYS").await?;
+            requeue(env, &db, row, &row.parsed(), true, "H192", "no final result from IYS").await?;
         }
         return send_job(env, Job::Send { iys: iys.into(), brand: brand.into() }, 1).await;
     }
@@ -839,7 +866,7 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
             Ok(resp) if resp.status == 422 && resp.first_code().as_deref() == Some("H093") => {
                 // IYS does not know the request: the send may not have landed; check and resend.
                 for row in &rows {
-                    requeue(env, &db, row, true, "H093", "").await?;
+                    requeue(env, &db, row, &row.parsed(), true, "H093", "").await?;
                 }
                 return Ok(Next::Resend);
             }
@@ -874,13 +901,14 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
+                    // Parsed once for whatever follows (a requeue, a status check, the log line).
+                    let consent = row.parsed();
                     if is_retryable(0, Some(&code)) {
-                        if let Some(d) = requeue(env, &db, row, false, &code, &msg).await? {
+                        if let Some(d) = requeue(env, &db, row, &consent, false, &code, &msg).await? {
                             min_delay = Some(min_delay.map_or(d, |m| m.min(d)));
                         }
                     } else if (code == "H174" || code == "H178") && row.attempts > 1.0 {
                         // A replay of something that may already have landed: ask IYS what it holds.
-                        let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
                         match already_recorded(env, &ledger_rows, who, iys, brand, &consent).await {
                             Check::Held(s) => {
                                 finalize(
@@ -897,13 +925,12 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
                             Check::Absent => finalize(&db, &row.id, false, txid, created, &code, &msg).await?,
                             // Not known whether it landed: checked again before anything else.
                             Check::Unknown => {
-                                if let Some(d) = requeue(env, &db, row, true, &code, &msg).await? {
+                                if let Some(d) = requeue(env, &db, row, &consent, true, &code, &msg).await? {
                                     min_delay = Some(min_delay.map_or(d, |m| m.min(d)));
                                 }
                             }
                         }
                     } else {
-                        let consent: Value = serde_json::from_str(&row.consent).unwrap_or(Value::Null);
                         let who = crate::util::mask_recipient(consent["recipient"].as_str().unwrap_or(""));
                         worker::console_log!("iys refused {who} with {code} (relay request {})", row.request_id);
                         finalize(&db, &row.id, false, txid, created, &code, &msg).await?;

@@ -798,7 +798,7 @@ pub(crate) async fn add_value(
     }
     let Some(valid) = rep.value else { return Err(ApiError::internal("validator gave neither value nor error")) };
     p.check_scope(iys, brand, &[valid.consent().kind], lang)?;
-    let wire = serde_json::to_string(valid.consent()).map_err(|e| ApiError::internal(&e.to_string()))?;
+    let queued = queue::Queued::of(valid.consent())?;
     let path = format!("/sps/{iys}/brands/{brand}/consents");
     // One budget for the whole attempt (token, governor slot, exchange): what cannot be sent
     // within it is queued (202) like a timeout, unsent.
@@ -809,7 +809,7 @@ pub(crate) async fn add_value(
         "add",
         Method::Post,
         &path,
-        Some(wire.clone()),
+        Some(queued.wire().to_owned()),
         Wait::sync(ctx.env),
     )
     .await;
@@ -844,7 +844,7 @@ pub(crate) async fn add_value(
                 ctx.env,
                 &ctx.db,
                 queue::Origin { provider: &p.id, request_id: &rid, iys, brand },
-                &[wire],
+                &[queued],
                 may_have_arrived,
                 retry_after,
             )
@@ -907,7 +907,7 @@ async fn batch(
     types.sort();
     types.dedup();
     p.check_scope(iys, brand, &types, lang)?;
-    let wires: Vec<String> = valid.iter().map(|c| serde_json::to_string(c.consent()).unwrap_or_default()).collect();
+    let queued = valid.iter().map(|c| queue::Queued::of(c.consent())).collect::<Result<Vec<_>, _>>()?;
     let rid = uuid().map_err(|e| ApiError::internal(&e))?;
     let answer = |ids: &[String]| {
         let sub_json: Vec<Value> = ids.iter().zip(&valid).map(|(id, c)| sub_request_json(id, c.consent())).collect();
@@ -919,13 +919,13 @@ async fn batch(
                 ctx.env,
                 &ctx.db,
                 queue::Origin { provider: &p.id, request_id: &rid, iys, brand },
-                &wires,
+                &queued,
                 false,
                 None,
             )
             .await?,
         ),
-        Some(key) => match batch_keyed(ctx, p, iys, brand, key, &rid, &wires, &answer).await? {
+        Some(key) => match batch_keyed(ctx, p, iys, brand, key, &rid, &queued, &answer).await? {
             Keyed::Queued(body) => body,
             Keyed::Replay(body) => {
                 let rid = body["requestId"].as_str().unwrap_or_default().to_string();
@@ -1040,11 +1040,12 @@ async fn batch_keyed(
     brand: u64,
     key: &str,
     rid: &str,
-    wires: &[String],
+    queued: &[queue::Queued],
     answer: &dyn Fn(&[String]) -> Value,
 ) -> Result<Keyed, ApiError> {
     let lang = ctx.lang;
     let db = &ctx.db;
+    let wires: Vec<&str> = queued.iter().map(queue::Queued::wire).collect();
     let sha = sha256_hex(format!("{iys}/{brand}\n{}", wires.join("\n")).as_bytes());
     let claim = uuid().map_err(|e| ApiError::internal(&e))?;
     // (Expired keys were forgotten by `answered_at`, which `batch` calls first.)
@@ -1118,7 +1119,7 @@ async fn batch_keyed(
         ctx.env,
         db,
         queue::Origin { provider: &p.id, request_id: rid, iys, brand },
-        wires,
+        queued,
         &kc,
         |ids| {
             body = answer(ids);
@@ -1278,7 +1279,7 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
     // IYS answers for what it holds; a consent of this provider still in the relay's queue is not
     // there yet, and a client that took "not held" for "never sent" would send it again. The header
     // names the relay request that holds it (`GET …/consents/request/{id}` follows it).
-    let rkey = format!("{} {} {}", rt.as_str(), ty.as_str(), recipient.wire());
+    let rkey = queue::rkey(rt, ty, recipient.wire());
     if let Some(rid) = queue::open_request_of(&ctx.db, &p.id, iys, brand, &rkey).await? {
         resp.headers_mut().set(QUEUED_HEADER, &rid)?;
     }
