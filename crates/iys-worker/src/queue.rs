@@ -96,6 +96,9 @@ pub struct Row {
     created_at: String,
     /// `recipientType type recipient` (migration 0003; NULL only for a row whose consent lacks them).
     rkey: Option<String>,
+    /// IYS's subrequestId, once the row was sent (read with the row, so a poll asks D1 nothing more
+    /// per row).
+    iys_subrequest_id: Option<String>,
 }
 
 impl Row {
@@ -876,12 +879,9 @@ async fn poll(env: &Env, iys: &str, brand: &str, iys_rid: &str, claim: &str, pol
         let mut ended = false;
         let mut min_delay: Option<u64> = None;
         for row in &rows {
-            let sub: Option<String> = db
-                .prepare("SELECT iys_subrequest_id AS s FROM outbound WHERE id = ?1")
-                .bind(&[row.id.clone().into()])?
-                .first(Some("s"))
-                .await?;
-            let item = results.iter().find(|x| Some(sub_id(x)) == sub && !sub_id(x).is_empty());
+            // (The poll read the rows with `RETURNING *`: their subrequestIds are in them.)
+            let sub = row.iys_subrequest_id.as_deref();
+            let item = results.iter().find(|x| Some(sub_id(x).as_str()) == sub && !sub_id(x).is_empty());
             let Some(item) = item else {
                 pending = true;
                 continue;
