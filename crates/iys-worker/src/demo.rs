@@ -15,7 +15,6 @@ use crate::util::sha256_hex;
 use iys_core::json::Value as JValue;
 use iys_core::{Code, Diagnostic, Lang};
 use serde_json::{json, Value};
-use std::cell::RefCell;
 use worker::{Env, Request, Response};
 
 /// Most consents in one demo request (the same cap as an IYS batch).
@@ -47,22 +46,10 @@ pub async fn consents(
     };
     let body = relay::read_body(&mut req, lang).await;
     // Its single adds are the provider path's: they run to the end even if the page goes away.
-    let owned = env.clone();
-    relay::detached(wc, env, async move {
-        let env = owned;
-        let ctx = Ctx {
-            env: &env,
-            db,
-            lang,
-            request_id,
-            provider_id: provider.id.clone(),
-            upstream: RefCell::new(Vec::new()),
-        };
-        let (r, sha) = match body {
-            Ok(body) => (run(&ctx, &req, &provider, iys, brand, &body).await, sha256_hex(&body)),
-            Err(e) => (Err(e), sha256_hex(b"")),
-        };
-        relay::rows_of(&ctx, "demo", sha, r)
+    let provider_id = provider.id.clone();
+    relay::run_detached(wc, env, db, lang, request_id, provider_id, "demo", async move |ctx: &mut Ctx<'_>| match body {
+        Ok(body) => (run(ctx, &req, &provider, iys, brand, &body).await, sha256_hex(&body)),
+        Err(e) => (Err(e), sha256_hex(b"")),
     })
     .await
 }

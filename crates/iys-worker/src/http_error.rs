@@ -87,6 +87,11 @@ impl ApiError {
     ) -> Self {
         let errors: Vec<Value> =
             diags.into_iter().filter(|d| d.is_error()).map(|d| diagnostic_json(d, input, lang, batch)).collect();
+        ApiError::unprocessable(errors)
+    }
+
+    /// A 422 with these `errors` (already in IYS's shape): the request was read but cannot be done.
+    pub fn unprocessable(errors: Vec<Value>) -> Self {
         ApiError { status: 422, errors, retry_after: None, allow: None }
     }
 

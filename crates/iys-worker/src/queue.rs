@@ -294,14 +294,9 @@ pub async fn request_status(
         .results()?;
     if rows.is_empty() {
         let msg = if lang == Lang::En { "No request with this id." } else { "Bu numarayla bir istek bulunamadı." };
-        return Err(ApiError {
-            status: 422,
-            errors: vec![
-                json!({"code": "H093", "message": msg, "location": ["requestId"], "value": id, "iysEdgeCode": "request/not-found"}),
-            ],
-            retry_after: None,
-            allow: None,
-        });
+        return Err(ApiError::unprocessable(vec![
+            json!({"code": "H093", "message": msg, "location": ["requestId"], "value": id, "iysEdgeCode": "request/not-found"}),
+        ]));
     }
     let out: Vec<Value> = rows.iter().map(item_status).collect();
     let mut r = Response::from_json(&out)?;

@@ -99,7 +99,7 @@ fn ids_of(r: &Result<Response, ApiError>) -> String {
 /// The ledger rows of a finished request: its inbound row (the request id `fetch` puts on the
 /// answer, `x-iys-edge-request-id`, refusals included), then its upstream rows; and the answer with
 /// the relay's internal `x-iys-ids` header taken off.
-pub(crate) fn rows_of(
+fn rows_of(
     ctx: &Ctx<'_>,
     kind: &str,
     payload_sha: String,
@@ -151,7 +151,7 @@ pub(crate) async fn finish(
 /// (which answers and says which ledger rows to write) runs under `waitUntil`; the handler only
 /// awaits its answer through a oneshot. The answer is handed over before the rows are written, so
 /// it does not wait for D1; a receiver dropped by a cancelled handler changes nothing for the work.
-pub(crate) async fn detached<F>(wc: &worker::Context, env: &Env, work: F) -> Result<Response, ApiError>
+async fn detached<F>(wc: &worker::Context, env: &Env, work: F) -> Result<Response, ApiError>
 where
     F: std::future::Future<Output = (Result<Response, ApiError>, Vec<Entry>)> + 'static,
 {
@@ -165,6 +165,33 @@ where
         }
     });
     rx.await.unwrap_or_else(|_| Err(ApiError::internal("the request's work ended without an answer")))
+}
+
+/// A route's work run [`detached`], with the set-up every such route shares: a [`Ctx`] of its own
+/// (no upstream rows yet) for `work`, which answers with the payload hash of the inbound row; the
+/// request's rows are `kind`'s ([`rows_of`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_detached<W>(
+    wc: &worker::Context,
+    env: &Env,
+    db: D1Database,
+    lang: Lang,
+    request_id: String,
+    provider_id: String,
+    kind: &'static str,
+    work: W,
+) -> Result<Response, ApiError>
+where
+    W: AsyncFnOnce(&mut Ctx<'_>) -> (Result<Response, ApiError>, String) + 'static,
+{
+    let owned = env.clone();
+    detached(wc, env, async move {
+        let env = owned;
+        let mut ctx = Ctx { env: &env, db, lang, request_id, provider_id, upstream: RefCell::new(Vec::new()) };
+        let (r, payload_sha) = work(&mut ctx).await;
+        rows_of(&ctx, kind, payload_sha, r)
+    })
+    .await
 }
 
 /// The keys of a token request (IYS's grant body).
@@ -243,20 +270,13 @@ pub async fn sps(
         Ok(b) if !b.is_empty() => b,
         _ => path.as_bytes(),
     });
-    let owned = env.clone();
-    detached(wc, env, async move {
-        let env = owned;
-        let db = match env.d1("DB") {
-            Ok(db) => db,
-            Err(e) => return (Err(e.into()), Vec::new()),
-        };
-        let mut ctx =
-            Ctx { env: &env, db, lang, request_id, provider_id: "-".into(), upstream: RefCell::new(Vec::new()) };
+    let db = env.d1("DB")?;
+    run_detached(wc, env, db, lang, request_id, "-".into(), kind, async move |ctx: &mut Ctx<'_>| {
         let r = match body {
-            Ok(body) => sps_inner(&req, &mut ctx, &method, &segs, &body).await,
+            Ok(body) => sps_inner(&req, ctx, &method, &segs, &body).await,
             Err(e) => Err(e),
         };
-        rows_of(&ctx, kind, payload_sha, r)
+        (r, payload_sha)
     })
     .await
 }
@@ -1253,7 +1273,7 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
         });
     }
     let (Some(recipient), Some(rt), Some(ty), true) = (recipient, rt, ty, errors.is_empty()) else {
-        return Err(ApiError { status: 422, errors, retry_after: None, allow: None });
+        return Err(ApiError::unprocessable(errors));
     };
     p.check_scope(iys, brand, &[ty], lang)?;
     let out = json!({"recipient": recipient.wire(), "recipientType": rt.as_str(), "type": ty.as_str()}).to_string();
@@ -1372,7 +1392,7 @@ async fn multi_status(
         }
     }
     let (Some(rt), Some(ty), true) = (rtv, tyv, errors.is_empty()) else {
-        return Err(ApiError { status: 422, errors, retry_after: None, allow: None });
+        return Err(ApiError::unprocessable(errors));
     };
     let path = format!("/sps/{iys}/brands/{brand}/consents/{}/status/{}", rt.as_str(), ty.as_str());
     let out = json!({"recipients": wires}).to_string();
