@@ -8,7 +8,7 @@
 //! - [`auth`]: `POST /oauth2/token`, bearer checks, the hourly token and per-second request limits.
 //! - [`store`]: consents, change log, async batches, tokens; the H174/H175/H178/H462/H463 rules.
 //! - [`routes`]: the IYS routes; [`admin`]: the `/__sim/…` routes (faults, citizen, inspection, clock).
-//! - [`faults`]: 500/503/429/hold/reset injection; [`persist`]: `--state FILE`, written atomically.
+//! - [`faults`]: 500/503/429/any-code/hold/reset injection, failing batch items; [`persist`]: `--state FILE`, written atomically.
 //! - [`server`]: the HTTP/1.1 loop ([`http`]) that applies faults and logs every request.
 //!
 //! **Invariant:** the sim binds loopback only, never logs tokens, passwords or raw recipients.

@@ -17,6 +17,7 @@ USAGE: iys-sim [--port N] [--state FILE] [--accounts FILE] [--fault SPEC]... [--
   --state FILE             keep records across restarts (JSON, written atomically)
   --accounts FILE          accounts TOML (default: the built-in accounts.default.toml)
   --fault SPEC             KIND[:FRACTION][@ROUTE][#COUNT]; KIND = 500 | 503 | 429 | reset | hold[=MS]
+                           | HNNN[=STATUS] (any IYS error) | item=HNNN (batch items fail)
   --seed N                 seed for fault fractions (reproducible drills)
   --batch-delay-ms N       how long async batch items stay `enqueue`
   --no-business-day-window do not apply the 3-business-day consentDate rule

@@ -401,6 +401,11 @@ fn batch(sim: &mut Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i6
             }
             _ => {}
         }
+        // An `item` fault: the item settles as a failure with the fault's code, like an item IYS
+        // could not process (a real refusal found above wins).
+        if preset.is_none() {
+            preset = sim.faults.pick_item(&mut sim.fault_rng);
+        }
         let mut e = serde_json::Map::new();
         e.insert("subrequestId".into(), Value::String(sub_request_id.clone()));
         for field in ["consentDate", "recipient", "recipientType", "source", "status", "type"] {

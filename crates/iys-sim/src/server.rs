@@ -103,7 +103,13 @@ fn answer(app: &App, req: &Request, is_admin: bool, fault: Option<&Fault>) -> Op
             FaultKind::Error503 => return err(503, "H192", "İstek zaman aşımına uğradı."),
             FaultKind::RateLimit => return err(429, "H124", "Saniye başına istek limitine ulaşıldı."),
             FaultKind::Reset => return None,
+            FaultKind::Code => {
+                let code = f.code.as_deref().unwrap_or("H015");
+                return err(f.status(), code, &crate::faults::message(code));
+            }
             FaultKind::Hold => thread::sleep(Duration::from_millis(f.hold_ms)),
+            // Never picked for a call (`Faults::pick` skips it): the batch route applies it per item.
+            FaultKind::Item => {}
         }
     }
     let resp = if is_admin { admin::handle(app, req) } else { routes::handle(app, req) };
@@ -130,13 +136,7 @@ fn record(
         .map(|b| b.errors.into_iter().map(|e| e.code).collect())
         .unwrap_or_default();
     let path = if req.query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, req.query) };
-    let fault_name = fault.map(|f| match f.kind {
-        FaultKind::Error500 => "500".to_string(),
-        FaultKind::Error503 => "503".to_string(),
-        FaultKind::RateLimit => "429".to_string(),
-        FaultKind::Hold => format!("hold={}", f.hold_ms),
-        FaultKind::Reset => "reset".to_string(),
-    });
+    let fault_name = fault.map(Fault::name);
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if !app.quiet {
         // Paths carry codes and ids, never recipients, tokens or passwords.

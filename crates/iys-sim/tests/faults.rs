@@ -97,6 +97,81 @@ fn faults_by_flag_with_a_fraction_and_a_seed() {
 }
 
 #[test]
+fn any_iys_code_with_any_status() {
+    let sim = Sim::start(&["--fault", "H412@add#1"]);
+    let token = sim.token();
+    let add = consents_path(IYS, BRAND);
+    let body = consent("+905321234567", "MESAJ", "ONAY", 60);
+    // The flag form without a status: IYS's own for the code (H412: 500).
+    let r = sim.call("POST", &add, Some(&token), Some(&body));
+    assert_eq!((r.status, codes(&r.body)), (500, vec!["H412".to_string()]));
+    // The JSON form: a 4xx IYS marks as worth resending, with IYS's error shape and a Turkish text.
+    let rules = sim.admin(
+        "POST",
+        "/__sim/faults",
+        json!({"kind": "code", "code": "H123", "status": 400, "route": "add", "count": 1}),
+    );
+    assert_eq!(
+        rules,
+        json!([{"kind": "code", "code": "H123", "status": 400, "route": "add", "count": 1, "fraction": 1.0, "holdMs": 35000}])
+    );
+    let r = sim.call("POST", &add, Some(&token), Some(&body));
+    assert_eq!((r.status, codes(&r.body)), (400, vec!["H123".to_string()]));
+    assert_eq!(r.body["errors"][0]["message"], "Servis şu anda yoğun, lütfen daha sonra tekrar deneyin.");
+    assert_eq!(sim.admin("GET", "/__sim/consents", Value::Null), json!([]), "a faulted add stores nothing");
+    // Spent: the next add goes through.
+    assert_eq!(sim.call("POST", &add, Some(&token), Some(&body)).status, 200);
+    let log = sim.admin("GET", "/__sim/requests", Value::Null);
+    let faults: Vec<&str> = log.as_array().unwrap().iter().filter_map(|e| e["fault"].as_str()).collect();
+    assert_eq!(faults, ["H412=500", "H123=400"]);
+    // Refused: no code, a bad code, a status outside 4xx/5xx, a code on a fixed kind.
+    for bad in [
+        json!({"kind": "code"}),
+        json!({"kind": "code", "code": "123"}),
+        json!({"kind": "code", "code": "H123", "status": 302}),
+        json!({"kind": "503", "code": "H123"}),
+    ] {
+        assert_eq!(sim.call("POST", "/__sim/faults", None, Some(&bad)).status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn batch_items_settle_as_failures_with_a_chosen_code() {
+    let sim = Sim::start(&["--batch-delay-ms", "0", "--fault", "item=H179#2"]);
+    let token = sim.token();
+    sim.admin("POST", "/__sim/faults", json!({"kind": "item", "code": "H175", "count": 1}));
+    let phones: Vec<String> = (0..4).map(|i| format!("+90535{:07}", 4_000_000 + i)).collect();
+    let items: Vec<Value> = phones.iter().map(|p| consent(p, "MESAJ", "ONAY", 60)).collect();
+    let batch = format!("{}/request", consents_path(IYS, BRAND));
+    let r = sim.call("POST", &batch, Some(&token), Some(&Value::Array(items.clone())));
+    assert_eq!(r.status, 200, "the list itself is taken");
+    let rid = r.body["requestId"].as_str().unwrap().to_string();
+    let out = wait_batch(&sim, &token, &rid);
+    let got: Vec<(&str, Option<&str>)> =
+        out.iter().map(|i| (i["status"].as_str().unwrap(), i["error"]["code"].as_str())).collect();
+    assert_eq!(
+        got,
+        [("failure", Some("H179")), ("failure", Some("H179")), ("failure", Some("H175")), ("success", None)]
+    );
+    assert_eq!(out[0]["error"]["message"], "İzin tarihi karşılaştırması yapılamadı.");
+    assert!(out[0]["transactionId"].is_null());
+    // Only the item that succeeded is stored.
+    let held = sim.admin("GET", "/__sim/consents", Value::Null);
+    let held: Vec<&str> = held.as_array().unwrap().iter().map(|c| c["recipient"].as_str().unwrap()).collect();
+    assert_eq!(held, [phones[3].as_str()]);
+    // The rules are spent: the failed items sent again land.
+    assert_eq!(sim.admin("GET", "/__sim/faults", Value::Null), json!([]));
+    let r = sim.call("POST", &batch, Some(&token), Some(&Value::Array(items[..3].to_vec())));
+    let out = wait_batch(&sim, &token, r.body["requestId"].as_str().unwrap());
+    assert!(out.iter().all(|i| i["status"] == "success"), "{out:?}");
+    // An item rule is about batch items only.
+    let bad = json!({"kind": "item", "code": "H179", "route": "add"});
+    assert_eq!(sim.call("POST", "/__sim/faults", None, Some(&bad)).status, 400);
+    let bad = json!({"kind": "item", "code": "H179", "status": 500});
+    assert_eq!(sim.call("POST", "/__sim/faults", None, Some(&bad)).status, 400);
+}
+
+#[test]
 fn restart_with_state_keeps_every_record() {
     let state = temp_path("state.json");
     let state_arg = state.to_str().unwrap().to_string();
