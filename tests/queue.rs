@@ -9,6 +9,9 @@
 //!   accepted more than 3 business days ago ends as `upstream/expired`.
 //! - The H084 token breaker open: nothing is sent, the rows are looked at again without using
 //!   attempts, and go once the breaker is reset.
+//! - IYS's resend list (upstream.rs `is_retryable`), with the sim's `code` and `item` faults: a list
+//!   refused 400 H123 (a 4xx on the list) is sent again and lands once; items that settle `failure`
+//!   H179 are sent again (only they), an item's final H175 is not.
 
 #[path = "support/worker.rs"]
 mod support;
@@ -272,4 +275,89 @@ fn a_row_whose_status_check_fails_is_checked_again_before_it_is_sent_again() {
     let seq: Vec<(&str, u64)> = routes.iter().map(|(r, s)| (r.as_str(), *s)).collect();
     assert_eq!(seq, [("batch", 0), ("status", 503), ("status", 404), ("batch", 200)], "{routes:?}");
     assert_eq!(sim_items(&r, &phone).len(), 1);
+}
+
+/// The sim's answers to the relay's batch submissions, in order.
+fn batch_posts(r: &Relay) -> Vec<(u64, Vec<Value>)> {
+    sim_log(r)
+        .iter()
+        .filter(|e| e["route"] == "batch")
+        .map(|e| (e["status"].as_u64().unwrap_or(0), e["codes"].as_array().cloned().unwrap_or_default()))
+        .collect()
+}
+
+/// The outcomes of the relay's `upstream:batch` ledger rows, in order.
+fn batch_ledger(r: &Relay) -> Vec<String> {
+    let v = r.d1("SELECT outcome FROM ledger WHERE kind = 'upstream:batch' ORDER BY seq");
+    v[0]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| row["outcome"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn fault(r: &Relay, rule: Value) {
+    let f = r.sim("POST", "/__sim/faults", Some(&rule));
+    assert_eq!(f.status, 200, "{}", f.body);
+}
+
+#[test]
+fn a_list_refused_400_h123_is_sent_again_and_lands_once() {
+    let r = Relay::start(opts(&[]));
+    let (_, token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    // H123 ("service busy, try later") is answered with 400, yet it is on IYS's resend list.
+    fault(&r, json!({"kind": "code", "code": "H123", "status": 400, "route": "batch", "count": 1}));
+    let phones: Vec<String> = (0..3).map(|_| load::phone(541)).collect();
+    let rid = post_batch(&r, &token, &phones.iter().map(|p| consent(p, "ONAY", &date_ago(60))).collect::<Vec<_>>());
+    let out = final_status(&r, &token, &rid, 60);
+    for item in &out {
+        assert_eq!(item["status"], "success", "{item}");
+    }
+    assert_eq!(batch_posts(&r), [(400, vec![json!("H123")]), (200, vec![])]);
+    // Each consent is held once, by the transaction the relay reports, and IYS took each once.
+    let held = sim_consents(&r, IYS, BRAND);
+    for (p, item) in phones.iter().zip(&out) {
+        let recs: Vec<&Value> = held.iter().filter(|c| c["recipient"] == p.as_str()).collect();
+        assert_eq!(recs.len(), 1, "{p}: {held:?}");
+        assert_eq!(recs[0]["transactionId"], item["transactionId"], "{p}");
+        assert_eq!(sim_items(&r, p), [("ONAY".to_string(), "success".to_string())], "{p}");
+    }
+    // The ledger has both exchanges: the refusal and the accepted list.
+    assert_eq!(batch_ledger(&r), ["400 H123", "200"]);
+}
+
+#[test]
+fn items_failed_with_a_resend_code_go_again_and_a_final_code_ends_its_item() {
+    let r = Relay::start(opts(&[]));
+    let (_, token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    // The first two items the sim takes settle `failure` H179 (on IYS's resend list); the third is a
+    // RET for a number IYS holds no consent of, which IYS refuses for good (H175).
+    fault(&r, json!({"kind": "item", "code": "H179", "count": 2}));
+    let phones: Vec<String> = (0..4).map(|_| load::phone(543)).collect();
+    let items: Vec<Value> = phones
+        .iter()
+        .enumerate()
+        .map(|(i, p)| consent(p, if i == 2 { "RET" } else { "ONAY" }, &date_ago(60)))
+        .collect();
+    let rid = post_batch(&r, &token, &items);
+    let out = final_status(&r, &token, &rid, 60);
+    let got: Vec<(&str, Option<&str>)> =
+        out.iter().map(|i| (i["status"].as_str().unwrap_or(""), i["error"]["code"].as_str())).collect();
+    assert_eq!(got, [("success", None), ("success", None), ("failure", Some("H175")), ("success", None)]);
+    // IYS got two lists: all four, then only the two H179 items.
+    assert_eq!(batch_posts(&r), [(200, vec![]), (200, vec![])]);
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+    for p in &phones[..2] {
+        assert_eq!(sim_items(&r, p), [s("ONAY", "failure"), s("ONAY", "success")], "{p}");
+    }
+    assert_eq!(sim_items(&r, &phones[2]), [s("RET", "failure")]);
+    assert_eq!(sim_items(&r, &phones[3]), [s("ONAY", "success")]);
+    // IYS holds the three that succeeded, once each, by the transactions the relay reports.
+    let held = sim_consents(&r, IYS, BRAND);
+    assert_eq!(held.len(), 3, "{held:?}");
+    for i in [0, 1, 3] {
+        let rec = held.iter().find(|c| c["recipient"] == phones[i].as_str()).cloned().unwrap_or(Value::Null);
+        assert_eq!(rec["transactionId"], out[i]["transactionId"], "{}", phones[i]);
+    }
 }
