@@ -10,7 +10,8 @@
 //! - The H084 token breaker open: nothing is sent, the rows are looked at again without using
 //!   attempts, and go once the breaker is reset.
 //! - IYS's resend list (upstream.rs `is_retryable`), with the sim's `code` and `item` faults: a list
-//!   refused 400 H123 (a 4xx on the list) is sent again and lands once; items that settle `failure`
+//!   refused 400 H123 (a 4xx on the list) is sent again and lands once; a list refused with a code
+//!   not on it is not sent again and its items end with that code; items that settle `failure`
 //!   H179 are sent again (only they), an item's final H175 is not.
 
 #[path = "support/worker.rs"]
@@ -325,6 +326,32 @@ fn a_list_refused_400_h123_is_sent_again_and_lands_once() {
     }
     // The ledger has both exchanges: the refusal and the accepted list.
     assert_eq!(batch_ledger(&r), ["400 H123", "200"]);
+}
+
+#[test]
+fn a_list_refused_with_a_code_not_worth_resending_is_not_sent_again() {
+    let r = Relay::start(opts(&[]));
+    let (_, token) = provider(&r, IYS, BRAND, 1000.0, 1000.0);
+    // A refusal of the whole list that names no row, with a code IYS does not mark for resending:
+    // the same list would be refused again, so every row ends with it. (Counted once: a resend
+    // would be taken, and the test would see it.)
+    fault(&r, json!({"kind": "code", "code": "H085", "status": 400, "route": "batch", "count": 1}));
+    let phones: Vec<String> = (0..2).map(|_| load::phone(542)).collect();
+    let rid = post_batch(&r, &token, &phones.iter().map(|p| consent(p, "ONAY", &date_ago(60))).collect::<Vec<_>>());
+    let out = final_status(&r, &token, &rid, 60);
+    for item in &out {
+        assert_eq!(
+            (item["status"].clone(), item["error"]["code"].clone()),
+            (json!("failure"), json!("H085")),
+            "{item}"
+        );
+        assert_eq!(item["error"]["message"], "İstek işlenemedi (H085).");
+    }
+    // Give a resend (RETRY_BASE_S 1, jitter up to 1.5 s) time to happen if it were going to.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(batch_posts(&r), [(400, vec![json!("H085")])], "the list was sent once");
+    assert!(sim_consents(&r, IYS, BRAND).is_empty());
+    assert_eq!(batch_ledger(&r), ["400 H085"]);
 }
 
 #[test]

@@ -19,6 +19,9 @@
 //! 3. Network errors and timeouts on send requeue the rows with `needs_check`; 429/5xx without an
 //!    answer body requeue them without it. A refusal of the whole list fails only the rows IYS names
 //!    (and every row for a code about the account or brand, [`FINAL_FOR_LIST`]); the others go back.
+//!    A refusal that names no row with an H-code off the resend list (not H194, not a 401) fails
+//!    every row with it: the same list would be refused again (iys-api.md §4: not on the resend
+//!    list is permanent).
 //! 4. Nothing was sent (the H084 token breaker is open, no token, no config): the rows wait the
 //!    retry-after they were given (at most `RETRY_MAX_S`: looking again sends nothing while the
 //!    breaker is open), and the claim does not count as an attempt.
@@ -48,7 +51,8 @@ pub const MAX_POLLS: u32 = 120;
 
 /// Codes of a whole-list refusal that are final for every row of the list: they are about the
 /// account, the iysCode or the brand the list was sent for (iys-api.md §2, §4), so no resend can
-/// succeed. Any other list-level code fails only the rows IYS names; the rest are sent again.
+/// succeed. Any other list-level code fails only the rows IYS names, and the rest are sent again,
+/// when IYS names any ([`list_refusal_verdict`]).
 pub const FINAL_FOR_LIST: [&str; 9] = ["H129", "H190", "H191", "H195", "H196", "H245", "H266", "H267", "H268"];
 
 /// A queue message.
@@ -408,18 +412,37 @@ fn row_expired(row: &Row, consent: &Value) -> Option<(Code, String)> {
 /// with IYS's error naming it, or with the list's code when that is final for every row
 /// ([`FINAL_FOR_LIST`]); `None` sends it again. H194 (a repeat in the list) is about the list the
 /// relay put together, never about a row, so it ends none.
-fn list_refusal_verdict(errs: &[Value], i: usize, code: &str, msg: &str) -> Option<(String, String)> {
-    let mine = errs.iter().find(|e| {
-        e.get("index").and_then(Value::as_u64) == Some(i as u64)
-            || e.get("location").and_then(|l| l.get(0)).and_then(Value::as_u64) == Some(i as u64)
-    });
+///
+/// A refusal naming no row at all, with an IYS H-code (the caller has checked it is not on the
+/// resend list), ends every row with it: IYS refused the list as such and would refuse the same
+/// list again, so resending it would only repeat the refusal until the rows expire (and hide
+/// IYS's code behind `upstream/expired`). Not ended: a 401 (iys_call already renewed the token
+/// once; the relay's credentials are at fault, not the consents) and an answer without an H-code
+/// (a gateway's or a misconfigured base URL's 4xx says nothing about the consents).
+fn list_refusal_verdict(errs: &[Value], i: usize, status: u16, code: &str, msg: &str) -> Option<(String, String)> {
+    let row_of = |e: &Value| {
+        e.get("index")
+            .and_then(Value::as_u64)
+            .or_else(|| e.get("location").and_then(|l| l.get(0)).and_then(Value::as_u64))
+    };
+    let mine = errs.iter().find(|e| row_of(e) == Some(i as u64));
+    let end = || Some((code.to_string(), msg.to_string()));
     match mine {
         Some(e) => {
             let c = e.get("code").and_then(Value::as_str).unwrap_or(code);
             let m = e.get("message").and_then(Value::as_str).unwrap_or(msg);
             (c != "H194").then(|| (c.to_string(), m.to_string()))
         }
-        None => FINAL_FOR_LIST.contains(&code).then(|| (code.to_string(), msg.to_string())),
+        None if FINAL_FOR_LIST.contains(&code) => end(),
+        None => {
+            let names_a_row = errs.iter().any(|e| row_of(e).is_some());
+            let iys_code = code.len() == 4 && code.starts_with('H') && code[1..].bytes().all(|b| b.is_ascii_digit());
+            if names_a_row || !iys_code || code == "H194" || status == 401 {
+                None
+            } else {
+                end()
+            }
+        }
     }
 }
 
@@ -760,7 +783,7 @@ async fn send(env: &Env, iys: &str, brand: &str) -> worker::Result<()> {
                     // account or brand) end; the others were refused for the list's sake and go again.
                     let errs = v.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
                     for (i, (row, consent)) in to_send.iter().enumerate() {
-                        match list_refusal_verdict(&errs, i, &code, &msg) {
+                        match list_refusal_verdict(&errs, i, resp.status, &code, &msg) {
                             Some((c, m)) => {
                                 finalize(&db, &row.id, false, None, None, &c, &m).await?;
                                 more = true;
@@ -994,15 +1017,29 @@ mod tests {
     fn a_list_refusal_ends_only_the_rows_it_is_about() {
         let dup = [json!({"code": "H194", "message": "tekrar", "index": 1})];
         // A repeat in the list is the relay's list, not the rows: nobody ends.
-        assert_eq!(list_refusal_verdict(&dup, 0, "H194", "tekrar"), None);
-        assert_eq!(list_refusal_verdict(&dup, 1, "H194", "tekrar"), None);
+        assert_eq!(list_refusal_verdict(&dup, 0, 422, "H194", "tekrar"), None);
+        assert_eq!(list_refusal_verdict(&dup, 1, 422, "H194", "tekrar"), None);
         // A row IYS names with its own code ends with it; the others go again.
         let named = [json!({"code": "H111", "message": "alıcı", "location": [2, "recipient"]})];
-        assert_eq!(list_refusal_verdict(&named, 2, "H111", "alıcı"), Some(("H111".into(), "alıcı".into())));
-        assert_eq!(list_refusal_verdict(&named, 0, "H111", "alıcı"), None);
+        assert_eq!(list_refusal_verdict(&named, 2, 422, "H111", "alıcı"), Some(("H111".into(), "alıcı".into())));
+        assert_eq!(list_refusal_verdict(&named, 0, 422, "H111", "alıcı"), None);
         // A code about the brand or account ends every row.
         let brand = [json!({"code": "H195", "message": "marka"})];
-        assert_eq!(list_refusal_verdict(&brand, 5, "H195", "marka"), Some(("H195".into(), "marka".into())));
-        assert_eq!(list_refusal_verdict(&[], 0, "400", ""), None);
+        assert_eq!(list_refusal_verdict(&brand, 5, 403, "H195", "marka"), Some(("H195".into(), "marka".into())));
+        // A refusal of the list as such (no row named) with an H-code off the resend list ends
+        // every row: the same list would be refused again.
+        let whole = [json!({"code": "H085", "message": "geçersiz"})];
+        for i in [0, 7] {
+            assert_eq!(
+                list_refusal_verdict(&whole, i, 400, "H085", "geçersiz"),
+                Some(("H085".into(), "geçersiz".into()))
+            );
+        }
+        // Not about the consents: no H-code (a gateway's 4xx), a 401 after the token was renewed,
+        // and H194 without an index (the relay's list) send the rows again.
+        assert_eq!(list_refusal_verdict(&[], 0, 400, "400", ""), None);
+        assert_eq!(list_refusal_verdict(&[json!({"code": "NOT_FOUND"})], 0, 404, "NOT_FOUND", ""), None);
+        assert_eq!(list_refusal_verdict(&[json!({"code": "H351"})], 0, 401, "H351", ""), None);
+        assert_eq!(list_refusal_verdict(&[json!({"code": "H194"})], 0, 422, "H194", ""), None);
     }
 }
