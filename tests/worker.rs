@@ -729,6 +729,57 @@ fn a_timed_out_add_is_queued_and_lands_exactly_once() {
     assert_eq!(mine.len(), 1, "one record: {mine:?}");
 }
 
+#[test]
+fn a_single_add_refused_400_h123_is_answered_verbatim_and_not_queued() {
+    let r = relay();
+    let _g = add_lock();
+    let p = provider(r, scope(600001, 600001, &["MESAJ"]), json!({}));
+    // IYS answers the next add 400 H123 ("busy, try later"), a code on its resend list.
+    let rule = json!({"kind": "code", "code": "H123", "status": 400, "route": "add", "count": 1});
+    let f = r.sim("POST", "/__sim/faults", Some(&rule));
+    assert_eq!(f.status, 200, "{}", f.body);
+    let ph = phone();
+    let body = consent(&ph, "ONAY").to_string();
+    let add = |b: &str| {
+        let auth = format!("Bearer {}", p.token);
+        r.req(
+            "POST",
+            "/sps/600001/brands/600001/consents",
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            Some(b),
+        )
+    };
+    // As the README says: IYS answered, so its answer goes back verbatim (status and body) and the
+    // relay keeps nothing; only an add IYS did not answer is queued (202). The provider holds the
+    // consent and IYS's own code tells it to send it again.
+    let a = add(&body);
+    assert_eq!((a.status, a.header("x-iys-edge-code")), (400, Some("upstream/rejected")), "{}", a.body);
+    assert_eq!(
+        a.json(),
+        json!({"errors": [{"code": "H123", "message": "Servis şu anda yoğun, lütfen daha sonra tekrar deneyin."}]})
+    );
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600001&brandCode=600001", None).json().to_string();
+    assert!(!stored.contains(ph.as_str()), "IYS holds nothing");
+    let queued =
+        r.d1(&format!("SELECT COUNT(*) AS n FROM outbound WHERE json_extract(consent, '$.recipient') = '{ph}'"));
+    assert_eq!(queued[0]["results"][0]["n"], 0, "nothing queued: {queued}");
+    // The ledger has the request and the exchange, with IYS's refusal.
+    let (inbound, up) = wait_for(30, "the inbound and upstream rows of the add", || {
+        rows_of_request(r, "add", body.as_bytes()).filter(|(_, up)| !up.is_empty())
+    });
+    assert_eq!(inbound["outcome"], "400 upstream/rejected", "{inbound}");
+    let outcomes: Vec<&Value> = up.iter().map(|u| &u["outcome"]).collect();
+    assert_eq!(outcomes, [&json!("400 H123")], "{up:?}");
+    // The provider sends it again, as H123 says: it lands, once.
+    let again = add(&body);
+    assert_eq!(again.status, 200, "{}", again.body);
+    let stored = r.sim("GET", "/__sim/consents?iysCode=600001&brandCode=600001", None).json();
+    let mine: Vec<&Value> =
+        stored.as_array().map(|a| a.iter().filter(|c| c["recipient"] == ph.as_str()).collect()).unwrap_or_default();
+    assert_eq!(mine.len(), 1, "one record: {mine:?}");
+    assert_eq!(mine[0]["transactionId"], again.json()["transactionId"]);
+}
+
 /// SHA-256 of `data`, lowercase hex (the ledger's `payload_sha256`).
 fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
