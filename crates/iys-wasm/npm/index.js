@@ -1,7 +1,8 @@
 // Browsers, bundlers (Vite, webpack, esbuild, Rollup) and web workers: the `web` build (opt-level
 // "z", for the download and the first answer).
-// Call `await init()` once; it fetches iys_validate_bg.wasm next to the glue (bundlers copy it as
-// an asset through `new URL(..., import.meta.url)`).
+// Call `await init()` once; it fetches iys_validate_bg.wasm next to the glue (Vite and webpack copy
+// it as an asset through `new URL(..., import.meta.url)`; with esbuild, pass its URL to `init`, see
+// README.md).
 import wbgInit, { initSync as wbgInitSync } from './web/iys_validate.js';
 import { createApi, codes, IysValidateError } from './api.js';
 

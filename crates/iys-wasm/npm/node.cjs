@@ -13,3 +13,7 @@ async function init() {}
 function initSync() {}
 
 module.exports = { ...createApi(() => wasm, () => true), CODES: codes(), IysValidateError, init, initSync, default: init };
+// `import init from 'iys-validate'` compiled to CommonJS (TypeScript with esModuleInterop, Babel)
+// reads `.default` only from a module marked as converted from ESM; unmarked, it gets this whole
+// object, and `await init()` throws "not a function".
+Object.defineProperty(module.exports, '__esModule', { value: true });

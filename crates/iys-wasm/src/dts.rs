@@ -111,9 +111,22 @@ export declare class IysValidateError extends Error {
  * a no-op in Node and Workers, where the module is ready on import. Safe to call many times.
  * `module_or_path` defaults to the `.wasm` file next to the glue.
  */
-export default function init(module_or_path?: { module_or_path: RequestInfo | URL | Response | BufferSource | WebAssembly.Module } | RequestInfo | URL | Response | BufferSource | WebAssembly.Module): Promise<void>;
+export default function init(module_or_path?: { module_or_path: WasmSource | Promise<WasmSource> } | WasmSource | Promise<WasmSource>): Promise<void>;
 /** Synchronous `init` from the module or its bytes. */
-export declare function initSync(module: { module: BufferSource | WebAssembly.Module } | BufferSource | WebAssembly.Module): void;
+export declare function initSync(module: { module: WasmBytes } | WasmBytes): void;
+
+/**
+ * The type of the global `name` (its `prototype`), or `never` where the project's libs do not
+ * declare it: the `init` types name no DOM type directly, so a project without the "dom" lib (Node
+ * only, `skipLibCheck: false`) type-checks, and a browser project keeps the precise types.
+ */
+type GlobalType<K extends string> = typeof globalThis extends { [P in K]: { prototype: infer T } } ? T : never;
+/** `WebAssembly.Module`, where declared. */
+type WasmModule = typeof globalThis extends { WebAssembly: { Module: { prototype: infer M } } } ? M : never;
+/** The module or its bytes (`BufferSource` or `WebAssembly.Module`). */
+type WasmBytes = ArrayBuffer | ArrayBufferView | WasmModule;
+/** Where `init` gets the module: a URL (`string` or `URL`), a `Request` or `Response`, or the module or its bytes. */
+type WasmSource = string | GlobalType<"URL"> | GlobalType<"Request"> | GlobalType<"Response"> | WasmBytes;
 
 /** Human input → wire form: `validateRecipient(input, { ...options, mode: 'normalize' })`. */
 export declare function normalizeRecipient(input: string, options?: Options): RecipientResult;

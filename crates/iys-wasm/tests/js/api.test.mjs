@@ -57,6 +57,18 @@ test('the exports map sends import to node.mjs and require to node.cjs', () => {
   }
 });
 
+test('a default import compiled to CommonJS (TypeScript, Babel) gets init', async () => {
+  // What `import init from 'iys-validate'` becomes in a CommonJS build with esModuleInterop
+  // (TypeScript's __importDefault / __importStar, Babel's interopRequireDefault): the module's own
+  // `default` only when it says `__esModule`, else the whole exports object.
+  const interop = (m) => (m && m.__esModule ? m : { default: m });
+  const init = interop(cjs).default;
+  assert.equal(typeof init, 'function');
+  await init();
+  assert.equal(interop(cjs).validateRecipient, cjs.validateRecipient, 'named imports unchanged');
+  assert.equal(Object.keys(cjs).includes('__esModule'), false, 'not enumerable: spreading the module stays clean');
+});
+
 test('init is a ready no-op in Node', async () => {
   await esm.default();
   await cjs.default();
