@@ -1048,9 +1048,11 @@ fn the_cron_pulls_iys_side_changes_for_providers() {
 #[test]
 fn iys_token_refresh_breaker_and_upstream_governor() {
     // Its own relay and sim: this test changes the sim's token lifetime, hourly cap and rate limit.
+    // (Status queries share the synchronous budget with their slot wait: 8 at 2/s take about 4 s, so
+    // the budget is 10 s here and every one of them is sent.)
     let mut opts = Opts::default();
-    opts.vars.retain(|(k, _)| *k != "IYS_MAX_RPS");
-    opts.vars.push(("IYS_MAX_RPS", "2".into()));
+    opts.vars.retain(|(k, _)| !matches!(*k, "IYS_MAX_RPS" | "SYNC_TIMEOUT_MS"));
+    opts.vars.extend([("IYS_MAX_RPS", "2".into()), ("SYNC_TIMEOUT_MS", "10000".into())]);
     let r = Relay::start(opts);
     let lim = r.sim("POST", "/__sim/limits", Some(&json!({"accessTokenTtl": 6, "requestsPerSecond": 4})));
     assert_eq!(lim.status, 200, "{}", lim.body);
@@ -1188,7 +1190,7 @@ fn a_single_add_whose_budget_ends_before_the_next_send_slot_takes_no_slot() {
         let body = json!({"recipient": phone(), "recipientType": "BIREYSEL", "type": "MESAJ"});
         call(&r, &p, "POST", "/sps/600001/brands/600001/consents/status", Some(&body))
     };
-    // A status query has no end-to-end budget: it takes the first slot, and the next one is 5 s off.
+    // The first status query takes the first slot (free at once), and the next one is 5 s off.
     // (IYS holds nothing for a fresh number: its H097 says it was asked.)
     let first = status();
     assert_eq!((first.status, first_error(&first)["code"].clone()), (404, json!("H097")), "{}", first.body);
@@ -1201,10 +1203,20 @@ fn a_single_add_whose_budget_ends_before_the_next_send_slot_takes_no_slot() {
     assert_eq!(granted(), json!(1), "the add took no slot");
     let adds = sim_requests(&r, "/sps/").into_iter().filter(|e| e["path"] == "/sps/600001/brands/600001/consents");
     assert_eq!(adds.count(), 0, "the add did not reach IYS");
-    // The slot the add left is still there for a request without a budget, which waits for it.
+    // A status query has the same budget: the next slot is still about 5 s off, so it is not sent
+    // at all (503 upstream/timeout, Retry-After RETRY_BASE_S) and books nothing either.
     let second = status();
-    assert_eq!((second.status, first_error(&second)["code"].clone()), (404, json!("H097")), "{}", second.body);
-    assert_eq!(granted(), json!(2));
+    assert_eq!(
+        (second.status, first_error(&second)["iysEdgeCode"].clone()),
+        (503, json!("upstream/timeout")),
+        "{}",
+        second.body
+    );
+    assert_eq!(second.header("retry-after"), Some("60"));
+    assert_eq!(granted(), json!(1), "the status query took no slot");
+    let queries =
+        sim_requests(&r, "/sps/").into_iter().filter(|e| e["path"] == "/sps/600001/brands/600001/consents/status");
+    assert_eq!(queries.count(), 1, "only the first status query reached IYS");
 }
 
 #[test]

@@ -672,6 +672,13 @@ async fn slot(env: &Env, deadline: Option<u64>) -> Result<(), UpErr> {
         let wait = v.get("waitMs").and_then(Value::as_f64).unwrap_or(0.0).max(0.0);
         // Counted from when the answer arrived: the slots only move later, never earlier.
         LEASE.with(|l| l.borrow_mut().0 = Some(Lease { user: user.clone(), step, first: at + wait, count, next: 0 }));
+        if at + wait > latest {
+            // A lease that starts past the budget (the governor should have answered `count: 0` to
+            // `within`; its clock and ours differ by the call's latency): it stays for this
+            // isolate's later requests, and this one stops here instead of booking lease after
+            // lease until its deadline.
+            return Err(out_of_time(env));
+        }
     }
 }
 
@@ -1278,9 +1285,11 @@ async fn status(ctx: &Ctx<'_>, p: &Provider, iys: u64, brand: u64, body: &JValue
     p.check_scope(iys, brand, &[ty], lang)?;
     let out = json!({"recipient": recipient.wire(), "recipientType": rt.as_str(), "type": ty.as_str()}).to_string();
     let path = format!("/sps/{iys}/brands/{brand}/consents/status");
-    // The exchange's timeout only: a status query waits for its token and slot (the single add's
-    // end-to-end budget is `Wait::sync`).
-    let wait = Wait::Exchange(env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64);
+    // The caller is waiting: the token, the send slot and the exchange share `SYNC_TIMEOUT_MS`, as a
+    // single add's do. A query that cannot be sent in time is not sent at all (503
+    // `upstream/timeout` with Retry-After) rather than spent on IYS's status quota after the client
+    // has given up.
+    let wait = Wait::sync(ctx.env);
     let mut resp = match iys_call(
         ctx.env,
         &ctx.upstream,
@@ -1404,7 +1413,8 @@ async fn multi_status(
         Method::Post,
         &path,
         Some(out),
-        Wait::Exchange(env_f64(ctx.env, "SYNC_TIMEOUT_MS", 8000.0) as u64),
+        // The caller is waiting: one budget for the token, the slot and the exchange (see `status`).
+        Wait::sync(ctx.env),
     )
     .await
     {
