@@ -253,8 +253,8 @@ impl<R: Read> Read for Counting<R> {
 
 /// An opened input: a buffered byte stream, its size when known, and a counter of bytes read.
 pub struct Opened {
-    /// The bytes, buffered.
-    pub reader: BufReader<Counting<Box<dyn Read + Send>>>,
+    /// The bytes, buffered (after [`detect_format`]: the bytes it read first, then the rest).
+    pub reader: Box<dyn BufRead + Send>,
     /// The size in bytes, for a regular file.
     pub len: Option<u64>,
     /// Bytes read so far.
@@ -263,9 +263,17 @@ pub struct Opened {
     pub name: String,
 }
 
+impl Opened {
+    /// `inner` as an input named `name` (`len` bytes long when known).
+    pub fn new(inner: Box<dyn Read + Send>, len: Option<u64>, name: String) -> Self {
+        let read = Arc::new(AtomicU64::new(0));
+        let counting = Counting { inner, count: Arc::clone(&read) };
+        Opened { reader: Box::new(BufReader::with_capacity(BUF_CAPACITY, counting)), len, read, name }
+    }
+}
+
 /// Opens a file, or standard input for `-`.
 pub fn open(path: &Path) -> Result<Opened, CliError> {
-    let read = Arc::new(AtomicU64::new(0));
     let (inner, len, name): (Box<dyn Read + Send>, _, _) = if path == Path::new("-") {
         (Box::new(io::stdin()), None, "standard input".to_owned())
     } else {
@@ -278,8 +286,7 @@ pub fn open(path: &Path) -> Result<Opened, CliError> {
         let len = meta.is_file().then_some(meta.len());
         (Box::new(file), len, name)
     };
-    let counting = Counting { inner, count: Arc::clone(&read) };
-    Ok(Opened { reader: BufReader::with_capacity(BUF_CAPACITY, counting), len, read, name })
+    Ok(Opened::new(inner, len, name))
 }
 
 impl std::fmt::Debug for Opened {
@@ -288,35 +295,65 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// Skips a UTF-8 byte-order mark, if the input starts with one.
-fn skip_bom<R: BufRead>(r: &mut R) -> io::Result<()> {
-    let buf = r.fill_buf()?;
-    if buf.starts_with(b"\xEF\xBB\xBF") {
-        r.consume(3);
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Most bytes detection reads before it decides on what it has.
+const SNIFF_CAP: usize = 64 * 1024;
+
+/// Whether `prefix` holds all that detection looks at: the 3 bytes of a BOM, the first byte that
+/// is not blank, and the end of the line it starts (a `\n`, or a `\r` with the byte after it, so
+/// that a CR-only line end can be told from CRLF).
+fn sniffed_enough(prefix: &[u8]) -> bool {
+    if prefix.len() < UTF8_BOM.len() {
+        return false;
     }
-    Ok(())
+    let body = prefix.strip_prefix(UTF8_BOM).unwrap_or(prefix);
+    let Some(start) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return false;
+    };
+    body[start..].iter().enumerate().any(|(i, &b)| b == b'\n' || (b == b'\r' && start + i + 1 < body.len()))
 }
 
-/// The format from `--format`, else from the file extension, else from the first byte that is
-/// not blank: `[` is JSON, `{` is NDJSON, anything else CSV.
-pub fn detect_format<R: BufRead>(r: &mut R, path: &Path, given: Option<Format>) -> io::Result<Format> {
-    skip_bom(r)?;
-    if let Some(f) = given {
-        return Ok(f);
+/// Reads the start of the input until [`sniffed_enough`], the end of the input or [`SNIFF_CAP`]
+/// bytes. A pipe may hand over a few bytes at a time, so one `fill_buf` is not enough: a BOM or
+/// a header line split across reads would be judged on a piece of it.
+fn sniff<R: BufRead + ?Sized>(r: &mut R) -> io::Result<Vec<u8>> {
+    let mut prefix = Vec::new();
+    while prefix.len() < SNIFF_CAP && !sniffed_enough(&prefix) {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(SNIFF_CAP - prefix.len());
+        prefix.extend_from_slice(&buf[..n]);
+        r.consume(n);
+    }
+    Ok(prefix)
+}
+
+/// Skips a UTF-8 byte-order mark and finds the format: from `--format`, else from the file
+/// extension, else from the first byte that is not blank: `[` is JSON, `{` is NDJSON, anything
+/// else CSV. The bytes read to decide are handed back first by `opened.reader` afterwards (the
+/// CSV reader finds its header line there).
+pub fn detect_format(mut opened: Opened, path: &Path, given: Option<Format>) -> Result<(Opened, Format), CliError> {
+    let mut prefix = sniff(&mut opened.reader).map_err(|e| CliError::io(format!("cannot read {}", opened.name), &e))?;
+    if prefix.starts_with(UTF8_BOM) {
+        prefix.drain(..UTF8_BOM.len());
     }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("csv" | "txt") => return Ok(Format::Csv),
-        Some("json") => return Ok(Format::Json),
-        Some("ndjson" | "jsonl") => return Ok(Format::Ndjson),
-        _ => {}
-    }
-    let buf = r.fill_buf()?;
-    Ok(match buf.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => Format::Json,
-        Some(b'{') => Format::Ndjson,
-        _ => Format::Csv,
-    })
+    let format = match (given, ext.as_deref()) {
+        (Some(f), _) => f,
+        (None, Some("csv" | "txt")) => Format::Csv,
+        (None, Some("json")) => Format::Json,
+        (None, Some("ndjson" | "jsonl")) => Format::Ndjson,
+        (None, _) => match prefix.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => Format::Json,
+            Some(b'{') => Format::Ndjson,
+            _ => Format::Csv,
+        },
+    };
+    opened.reader = Box::new(io::Cursor::new(prefix).chain(opened.reader));
+    Ok((opened, format))
 }
 
 /// A stream of records in input order; an `Err` ends it.
@@ -345,6 +382,23 @@ struct CsvRecords<R: Read> {
     /// starts this large.
     row_bytes: usize,
     row_fields: usize,
+    /// Blank lines skipped before the header, which the csv reader did not see.
+    skipped_lines: u64,
+}
+
+/// Consumes the blank bytes at the start of `r`; returns how many lines they end.
+fn skip_blank<R: BufRead>(r: &mut R) -> io::Result<u64> {
+    let mut lines = 0;
+    loop {
+        let buf = r.fill_buf()?;
+        let len = buf.len();
+        let blank = buf.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(len);
+        lines += buf[..blank].iter().filter(|&&b| b == b'\n').count() as u64;
+        r.consume(blank);
+        if blank < len || len == 0 {
+            return Ok(lines);
+        }
+    }
 }
 
 /// Largest buffer a CSV row starts with; longer rows grow theirs as they are read.
@@ -352,9 +406,15 @@ const ROW_CAPACITY_CAP: usize = 4096;
 
 impl<R: BufRead> CsvRecords<R> {
     fn new(mut r: R, name: String) -> Result<Self, CliError> {
+        // Blank lines before the header (a CRLF one would otherwise be read as a header of one
+        // `\r` column) are skipped here; they still count for `line`.
+        let skipped_lines = skip_blank(&mut r).map_err(|e| CliError::io(format!("cannot read {name}"), &e))?;
         let delimiter = {
+            // The buffer starts with what `detect_format` read: at least the first line that is
+            // not blank, unless that is longer than its cap.
             let buf = r.fill_buf().map_err(|e| CliError::io(format!("cannot read {name}"), &e))?;
-            let first = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+            let start = buf.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(buf.len());
+            let first = buf[start..].split(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
             let semis = first.iter().filter(|&&b| b == b';').count();
             let commas = first.iter().filter(|&&b| b == b',').count();
             if semis >= commas && semis > 0 {
@@ -395,6 +455,7 @@ impl<R: BufRead> CsvRecords<R> {
             done: false,
             row_bytes: 64,
             row_fields: 8,
+            skipped_lines,
         })
     }
 }
@@ -423,7 +484,7 @@ impl<R: Read> CsvRecords<R> {
                     if row.as_slice().iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let line = row.position().map_or(0, csv::Position::line);
+                    let line = row.position().map_or(0, csv::Position::line) + self.skipped_lines;
                     let index = self.index;
                     self.index += 1;
                     return Some(Ok((index, line)));
@@ -895,5 +956,72 @@ impl<R: BufRead> Iterator for JsonArrayRecords<R> {
 impl<R> JsonArrayRecords<R> {
     fn unclosed(&self) -> CliError {
         CliError::usage(format!("{}: the JSON array is not closed (no `]` before the end of the input)", self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes one per read, as a slow pipe may.
+    struct OneByte(Vec<u8>, usize);
+
+    impl Read for OneByte {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.get(self.1), buf.first_mut()) {
+                (Some(&b), Some(slot)) => {
+                    *slot = b;
+                    self.1 += 1;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    fn slow(bytes: &[u8]) -> Opened {
+        Opened::new(Box::new(OneByte(bytes.to_vec(), 0)), None, "test".to_owned())
+    }
+
+    /// The records of `bytes` read one byte at a time, as JSON values (or the diagnostic's code).
+    type Record = Result<Value, &'static str>;
+
+    fn read_all(bytes: &[u8]) -> Result<(Format, Vec<Record>), String> {
+        let (opened, format) = detect_format(slow(bytes), Path::new("-"), None).map_err(|e| e.to_string())?;
+        let list = records(opened, format).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for r in list {
+            out.push(r.map_err(|e| e.to_string())?.into_value().map_err(|d| d.code.as_str()));
+        }
+        Ok((format, out))
+    }
+
+    fn field<'v>(v: &'v Value, name: &str) -> Option<&'v str> {
+        match v {
+            Value::Object(fields) => fields.iter().find(|(k, _)| k == name).and_then(|(_, v)| match v {
+                Value::String(s) => Some(s.as_str()),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn detection_reads_past_a_first_read_that_splits_the_bom_or_the_header() {
+        // BOM split across reads, `;` header: one byte per read.
+        let (format, recs) = read_all(b"\xEF\xBB\xBFrecipient;type\n+905321234567;MESAJ\n").expect("reads");
+        assert_eq!(format, Format::Csv);
+        assert_eq!(recs.len(), 1);
+        let v = recs[0].as_ref().expect("a value");
+        assert_eq!(field(v, "recipient"), Some("+905321234567"));
+        assert_eq!(field(v, "type"), Some("MESAJ"));
+        // A leading blank line: the delimiter comes from the header line, not the blank one.
+        let (_, recs) = read_all(b"\n\r\nrecipient;type\nali@example.com;EPOSTA\n").expect("reads");
+        assert_eq!(field(recs[0].as_ref().expect("a value"), "type"), Some("EPOSTA"));
+        // JSON and NDJSON after blanks and a BOM.
+        let (format, recs) = read_all(b"\xEF\xBB\xBF \n [{\"type\":\"MESAJ\"}]").expect("reads");
+        assert_eq!((format, recs.len()), (Format::Json, 1));
+        let (format, _) = read_all(b"\n\n{\"type\":\"MESAJ\"}\n").expect("reads");
+        assert_eq!(format, Format::Ndjson);
     }
 }

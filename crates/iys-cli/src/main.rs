@@ -311,9 +311,7 @@ fn open_slices(
     format: Option<Format>,
     per_slice: usize,
 ) -> Result<(input::Slices, progress::Progress), CliError> {
-    let mut opened = input::open(file)?;
-    let format = input::detect_format(&mut opened.reader, file, format)
-        .map_err(|e| CliError::io(format!("cannot read {}", opened.name), &e))?;
+    let (opened, format) = input::detect_format(input::open(file)?, file, format)?;
     let progress = progress::Progress::new(opened.len, std::sync::Arc::clone(&opened.read));
     Ok((input::slices(opened, format, per_slice)?, progress))
 }
@@ -322,9 +320,7 @@ fn open_records(
     file: &std::path::Path,
     format: Option<Format>,
 ) -> Result<(input::Records, progress::Progress), CliError> {
-    let mut opened = input::open(file)?;
-    let format = input::detect_format(&mut opened.reader, file, format)
-        .map_err(|e| CliError::io(format!("cannot read {}", opened.name), &e))?;
+    let (opened, format) = input::detect_format(input::open(file)?, file, format)?;
     let progress = progress::Progress::new(opened.len, std::sync::Arc::clone(&opened.read));
     Ok((input::records(opened, format)?, progress))
 }
