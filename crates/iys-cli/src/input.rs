@@ -337,6 +337,14 @@ fn sniff<R: BufRead + ?Sized>(r: &mut R) -> io::Result<Vec<u8>> {
 /// CSV reader finds its header line there).
 pub fn detect_format(mut opened: Opened, path: &Path, given: Option<Format>) -> Result<(Opened, Format), CliError> {
     let mut prefix = sniff(&mut opened.reader).map_err(|e| CliError::io(format!("cannot read {}", opened.name), &e))?;
+    // Excel's "Unicode Text" and Notepad's "Unicode" are UTF-16 with a BOM: every other byte is 0,
+    // which no reader here would make sense of (the CSV header would be one garbled column).
+    if prefix.starts_with(b"\xFF\xFE") || prefix.starts_with(b"\xFE\xFF") {
+        return Err(CliError::usage(format!(
+            "{}: the input is UTF-16 (Excel 'Unicode Text'); save it as CSV UTF-8 (or write JSON in UTF-8)",
+            opened.name
+        )));
+    }
     if prefix.starts_with(UTF8_BOM) {
         prefix.drain(..UTF8_BOM.len());
     }
@@ -442,7 +450,10 @@ impl<R: BufRead> CsvRecords<R> {
         for (i, cell) in raw.iter().enumerate() {
             let cell = cell.strip_suffix(b"\r").unwrap_or(cell);
             let Ok(s) = std::str::from_utf8(cell) else {
-                return Err(CliError::usage(format!("{name}: header column {} is not valid UTF-8", i + 1)));
+                return Err(CliError::usage(format!(
+                    "{name}: header column {} is not valid UTF-8; save the sheet as CSV UTF-8",
+                    i + 1
+                )));
             };
             let s = s.trim_start_matches('\u{FEFF}').trim();
             names.push(if s.is_empty() { format!("column{}", i + 1) } else { s.to_owned() });

@@ -299,6 +299,38 @@ fn check_missing_file_is_exit_2_with_a_clear_message() {
     assert!(r.stdout.is_empty());
 }
 
+/// `text` in UTF-16 with its BOM, as Excel's "Unicode Text" writes it.
+fn utf16(text: &str, little: bool) -> Vec<u8> {
+    let mut out = if little { vec![0xFF, 0xFE] } else { vec![0xFE, 0xFF] };
+    for unit in text.encode_utf16() {
+        out.extend(if little { unit.to_le_bytes() } else { unit.to_be_bytes() });
+    }
+    out
+}
+
+#[test]
+fn utf16_input_and_a_non_utf8_header_are_exit_2_with_the_save_as_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = format!("{HEADER}\nBIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\n");
+    for (name, bytes) in [
+        ("le.csv", utf16(&csv, true)),
+        ("be.csv", utf16(&csv, false)),
+        ("le.json", utf16("[{\"type\":\"MESAJ\"}]", true)),
+        ("noext", utf16(&csv, true)),
+    ] {
+        let path = write(dir.path(), name, &bytes);
+        let r = iys(&["check", "--now", NOW, &path], None);
+        assert_eq!(r.code, 2, "{name}: {}", r.stdout);
+        assert!(r.stderr.contains("UTF-16 (Excel 'Unicode Text'); save it as CSV UTF-8"), "{name}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{name}: {}", r.stdout);
+    }
+    // Windows-1254 (Turkish ANSI) in the header: `alıcı` as cp1254.
+    let path = write(dir.path(), "ansi.csv", b"al\xFDc\xFD;recipient;type\nx;y;z\n");
+    let r = iys(&["check", "--now", NOW, &path], None);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("header column 1 is not valid UTF-8; save the sheet as CSV UTF-8"), "{}", r.stderr);
+}
+
 #[test]
 fn check_usage_errors_are_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
