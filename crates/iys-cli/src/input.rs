@@ -48,9 +48,16 @@ pub enum RawBody {
     /// The text of one JSON value (an array item or an NDJSON line).
     Json(Vec<u8>),
     /// One CSV row; field names come from the header.
-    Csv(csv::ByteRecord, Arc<Header>),
+    Csv(CsvCells, Arc<Header>),
     /// A record larger than [`MAX_RECORD_BYTES`]; only its size is kept.
     TooLarge,
+}
+
+/// One CSV row as read: its cells back to back, and where each ends (from the row's start).
+#[derive(Debug, Default)]
+pub struct CsvCells {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 /// The CSV header: the field name of each column.
@@ -82,10 +89,7 @@ impl RawRecord {
                 Ok(v) => judge(Ok(&v)),
                 Err(d) => judge(Err(d)),
             },
-            RawBody::Csv(row, header) => {
-                let mut ends = Vec::with_capacity(row.len());
-                with_row_value(RowView::of(row, &mut ends), header, scratch, judge)
-            }
+            RawBody::Csv(row, header) => with_row_value(RowView::of(row), header, scratch, judge),
             RawBody::TooLarge => judge(Err(too_large())),
         }
     }
@@ -134,11 +138,15 @@ struct RowView<'a> {
 }
 
 impl<'a> RowView<'a> {
-    /// The view of a `csv` record; `ends` is filled with its cell ends.
-    fn of(row: &'a csv::ByteRecord, ends: &'a mut Vec<usize>) -> Self {
-        ends.clear();
-        ends.extend((0..row.len()).filter_map(|i| row.range(i)).map(|r| r.end));
-        RowView { bytes: row.as_slice(), ends }
+    /// The view of a row read on its own.
+    fn of(row: &'a CsvCells) -> Self {
+        RowView { bytes: &row.bytes, ends: &row.ends }
+    }
+
+    /// The cells, in order.
+    fn cells(self) -> impl Iterator<Item = &'a [u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(move |(a, b)| &self.bytes[a..b])
     }
 }
 
@@ -220,10 +228,9 @@ fn cell_value(name: &str, text: &str) -> Value {
 /// it is all digits; `retailerAccess` is a list of the pieces between `|`, `,`, `;` or blanks.
 /// Cells past the header's last column, when not empty, become fields named `column<N>` (1-based),
 /// which the core reports as unknown fields.
-fn csv_row_to_value(row: &csv::ByteRecord, header: &Header) -> Result<Value, Diagnostic> {
-    let mut fields = Vec::with_capacity(row.len());
-    let mut ends = Vec::with_capacity(row.len());
-    csv_row_into(RowView::of(row, &mut ends), header, &mut fields)?;
+fn csv_row_to_value(row: &CsvCells, header: &Header) -> Result<Value, Diagnostic> {
+    let mut fields = Vec::with_capacity(row.ends.len());
+    csv_row_into(RowView::of(row), header, &mut fields)?;
     Ok(Value::Object(fields))
 }
 
@@ -372,7 +379,7 @@ pub fn records(opened: Opened, format: Format) -> Result<Records, CliError> {
     let name = opened.name;
     let reader = opened.reader;
     Ok(match format {
-        Format::Csv => Box::new(CsvRecords::new(reader, name)?),
+        Format::Csv => Box::new(CsvRecordIter { inner: CsvRecords::new(reader, &name)?, name }),
         Format::Ndjson => Box::new(NdjsonRecords { reader, name, index: 0, line: 0, done: false }),
         Format::Json => Box::new(JsonArrayRecords::new(reader, name)),
     })
@@ -380,49 +387,62 @@ pub fn records(opened: Opened, format: Format) -> Result<Records, CliError> {
 
 // ---- CSV ----------------------------------------------------------------------------------------
 
-struct CsvRecords<R: Read> {
-    reader: csv::Reader<R>,
+/// Splits CSV rows with `csv_core` directly (not `csv::Reader`, which holds a whole row however
+/// long: a stray `"` would make the rest of the file one cell in memory). A row whose cells pass
+/// [`MAX_RECORD_BYTES`] is read on to its end as the CSV rules see it, into a scratch buffer that
+/// is overwritten, and reported as too large.
+struct CsvRecords {
+    input: Box<dyn BufRead + Send>,
+    core: csv_core::Reader,
     header: Arc<Header>,
-    name: String,
     index: u64,
     done: bool,
+    /// Line ends consumed outside `core` (blank lines before a record), which `core.line()` lacks.
+    skipped_lines: u64,
+    /// Where the cells of a too-large row go, overwritten call after call.
+    discard: Vec<u8>,
+    discard_ends: Vec<usize>,
     /// The longest row so far (bytes, fields), capped at [`ROW_CAPACITY_CAP`]: each row's buffer
     /// starts this large.
     row_bytes: usize,
     row_fields: usize,
-    /// Blank lines skipped before the header, which the csv reader did not see.
-    skipped_lines: u64,
-}
-
-/// Consumes the blank bytes at the start of `r`; returns how many lines they end.
-fn skip_blank<R: BufRead>(r: &mut R) -> io::Result<u64> {
-    let mut lines = 0;
-    loop {
-        let buf = r.fill_buf()?;
-        let len = buf.len();
-        let blank = buf.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(len);
-        lines += buf[..blank].iter().filter(|&&b| b == b'\n').count() as u64;
-        r.consume(blank);
-        if blank < len || len == 0 {
-            return Ok(lines);
-        }
-    }
 }
 
 /// Largest buffer a CSV row starts with; longer rows grow theirs as they are read.
 const ROW_CAPACITY_CAP: usize = 4096;
 
-impl<R: BufRead> CsvRecords<R> {
-    fn new(mut r: R, name: String) -> Result<Self, CliError> {
+/// Where a row starts, and whether it fit in [`MAX_RECORD_BYTES`].
+struct RowAt {
+    line: u64,
+    fits: bool,
+}
+
+/// Consumes the blank bytes at the start of `r`; returns how many lines they end.
+fn skip_blank<R: BufRead + ?Sized>(r: &mut R, blank: impl Fn(u8) -> bool) -> io::Result<u64> {
+    let mut lines = 0;
+    loop {
+        let buf = r.fill_buf()?;
+        let len = buf.len();
+        let n = buf.iter().position(|&b| !blank(b)).unwrap_or(len);
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        r.consume(n);
+        if n < len || len == 0 {
+            return Ok(lines);
+        }
+    }
+}
+
+impl CsvRecords {
+    fn new(mut r: Box<dyn BufRead + Send>, name: &str) -> Result<Self, CliError> {
+        let read_err = |e: &io::Error| CliError::io(format!("cannot read {name}"), e);
         // Blank lines before the header (a CRLF one would otherwise be read as a header of one
         // `\r` column) are skipped here; they still count for `line`.
-        let skipped_lines = skip_blank(&mut r).map_err(|e| CliError::io(format!("cannot read {name}"), &e))?;
+        let skipped_lines = skip_blank(&mut r, |b| b.is_ascii_whitespace()).map_err(|e| read_err(&e))?;
         let delimiter = {
             // The buffer starts with what `detect_format` read: at least the first line that is
             // not blank, unless that is longer than its cap.
-            let buf = r.fill_buf().map_err(|e| CliError::io(format!("cannot read {name}"), &e))?;
-            let start = buf.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(buf.len());
-            let first = buf[start..].split(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
+            let buf = r.fill_buf().map_err(|e| read_err(&e))?;
+            let first = buf.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
             let semis = first.iter().filter(|&&b| b == b';').count();
             let commas = first.iter().filter(|&&b| b == b',').count();
             if semis >= commas && semis > 0 {
@@ -431,23 +451,40 @@ impl<R: BufRead> CsvRecords<R> {
                 b','
             }
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            // Rows end at `\n` only, so that line numbers stay right with CRLF (csv's CRLF mode
-            // reports a record's start one line early); the `\r` of CRLF is cut off the last cell.
-            .terminator(csv::Terminator::Any(b'\n'))
-            .flexible(true)
-            .has_headers(true)
-            .buffer_capacity(BUF_CAPACITY)
-            .from_reader(r);
-        let raw = reader.byte_headers().map_err(|e| csv_error(&name, &e))?.clone();
-        if raw.is_empty() || raw.iter().all(|c| c.is_empty()) {
+        // Rows end at `\n` only, so that line numbers stay right with CRLF (csv's CRLF mode
+        // reports a record's start one line early); the `\r` of CRLF is cut off the last cell.
+        let core =
+            csv_core::ReaderBuilder::new().delimiter(delimiter).terminator(csv_core::Terminator::Any(b'\n')).build();
+        let mut csv = CsvRecords {
+            input: r,
+            core,
+            header: Arc::new(Header { names: Vec::new() }),
+            index: 0,
+            done: false,
+            skipped_lines,
+            discard: Vec::new(),
+            discard_ends: Vec::new(),
+            row_bytes: 64,
+            row_fields: 8,
+        };
+        let mut raw = CsvCells::default();
+        let fits = match csv.read_row(&mut raw.bytes, &mut raw.ends).map_err(|e| read_err(&e))? {
+            Some(at) => at.fits,
+            None => true,
+        };
+        if !fits {
+            return Err(CliError::usage(format!(
+                "{name}: the CSV header line is longer than {MAX_RECORD_BYTES} bytes (a stray `\"`?)"
+            )));
+        }
+        let cells: Vec<&[u8]> = RowView::of(&raw).cells().collect();
+        if cells.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
             return Err(CliError::usage(format!(
                 "{name}: the CSV has no header line; the first line must name the IYS fields (recipient;type;…)"
             )));
         }
-        let mut names = Vec::with_capacity(raw.len());
-        for (i, cell) in raw.iter().enumerate() {
+        let mut names = Vec::with_capacity(cells.len());
+        for (i, cell) in cells.iter().enumerate() {
             let cell = cell.strip_suffix(b"\r").unwrap_or(cell);
             let Ok(s) = std::str::from_utf8(cell) else {
                 return Err(CliError::usage(format!(
@@ -458,71 +495,130 @@ impl<R: BufRead> CsvRecords<R> {
             let s = s.trim_start_matches('\u{FEFF}').trim();
             names.push(if s.is_empty() { format!("column{}", i + 1) } else { s.to_owned() });
         }
-        Ok(CsvRecords {
-            reader,
-            header: Arc::new(Header { names }),
-            name,
-            index: 0,
-            done: false,
-            row_bytes: 64,
-            row_fields: 8,
-            skipped_lines,
-        })
+        csv.header = Arc::new(Header { names });
+        Ok(csv)
     }
-}
 
-fn csv_error(name: &str, e: &csv::Error) -> CliError {
-    match e.kind() {
-        csv::ErrorKind::Io(io) => CliError::io(format!("cannot read {name}"), io),
-        _ => CliError::usage(format!("{name}: {e}")),
+    /// Reads one row, appending its cells to `bytes` and their ends (from the row's start) to
+    /// `ends`; `None` at the end of the input. A row that does not fit leaves both as they were.
+    fn read_row(&mut self, bytes: &mut Vec<u8>, ends: &mut Vec<usize>) -> io::Result<Option<RowAt>> {
+        // `core` skips empty lines itself, but then the record's first line is not known: skip
+        // them here and count them.
+        self.skipped_lines += skip_blank(&mut *self.input, |b| b == b'\n')?;
+        // `core.line()` is 1-based: the line it is on.
+        let line = self.core.line() + self.skipped_lines;
+        let (base, ends_base) = (bytes.len(), ends.len());
+        let (mut out, mut nends) = (base, ends_base);
+        let mut fits = true;
+        loop {
+            if fits {
+                if out == bytes.len() {
+                    bytes.resize(bytes.len() + (out - base).max(self.row_bytes), 0);
+                }
+                if nends == ends.len() {
+                    ends.resize(ends.len() + (nends - ends_base).max(self.row_fields), 0);
+                }
+            }
+            let input = self.input.fill_buf()?;
+            let (res, nin, nout, nend) = if fits {
+                self.core.read_record(input, &mut bytes[out..], &mut ends[nends..])
+            } else {
+                if self.discard.is_empty() {
+                    self.discard = vec![0; 1 << 16];
+                    self.discard_ends = vec![0; 1 << 10];
+                }
+                self.core.read_record(input, &mut self.discard, &mut self.discard_ends)
+            };
+            self.input.consume(nin);
+            if fits {
+                out += nout;
+                nends += nend;
+                if out - base > MAX_RECORD_BYTES {
+                    fits = false;
+                    bytes.truncate(base);
+                    ends.truncate(ends_base);
+                }
+            }
+            match res {
+                csv_core::ReadRecordResult::InputEmpty
+                | csv_core::ReadRecordResult::OutputFull
+                | csv_core::ReadRecordResult::OutputEndsFull => {}
+                csv_core::ReadRecordResult::Record => break,
+                csv_core::ReadRecordResult::End => {
+                    bytes.truncate(base);
+                    ends.truncate(ends_base);
+                    return Ok(None);
+                }
+            }
+        }
+        if fits {
+            bytes.truncate(out);
+            ends.truncate(nends);
+            self.row_bytes = self.row_bytes.max(out - base).min(ROW_CAPACITY_CAP);
+            self.row_fields = self.row_fields.max(nends - ends_base).min(ROW_CAPACITY_CAP / 8);
+        }
+        Ok(Some(RowAt { line, fits }))
     }
-}
 
-impl<R: Read> CsvRecords<R> {
-    /// Reads the next row that is not blank into `row`; returns its index and line.
-    fn next_row(&mut self, row: &mut csv::ByteRecord) -> Option<Result<(u64, u64), CliError>> {
+    /// Reads the next row that is not blank (appended as in [`CsvRecords::read_row`]); returns its
+    /// index, line, and whether it fit.
+    fn next_row(
+        &mut self,
+        bytes: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+        name: &str,
+    ) -> Option<Result<(u64, RowAt), CliError>> {
         if self.done {
             return None;
         }
+        let (base, ends_base) = (bytes.len(), ends.len());
         loop {
-            match self.reader.read_byte_record(row) {
-                Ok(false) => {
+            match self.read_row(bytes, ends) {
+                Ok(None) => {
                     self.done = true;
                     return None;
                 }
-                Ok(true) => {
+                Ok(Some(at)) => {
                     // Excel leaves rows of bare separators at the end of a sheet: skip blank rows.
-                    if row.as_slice().iter().all(u8::is_ascii_whitespace) {
+                    if at.fits && bytes[base..].iter().all(u8::is_ascii_whitespace) {
+                        bytes.truncate(base);
+                        ends.truncate(ends_base);
                         continue;
                     }
-                    let line = row.position().map_or(0, csv::Position::line) + self.skipped_lines;
                     let index = self.index;
                     self.index += 1;
-                    return Some(Ok((index, line)));
+                    return Some(Ok((index, at)));
                 }
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(csv_error(&self.name, &e)));
+                    return Some(Err(CliError::io(format!("cannot read {name}"), &e)));
                 }
             }
         }
     }
 }
 
-impl<R: Read> Iterator for CsvRecords<R> {
+/// [`CsvRecords`] as records, each row in its own buffers.
+struct CsvRecordIter {
+    inner: CsvRecords,
+    name: String,
+}
+
+impl Iterator for CsvRecordIter {
     type Item = Result<RawRecord, CliError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         // Sized like the rows so far, so that reading one does not grow it piece by piece.
-        let mut row = csv::ByteRecord::with_capacity(self.row_bytes, self.row_fields);
-        let (index, line) = match self.next_row(&mut row)? {
-            Ok(at) => at,
+        let mut row = CsvCells {
+            bytes: Vec::with_capacity(self.inner.row_bytes),
+            ends: Vec::with_capacity(self.inner.row_fields),
+        };
+        let (index, at) = match self.inner.next_row(&mut row.bytes, &mut row.ends, &self.name)? {
+            Ok(r) => r,
             Err(e) => return Some(Err(e)),
         };
-        self.row_bytes = self.row_bytes.max(row.as_slice().len()).min(ROW_CAPACITY_CAP);
-        self.row_fields = self.row_fields.max(row.len()).min(ROW_CAPACITY_CAP / 8);
-        let body = RawBody::Csv(row, Arc::clone(&self.header));
-        Some(Ok(RawRecord { index, line, body }))
+        let body = if at.fits { RawBody::Csv(row, Arc::clone(&self.inner.header)) } else { RawBody::TooLarge };
+        Some(Ok(RawRecord { index, line: at.line, body }))
     }
 }
 
@@ -546,6 +642,8 @@ struct CsvRow {
     start: usize,
     first_end: usize,
     last_end: usize,
+    /// False for a row over [`MAX_RECORD_BYTES`], which holds no cells.
+    fits: bool,
 }
 
 impl CsvSlice {
@@ -560,6 +658,10 @@ impl CsvSlice {
         // the slice is not valid UTF-8 or the row does not start or end on a char boundary).
         let all = std::str::from_utf8(&self.bytes).ok();
         for (k, r) in self.rows.iter().enumerate() {
+            if !r.fits {
+                judge(r.index, r.line, Err(too_large()));
+                continue;
+            }
             let end = self.rows.get(k + 1).map_or(self.bytes.len(), |n| n.start);
             let row = RowView { bytes: &self.bytes[r.start..end], ends: &self.ends[r.first_end..r.last_end] };
             let whole = all.and_then(|a| a.get(r.start..end)).or_else(|| std::str::from_utf8(row.bytes).ok());
@@ -585,17 +687,14 @@ pub type Slices = Box<dyn Iterator<Item = Result<Slice, CliError>> + Send>;
 pub fn slices(opened: Opened, format: Format, per_slice: usize) -> Result<Slices, CliError> {
     let per_slice = per_slice.max(1);
     Ok(match format {
-        Format::Csv => {
-            let name = opened.name.clone();
-            Box::new(CsvSlices {
-                inner: CsvRecords::new(opened.reader, name)?,
-                row: csv::ByteRecord::new(),
-                per_slice,
-                pending: None,
-                bytes_cap: 0,
-                ends_cap: 0,
-            })
-        }
+        Format::Csv => Box::new(CsvSlices {
+            inner: CsvRecords::new(opened.reader, &opened.name)?,
+            name: opened.name,
+            per_slice,
+            pending: None,
+            bytes_cap: 0,
+            ends_cap: 0,
+        }),
         _ => Box::new(Grouped { inner: records(opened, format)?, per_slice, pending: None }),
     })
 }
@@ -631,10 +730,9 @@ impl Iterator for Grouped {
     }
 }
 
-struct CsvSlices<R: Read> {
-    inner: CsvRecords<R>,
-    /// The row being read, reused.
-    row: csv::ByteRecord,
+struct CsvSlices {
+    inner: CsvRecords,
+    name: String,
     per_slice: usize,
     pending: Option<CliError>,
     /// The largest slice buffers so far, so that the next ones start that large.
@@ -642,7 +740,7 @@ struct CsvSlices<R: Read> {
     ends_cap: usize,
 }
 
-impl<R: Read> Iterator for CsvSlices<R> {
+impl Iterator for CsvSlices {
     type Item = Result<Slice, CliError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -656,13 +754,11 @@ impl<R: Read> Iterator for CsvSlices<R> {
             rows: Vec::with_capacity(self.per_slice),
         };
         while slice.rows.len() < self.per_slice {
-            match self.inner.next_row(&mut self.row) {
-                Some(Ok((index, line))) => {
-                    let start = slice.bytes.len();
-                    let first_end = slice.ends.len();
-                    slice.bytes.extend_from_slice(self.row.as_slice());
-                    slice.ends.extend((0..self.row.len()).filter_map(|i| self.row.range(i)).map(|r| r.end));
-                    slice.rows.push(CsvRow { index, line, start, first_end, last_end: slice.ends.len() });
+            let (start, first_end) = (slice.bytes.len(), slice.ends.len());
+            match self.inner.next_row(&mut slice.bytes, &mut slice.ends, &self.name) {
+                Some(Ok((index, at))) => {
+                    let (line, fits) = (at.line, at.fits);
+                    slice.rows.push(CsvRow { index, line, start, first_end, last_end: slice.ends.len(), fits });
                 }
                 Some(Err(e)) => {
                     if slice.rows.is_empty() {

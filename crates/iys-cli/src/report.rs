@@ -1,5 +1,7 @@
 //! How diagnostics are written: JSON objects (`--json`) and human lines.
 
+use std::borrow::Cow;
+
 use iys_core::diagnostic::{Diagnostic, Lang};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -56,8 +58,38 @@ pub fn warnings_json(diags: &[Diagnostic], lang: Lang) -> Vec<DiagnosticJson<'_>
     diags.iter().filter(|d| !d.is_error()).map(|d| DiagnosticJson::new(d, lang)).collect()
 }
 
-/// `error consent/date-before-2015 [H156] at /consentDate: <message>`.
+/// Most characters of an input value a human line echoes; a longer one is cut there and ends
+/// in `…` (a stray `"` can make a cell of a whole megabyte, which helps no one on a terminal).
+pub const ECHO_CHARS: usize = 80;
+
+/// `value` as a human line shows it: at most [`ECHO_CHARS`] characters.
+pub fn shown(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(ECHO_CHARS) {
+        None => Cow::Borrowed(value),
+        Some((cut, _)) => Cow::Owned(format!("{}…", &value[..cut])),
+    }
+}
+
+/// `error consent/date-before-2015 [H156] at /consentDate: <message>`, with the input values
+/// in the message and path as [`shown`] makes them.
 pub fn human(out: &mut String, d: &Diagnostic, lang: Lang) {
+    let trimmed;
+    let d =
+        if d.params.iter().any(|(_, v)| matches!(shown(v), Cow::Owned(_))) || matches!(shown(&d.path), Cow::Owned(_)) {
+            let mut copy = d.clone();
+            for (_, v) in &mut copy.params {
+                if let Cow::Owned(s) = shown(v) {
+                    *v = s;
+                }
+            }
+            if let Cow::Owned(s) = shown(&copy.path) {
+                copy.path = s;
+            }
+            trimmed = copy;
+            &trimmed
+        } else {
+            d
+        };
     out.push_str(d.severity().as_str());
     out.push(' ');
     out.push_str(d.code.as_str());
@@ -95,5 +127,24 @@ pub fn json_line(out: &mut Vec<u8>, value: &impl Serialize) {
     // Serializing these plain structs into a Vec cannot fail.
     if serde_json::to_writer(&mut *out, value).is_ok() {
         out.push(b'\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iys_core::diagnostic::Code;
+
+    #[test]
+    fn a_long_value_is_cut_in_the_human_line() {
+        let long = "x".repeat(2_000_000);
+        let d = Diagnostic::new(Code::InvalidType, "/type").with("value", long);
+        let mut line = String::new();
+        human(&mut line, &d, Lang::En);
+        assert!(line.len() < 300, "{} bytes", line.len());
+        assert!(line.contains(&format!("not {}….", "x".repeat(ECHO_CHARS))), "{line}");
+        // Cut on a char boundary; short values as they are.
+        assert_eq!(shown(&"ş".repeat(81)), format!("{}…", "ş".repeat(80)));
+        assert_eq!(shown("MESAJX"), "MESAJX");
     }
 }

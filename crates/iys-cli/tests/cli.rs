@@ -474,6 +474,41 @@ fn batch_of_valid_records_exits_0_and_refuses_a_directory_with_earlier_batches()
     assert!(r.stderr.contains("already holds batch files"), "{}", r.stderr);
 }
 
+#[test]
+fn a_csv_row_over_1_mib_is_body_too_large_and_the_next_rows_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ok = |n: u64| format!("BIREYSEL;MESAJ;HS_WEB;+90532{n:07};ONAY;{DATE}\n");
+    // Row 2 quotes 1.5 MB (over two lines); the last row's stray `"` runs to the end of the file.
+    let csv = format!(
+        "{HEADER}\n{}BIREYSEL;MESAJ;HS_WEB;\"{}\n{}\";ONAY;{DATE}\n{}\"{}",
+        ok(1),
+        "5".repeat(1_000_000),
+        "5".repeat(500_000),
+        ok(2),
+        ok(3).repeat(40_000),
+    );
+    let input = write(dir.path(), "c.csv", csv.as_bytes());
+    let r = iys(&["check", "--json", "--now", NOW, &input], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.len() < 4096, "the output echoes the row: {} bytes", r.stdout.len());
+    let (records, summary) = r.records_and_summary();
+    assert_eq!(summary["records"], 4);
+    let at: Vec<(u64, bool)> =
+        records.iter().map(|x| (x["line"].as_u64().unwrap_or(0), x["ok"].as_bool().unwrap_or(false))).collect();
+    assert_eq!(at, [(2, true), (3, false), (5, true), (6, false)]);
+    assert_eq!(codes(&records[1], "errors"), ["request/body-too-large"]);
+    assert_eq!(codes(&records[3], "errors"), ["request/body-too-large"]);
+
+    // batch reads rows one by one (not in slices): the same verdicts.
+    let out = dir.path().join("out");
+    let r = iys(&["batch", "--json", "--now", NOW, "--out", out.to_str().expect("utf-8"), &input], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.lines()[0]["summary"]["valid"], 2);
+    let rejects = std::fs::read_to_string(out.join("rejects.ndjson")).expect("rejects");
+    assert_eq!(rejects.lines().count(), 2);
+    assert!(rejects.lines().all(|l| l.contains("request/body-too-large")), "{rejects}");
+}
+
 // ---- the benchmark generator ------------------------------------------------------------------
 
 #[test]
