@@ -318,6 +318,16 @@ pub fn write(
         .and_then(|d| d.sync_all())
         .map_err(|e| CliError::io(format!("cannot sync {}", dir.display()), &e))?;
     progress.finish(valid + rejected);
+    if valid + rejected == 0 {
+        // Nothing was read that could be a record: "0 records, nothing rejected" would read as
+        // success. The empty rejects file goes too, so that a rerun into DIR is not refused.
+        drop(rejects);
+        fs::remove_file(&rejects_path).map_err(|e| reject_err(&e))?;
+        return Err(CliError::usage(format!(
+            "{} holds no records (a CSV header without rows, an empty JSON array, or blank lines): nothing to batch",
+            crate::input::display_name(file)
+        )));
+    }
     Ok(Written {
         records: valid + rejected,
         valid,

@@ -193,6 +193,13 @@ pub fn run(file: &Path, format: Option<Format>, judge: Judge, json: bool) -> Res
 
     let records = tally.valid + tally.invalid;
     progress.finish(records);
+    if records == 0 {
+        // Not an error (nothing in it is invalid), but a file with no records is seldom meant.
+        eprintln!(
+            "iys: warning: {} holds no records (a CSV header without rows, an empty JSON array, or blank lines)",
+            crate::input::display_name(file)
+        );
+    }
     if json {
         let mut buf = Vec::new();
         let summary = Summary { records, valid: tally.valid, invalid: tally.invalid, normalized };

@@ -279,12 +279,21 @@ impl Opened {
     }
 }
 
+/// How messages name the input at `path`.
+pub fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// Opens a file, or standard input for `-`.
 pub fn open(path: &Path) -> Result<Opened, CliError> {
     let (inner, len, name): (Box<dyn Read + Send>, _, _) = if path == Path::new("-") {
-        (Box::new(io::stdin()), None, "standard input".to_owned())
+        (Box::new(io::stdin()), None, display_name(path))
     } else {
-        let name = path.display().to_string();
+        let name = display_name(path);
         let file = File::open(path).map_err(|e| CliError::io(format!("cannot open {name}"), &e))?;
         let meta = file.metadata().map_err(|e| CliError::io(format!("cannot read {name}"), &e))?;
         if meta.is_dir() {
@@ -408,6 +417,25 @@ struct CsvRecords {
     row_fields: usize,
 }
 
+/// The field names of an IYS consent, which a CSV header must use.
+const CONSENT_FIELDS: [&str; 8] =
+    ["recipient", "recipientType", "type", "status", "source", "consentDate", "retailerCode", "retailerAccess"];
+
+/// Reads `R` with every `\r` turned into `\n` (for CR-only line ends).
+struct CrToLf<R>(R);
+
+impl<R: Read> Read for CrToLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        for b in &mut buf[..n] {
+            if *b == b'\r' {
+                *b = b'\n';
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Largest buffer a CSV row starts with; longer rows grow theirs as they are read.
 const ROW_CAPACITY_CAP: usize = 4096;
 
@@ -438,11 +466,12 @@ impl CsvRecords {
         // Blank lines before the header (a CRLF one would otherwise be read as a header of one
         // `\r` column) are skipped here; they still count for `line`.
         let skipped_lines = skip_blank(&mut r, |b| b.is_ascii_whitespace()).map_err(|e| read_err(&e))?;
+        // The buffer starts with what `detect_format` read: at least the first line that is not
+        // blank and the byte after its end, unless that line is longer than its cap.
+        let buf = r.fill_buf().map_err(|e| read_err(&e))?;
+        let first_end = buf.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(buf.len());
+        let first = &buf[..first_end];
         let delimiter = {
-            // The buffer starts with what `detect_format` read: at least the first line that is
-            // not blank, unless that is longer than its cap.
-            let buf = r.fill_buf().map_err(|e| read_err(&e))?;
-            let first = buf.split(|&b| b == b'\n' || b == b'\r').next().unwrap_or_default();
             let semis = first.iter().filter(|&&b| b == b';').count();
             let commas = first.iter().filter(|&&b| b == b',').count();
             if semis >= commas && semis > 0 {
@@ -451,6 +480,14 @@ impl CsvRecords {
                 b','
             }
         };
+        let looks_json = matches!(first.first(), Some(b'[' | b'{'));
+        // Old Excel for Mac ("Macintosh CSV") ends lines with a lone `\r`: read as is, the whole
+        // file would be one header line and no records. Such a file is read with every `\r` made a
+        // `\n` (a line break inside a quoted cell is a `\r` there too).
+        let cr_only = buf.get(first_end) == Some(&b'\r') && buf.get(first_end + 1).is_some_and(|&b| b != b'\n');
+        if cr_only {
+            r = Box::new(BufReader::with_capacity(BUF_CAPACITY, CrToLf(r)));
+        }
         // Rows end at `\n` only, so that line numbers stay right with CRLF (csv's CRLF mode
         // reports a record's start one line early); the `\r` of CRLF is cut off the last cell.
         let core =
@@ -494,6 +531,17 @@ impl CsvRecords {
             };
             let s = s.trim_start_matches('\u{FEFF}').trim();
             names.push(if s.is_empty() { format!("column{}", i + 1) } else { s.to_owned() });
+        }
+        if !names.iter().any(|n| CONSENT_FIELDS.contains(&n.as_str())) {
+            let hint = if looks_json {
+                " It looks like JSON: give --format json (an array) or --format ndjson, or name the file .json."
+            } else {
+                ""
+            };
+            return Err(CliError::usage(format!(
+                "{name}: the CSV header names no IYS consent field ({}); is the header missing, or is this not CSV?{hint}",
+                CONSENT_FIELDS.join(", ")
+            )));
         }
         csv.header = Arc::new(Header { names });
         Ok(csv)

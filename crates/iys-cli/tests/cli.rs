@@ -509,6 +509,72 @@ fn a_csv_row_over_1_mib_is_body_too_large_and_the_next_rows_are_read() {
     assert!(rejects.lines().all(|l| l.contains("request/body-too-large")), "{rejects}");
 }
 
+#[test]
+fn a_csv_with_cr_only_line_ends_is_read_row_by_row() {
+    // Old Excel for Mac ("Macintosh CSV"): a lone `\r` ends each line, also inside a quoted cell.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = format!(
+        "{HEADER}\rBIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\rBIREYSEL;\"MESAJ\rX\";HS_WEB;+905321234568;ONAY;{DATE}\rBIREYSEL;MESAJ;HS_WEB;+905321234569;ONAY;{DATE}\r"
+    );
+    let input = write(dir.path(), "mac.csv", csv.as_bytes());
+    let r = iys(&["check", "--json", "--now", NOW, &input], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (records, summary) = r.records_and_summary();
+    assert_eq!(summary["records"], 3);
+    let at: Vec<(u64, bool)> =
+        records.iter().map(|x| (x["line"].as_u64().unwrap_or(0), x["ok"].as_bool().unwrap_or(false))).collect();
+    assert_eq!(at, [(2, true), (3, false), (5, true)]);
+    assert_eq!(codes(&records[1], "errors"), ["consent/invalid-type"]);
+}
+
+#[test]
+fn a_csv_header_naming_no_iys_field_is_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No header: the first row is data.
+    let rows =
+        format!("BIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\nBIREYSEL;MESAJ;HS_WEB;+905321234568;ONAY;{DATE}\n");
+    let input = write(dir.path(), "rows.csv", rows.as_bytes());
+    let r = iys(&["check", "--now", NOW, &input], None);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stderr.contains("the CSV header names no IYS consent field (recipient, recipientType, type, status, source, consentDate, retailerCode, retailerAccess); is the header missing, or is this not CSV?"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    // A one-line JSON array saved as .txt goes to the CSV reader, which says what it looks like.
+    let json = format!("[{{\"recipient\":\"+905321234567\",\"type\":\"MESAJ\",\"consentDate\":\"{DATE}\"}}]");
+    let input = write(dir.path(), "data.txt", json.as_bytes());
+    let r = iys(&["check", "--now", NOW, &input], None);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stderr.contains("It looks like JSON: give --format json"), "{}", r.stderr);
+    let r = iys(&["check", "--json", "--format", "json", "--now", NOW, &input], None);
+    assert_eq!(r.records_and_summary().1["records"], 1);
+}
+
+#[test]
+fn no_records_is_a_warning_for_check_and_exit_2_for_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let header_only = write(dir.path(), "h.csv", format!("{HEADER}\r\n").as_bytes());
+    let r = iys(&["check", "--lang", "en", "--now", NOW, &header_only], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("0 records"), "{}", r.stdout);
+    assert!(r.stderr.contains("h.csv holds no records"), "{}", r.stderr);
+
+    let out = dir.path().join("out");
+    let out_s = out.to_str().expect("utf-8");
+    let empty_array = write(dir.path(), "e.json", b" [ ] ");
+    for input in [&["csv", header_only.as_str()], &["json", &empty_array], &["ndjson", "-"]] {
+        let r = iys(&["batch", "--now", NOW, "--out", out_s, "--format", input[0], input[1]], Some("\n \n"));
+        let input = input[1];
+        assert_eq!(r.code, 2, "{input}: {}", r.stdout);
+        assert!(r.stderr.contains("holds no records"), "{input}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{input}: {}", r.stdout);
+        // Nothing left behind that would refuse the next run into the same directory.
+        assert_eq!(std::fs::read_dir(&out).expect("out").count(), 0, "{input}");
+    }
+    let good =
+        write(dir.path(), "g.csv", format!("{HEADER}\nBIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\n").as_bytes());
+    let r = iys(&["batch", "--now", NOW, "--out", out_s, &good], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
 // ---- the benchmark generator ------------------------------------------------------------------
 
 #[test]
