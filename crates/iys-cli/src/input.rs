@@ -421,6 +421,13 @@ struct CsvRecords {
 const CONSENT_FIELDS: [&str; 8] =
     ["recipient", "recipientType", "type", "status", "source", "consentDate", "retailerCode", "retailerAccess"];
 
+/// The IYS field that `name` (not one) means, if it differs only in case, blanks, `_` or `-`.
+fn meant_field(name: &str) -> Option<&'static str> {
+    let squeezed: String =
+        name.chars().filter(|c| !(c.is_whitespace() || *c == '_' || *c == '-')).collect::<String>().to_lowercase();
+    CONSENT_FIELDS.into_iter().find(|f| f.to_ascii_lowercase() == squeezed)
+}
+
 /// Reads `R` with every `\r` turned into `\n` (for CR-only line ends).
 struct CrToLf<R>(R);
 
@@ -531,6 +538,20 @@ impl CsvRecords {
             };
             let s = s.trim_start_matches('\u{FEFF}').trim();
             names.push(if s.is_empty() { format!("column{}", i + 1) } else { s.to_owned() });
+        }
+        // A field name in the wrong case (`RECIPIENT`) or spelt with a blank or `_` would be an
+        // unknown field, and the real one missing, in every record: say it once, here.
+        let misspelt: Vec<String> = names
+            .iter()
+            .filter(|n| !CONSENT_FIELDS.contains(&n.as_str()))
+            .filter_map(|n| meant_field(n).map(|f| format!("`{}` (did you mean `{f}`?)", crate::report::shown(n))))
+            .collect();
+        if !misspelt.is_empty() {
+            return Err(CliError::usage(format!(
+                "{name}: the CSV header has {}; field names are written exactly as IYS spells them ({})",
+                misspelt.join(", "),
+                CONSENT_FIELDS.join(", ")
+            )));
         }
         if !names.iter().any(|n| CONSENT_FIELDS.contains(&n.as_str())) {
             let hint = if looks_json {

@@ -549,6 +549,34 @@ fn a_csv_header_naming_no_iys_field_is_exit_2() {
 }
 
 #[test]
+fn a_header_name_in_the_wrong_case_is_exit_2_once_not_an_error_per_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rows = format!("BIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\n").repeat(50);
+    let header = "RECIPIENTTYPE;Type;source;recipient;status;consent_date";
+    let input = write(dir.path(), "c.csv", format!("{header}\n{rows}").as_bytes());
+    let r = iys(&["check", "--now", NOW, &input], None);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(
+            "the CSV header has `RECIPIENTTYPE` (did you mean `recipientType`?), `Type` (did you mean `type`?), `consent_date` (did you mean `consentDate`?)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    // A column that is no IYS field at all is still the core's per-record consent/unknown-field.
+    let input = write(
+        dir.path(),
+        "x.csv",
+        format!("{HEADER};note\nBIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE};hi\n").as_bytes(),
+    );
+    let r = iys(&["check", "--json", "--now", NOW, &input], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(codes(&r.records_and_summary().0[0], "errors"), ["consent/unknown-field"]);
+}
+
+#[test]
 fn no_records_is_a_warning_for_check_and_exit_2_for_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let header_only = write(dir.path(), "h.csv", format!("{HEADER}\r\n").as_bytes());
