@@ -48,9 +48,11 @@ fn render(input: &str, report: &Report<Recipient>, lang: Lang, json: bool) -> Ve
         return buf;
     }
     let mut s = String::new();
+    // The input as typed, but with control characters written out (it goes to a terminal).
+    let input = report::escaped(input);
     match value {
         Some(v) => {
-            s.push_str(&format!("ok      {input} → {} ({}", v.wire(), kind.as_str()));
+            s.push_str(&format!("ok      {input} → {} ({}", report::escaped(v.wire()), kind.as_str()));
             if let Some(t) = number_type {
                 s.push_str(", ");
                 s.push_str(t);

@@ -62,12 +62,32 @@ pub fn warnings_json(diags: &[Diagnostic], lang: Lang) -> Vec<DiagnosticJson<'_>
 /// in `…` (a stray `"` can make a cell of a whole megabyte, which helps no one on a terminal).
 pub const ECHO_CHARS: usize = 80;
 
-/// `value` as a human line shows it: at most [`ECHO_CHARS`] characters.
+/// `value` as a human line shows it: at most [`ECHO_CHARS`] characters, [`escaped`].
 pub fn shown(value: &str) -> Cow<'_, str> {
     match value.char_indices().nth(ECHO_CHARS) {
-        None => Cow::Borrowed(value),
-        Some((cut, _)) => Cow::Owned(format!("{}…", &value[..cut])),
+        None => escaped(value),
+        Some((cut, _)) => Cow::Owned(format!("{}…", escaped(&value[..cut]))),
     }
+}
+
+/// `value` with its control characters (C0, DEL, C1) written out as `\n`, `\r`, `\t` or
+/// `\u{1b}`: a crafted cell echoed to a terminal could otherwise forge report lines with a line
+/// break, or send escape sequences (`ESC [`, or C1's one-byte CSI).
+pub fn escaped(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// `error consent/date-before-2015 [H156] at /consentDate: <message>`, with the input values
@@ -134,6 +154,18 @@ pub fn json_line(out: &mut Vec<u8>, value: &impl Serialize) {
 mod tests {
     use super::*;
     use iys_core::diagnostic::Code;
+
+    #[test]
+    fn control_characters_in_a_value_are_written_out() {
+        let d = Diagnostic::new(Code::InvalidType, "/ty\npe")
+            .with("value", "x\nrecord 5 (line 9): error \x1b[2J\u{9b}1m\x7f\t\r");
+        let mut line = String::new();
+        human(&mut line, &d, Lang::En);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains("at /ty\\npe:"), "{line}");
+        assert!(line.contains(r"not x\nrecord 5 (line 9): error \u{1b}[2J\u{9b}1m\u{7f}\t\r."), "{line}");
+        assert_eq!(escaped("ali@example.com ş"), "ali@example.com ş");
+    }
 
     #[test]
     fn a_long_value_is_cut_in_the_human_line() {

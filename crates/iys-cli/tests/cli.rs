@@ -603,6 +603,29 @@ fn no_records_is_a_warning_for_check_and_exit_2_for_batch() {
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
+#[test]
+fn echoed_input_cannot_forge_report_lines_or_send_escape_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A quoted cell with a line break and a fake report line, then an ESC sequence and a C1 CSI.
+    let csv = format!(
+        "{HEADER}\nBIREYSEL;\"x\nrecord 5 (line 9): error FORGED\";HS_WEB;+905321234567;ONAY;{DATE}\nBIREYSEL;\"\x1b[2J\u{9b}31m\x7f\";HS_WEB;+905321234568;ONAY;{DATE}\n"
+    );
+    let input = write(dir.path(), "c.csv", csv.as_bytes());
+    let r = iys(&["check", "--lang", "en", "--now", NOW, &input], None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.lines().all(|l| l.starts_with("record ") || l.starts_with("2 records")), "{}", r.stdout);
+    assert!(!r.stdout.lines().any(|l| l.starts_with("record 5")), "{}", r.stdout);
+    assert!(r.stdout.contains(r"not x\nrecord 5 (line 9): error FORGED."), "{}", r.stdout);
+    assert!(r.stdout.contains(r"not \u{1b}[2J\u{9b}31m\u{7f}."), "{}", r.stdout);
+    assert!(!r.stdout.chars().any(|c| c.is_control() && c != '\n'), "{:?}", r.stdout);
+
+    // `recipient` text mode echoes its input too.
+    let r = iys(&["recipient", "0532\x1b[31m123"], None);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.starts_with(r"invalid 0532\u{1b}[31m123"), "{}", r.stdout);
+    assert!(!r.stdout.chars().any(|c| c.is_control() && c != '\n'), "{:?}", r.stdout);
+}
+
 // ---- the benchmark generator ------------------------------------------------------------------
 
 #[test]
