@@ -472,13 +472,18 @@ impl CsvRecords {
         let read_err = |e: &io::Error| CliError::io(format!("cannot read {name}"), e);
         // Blank lines before the header (a CRLF one would otherwise be read as a header of one
         // `\r` column) are skipped here; they still count for `line`.
-        let skipped_lines = skip_blank(&mut r, |b| b.is_ascii_whitespace()).map_err(|e| read_err(&e))?;
+        let mut skipped_lines = skip_blank(&mut r, |b| b.is_ascii_whitespace()).map_err(|e| read_err(&e))?;
         // The buffer starts with what `detect_format` read: at least the first line that is not
         // blank and the byte after its end, unless that line is longer than its cap.
         let buf = r.fill_buf().map_err(|e| read_err(&e))?;
         let first_end = buf.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(buf.len());
         let first = &buf[..first_end];
-        let delimiter = {
+        // Excel writes (and reads) a first line `sep=;` that names the separator.
+        let sep_line = match first.strip_prefix(b"sep=") {
+            Some(&[d]) => Some(d),
+            _ => None,
+        };
+        let delimiter = sep_line.unwrap_or_else(|| {
             let semis = first.iter().filter(|&&b| b == b';').count();
             let commas = first.iter().filter(|&&b| b == b',').count();
             if semis >= commas && semis > 0 {
@@ -486,14 +491,22 @@ impl CsvRecords {
             } else {
                 b','
             }
-        };
+        });
         let looks_json = matches!(first.first(), Some(b'[' | b'{'));
         // Old Excel for Mac ("Macintosh CSV") ends lines with a lone `\r`: read as is, the whole
         // file would be one header line and no records. Such a file is read with every `\r` made a
         // `\n` (a line break inside a quoted cell is a `\r` there too).
         let cr_only = buf.get(first_end) == Some(&b'\r') && buf.get(first_end + 1).is_some_and(|&b| b != b'\n');
+        if sep_line.is_some() {
+            let crlf = buf.get(first_end..first_end + 2) == Some(b"\r\n");
+            let line_end = if crlf { 2 } else { usize::from(first_end < buf.len()) };
+            r.consume(first_end + line_end);
+        }
         if cr_only {
             r = Box::new(BufReader::with_capacity(BUF_CAPACITY, CrToLf(r)));
+        }
+        if sep_line.is_some() {
+            skipped_lines += 1 + skip_blank(&mut r, |b| b.is_ascii_whitespace()).map_err(|e| read_err(&e))?;
         }
         // Rows end at `\n` only, so that line numbers stay right with CRLF (csv's CRLF mode
         // reports a record's start one line early); the `\r` of CRLF is cut off the last cell.

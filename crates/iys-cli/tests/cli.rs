@@ -549,6 +549,21 @@ fn a_csv_header_naming_no_iys_field_is_exit_2() {
 }
 
 #[test]
+fn an_excel_sep_line_names_the_separator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let header = HEADER.replace(';', ",");
+    for (name, end) in [("crlf.csv", "\r\n"), ("lf.csv", "\n"), ("cr.csv", "\r")] {
+        let csv = format!("sep=,{end}{header}{end}BIREYSEL,MESAJ,HS_WEB,+905321234567,ONAY,{DATE}{end}");
+        let input = write(dir.path(), name, csv.as_bytes());
+        let r = iys(&["check", "--json", "--now", NOW, &input], None);
+        assert_eq!(r.code, 0, "{name}: {} {}", r.stdout, r.stderr);
+        let (records, summary) = r.records_and_summary();
+        assert_eq!(summary["records"], 1, "{name}");
+        assert_eq!(records[0]["line"], 3, "{name}");
+    }
+}
+
+#[test]
 fn a_header_name_in_the_wrong_case_is_exit_2_once_not_an_error_per_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rows = format!("BIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\n").repeat(50);
