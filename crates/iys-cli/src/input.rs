@@ -831,8 +831,10 @@ impl Iterator for CsvSlices {
         }
         let mut slice = CsvSlice {
             header: Arc::clone(&self.inner.header),
-            bytes: Vec::with_capacity(self.bytes_cap),
-            ends: Vec::with_capacity(self.ends_cap),
+            // Room for one more row than the largest slice so far: a row is read into spare room
+            // made ahead of it, and that must not double the buffer at the slice's last row.
+            bytes: Vec::with_capacity(self.bytes_cap + self.inner.row_bytes),
+            ends: Vec::with_capacity(self.ends_cap + self.inner.row_fields),
             rows: Vec::with_capacity(self.per_slice),
         };
         while slice.rows.len() < self.per_slice {
