@@ -493,6 +493,7 @@ impl CsvRecords {
             }
         });
         let looks_json = matches!(first.first(), Some(b'[' | b'{'));
+        let tabbed = first.contains(&b'\t');
         // Old Excel for Mac ("Macintosh CSV") ends lines with a lone `\r`: read as is, the whole
         // file would be one header line and no records. Such a file is read with every `\r` made a
         // `\n` (a line break inside a quoted cell is a `\r` there too).
@@ -569,6 +570,8 @@ impl CsvRecords {
         if !names.iter().any(|n| CONSENT_FIELDS.contains(&n.as_str())) {
             let hint = if looks_json {
                 " It looks like JSON: give --format json (an array) or --format ndjson, or name the file .json."
+            } else if tabbed {
+                " It looks tab-separated: save it as CSV UTF-8 (`;` or `,` between fields)."
             } else {
                 ""
             };
