@@ -1201,6 +1201,16 @@ mod tests {
     }
 
     #[test]
+    fn a_csv_header_line_over_1_mib_is_refused() {
+        let mut text = format!("recipient;\"{}\";type\n", "x".repeat(MAX_RECORD_BYTES + 1)).into_bytes();
+        text.extend_from_slice(b"+905321234567;;MESAJ\n");
+        let opened = Opened::new(Box::new(io::Cursor::new(text)), None, "big".to_owned());
+        let (opened, format) = detect_format(opened, Path::new("-"), None).expect("detected");
+        let err = records(opened, format).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("the CSV header line is longer than 1048576 bytes"), "{err}");
+    }
+
+    #[test]
     fn detection_reads_past_a_first_read_that_splits_the_bom_or_the_header() {
         // BOM split across reads, `;` header: one byte per read.
         let (format, recs) = read_all(b"\xEF\xBB\xBFrecipient;type\n+905321234567;MESAJ\n").expect("reads");
