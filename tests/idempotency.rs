@@ -377,9 +377,8 @@ fn one_batch(r: &Relay, name: &str, first_phone: u64) -> OneBatch {
                      "scopes": [{"iysCode": IYS, "brands": [BRAND], "types": ["MESAJ"]}]}));
     let dir = r.state.join(name.replace(' ', "-"));
     let input = dir.join("in");
-    std::fs::create_dir_all(&input).expect("input dir");
     let batch: Vec<Value> = (0..5).map(|i| consent(&format!("+90{}", first_phone + i))).collect();
-    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
+    iys_tests::write_batch_dir(&input, std::slice::from_ref(&batch)).expect("write");
     OneBatch { pid, user, password, batch, input, out: dir.join("out") }
 }
 

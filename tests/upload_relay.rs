@@ -5,7 +5,7 @@
 #[path = "support/worker.rs"]
 mod support;
 
-use iys_tests::{consent_date, date_ago};
+use iys_tests::{consent_date, date_ago, write_batch_dir};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use support::{upload, Opts, Relay};
@@ -147,8 +147,7 @@ fn iys_upload_refuses_only_the_items_a_batch_refusal_names_and_sends_the_rest() 
         })
         .collect();
     let input = dir.join("in1");
-    std::fs::create_dir_all(&input).expect("input dir");
-    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
+    write_batch_dir(&input, std::slice::from_ref(&batch)).expect("write");
     let out = dir.join("out1");
     let extra = ["--iys-code", &iys, "--brand-code", &brand, "--wait-max", "120", "--no-window"];
     let (code, stdout, stderr) = upload(&r.base, user, password, &extra, &out, &input);
@@ -192,8 +191,7 @@ fn iys_upload_refuses_only_the_items_a_batch_refusal_names_and_sends_the_rest() 
     let batch: Vec<Value> =
         (0..4).map(|i| consent(4_100_000 + i, if i == 2 { old.as_str() } else { fresh.as_str() })).collect();
     let input = dir.join("in2");
-    std::fs::create_dir_all(&input).expect("input dir");
-    std::fs::write(input.join("batch-00001.json"), Value::Array(batch.clone()).to_string()).expect("write");
+    write_batch_dir(&input, std::slice::from_ref(&batch)).expect("write");
     let out = dir.join("out2");
     let (code, stdout, stderr) = upload(&r.base, user, password, &extra[..6], &out, &input);
     assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");

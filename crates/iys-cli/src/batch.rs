@@ -6,6 +6,12 @@
 //! `batch/duplicate` (param `first` = the first record's index). The set of keys seen is the only
 //! thing that grows with the input: a 128-bit hash of each key plus the first index (24 bytes a
 //! distinct valid consent, about 50 MB of table for two million).
+//!
+//! The last thing a successful run writes is `manifest.json` (atomically, after every batch file
+//! and the directory are synced): each batch file's name, item count and SHA-256, and the totals.
+//! `iys upload DIR` sends only a directory whose files match it, so the batch files left by a run
+//! that was killed or failed half-way (valid JSON arrays, but not all of the input) are never
+//! taken for the whole input.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -16,13 +22,15 @@ use std::path::{Path, PathBuf};
 use iys_core::batch::MAX_BATCH;
 use iys_core::consent::Consent;
 use iys_core::diagnostic::{Code, Diagnostic, Lang};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::check::{self, Evaluated, RecordJson};
 use crate::error::CliError;
 use crate::input::{Format, RawRecord};
 use crate::progress::group;
 use crate::{pipeline, report, Judge, Tally};
+use iys_ledger::hex;
 
 /// The name of batch file `n` (1-based).
 fn batch_name(n: u64) -> String {
@@ -30,6 +38,43 @@ fn batch_name(n: u64) -> String {
 }
 
 const REJECTS: &str = "rejects.ndjson";
+
+/// Written last by a successful `iys batch`; `iys upload DIR` refuses a directory without it.
+pub const MANIFEST: &str = "manifest.json";
+
+/// What `iys upload` says of a batch directory it will not send.
+const INCOMPLETE: &str = "this directory is from an interrupted or failed `iys batch`, or was changed since: \
+                          delete it and run `iys batch` again";
+
+/// `DIR/manifest.json`: the batch files a successful `iys batch` wrote, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version (1).
+    pub version: u32,
+    /// The writer, e.g. `iys 0.1.0`.
+    pub tool: String,
+    /// Records read.
+    pub records: u64,
+    /// Consents in the batch files.
+    pub valid: u64,
+    /// Records in `rejects.ndjson`.
+    pub rejected: u64,
+    /// Of those, duplicates.
+    pub duplicates: u64,
+    /// Every `batch-NNNNN.json` of the directory.
+    pub files: Vec<ManifestFile>,
+}
+
+/// One batch file of a [`Manifest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// `batch-NNNNN.json`.
+    pub name: String,
+    /// Consents in it.
+    pub count: u32,
+    /// Lowercase hex SHA-256 of its bytes.
+    pub sha256: String,
+}
 
 /// The relay's body limit (`MAX_BODY` in crates/iys-worker/src/relay.rs): a larger body is refused
 /// whole (413), which would refuse every item of the batch.
@@ -84,6 +129,10 @@ struct Batches {
     files: u64,
     /// The input index of every item of every file, when asked for (`iys upload`).
     indices: Option<Vec<Vec<u64>>>,
+    /// SHA-256 of the open file's bytes so far (for the manifest, without reading it back).
+    sha: Sha256,
+    /// The files closed so far.
+    closed: Vec<ManifestFile>,
 }
 
 impl Batches {
@@ -103,6 +152,7 @@ impl Batches {
         let file = match &mut self.file {
             Some(f) => {
                 f.write_all(b",\n").map_err(|e| CliError::io("cannot write a batch file", &e))?;
+                self.sha.update(b",\n");
                 self.bytes += 2;
                 f
             }
@@ -113,11 +163,14 @@ impl Batches {
                     File::create(&path).map_err(|e| CliError::io(format!("cannot create {}", path.display()), &e))?;
                 let f = self.file.insert(BufWriter::new(f));
                 f.write_all(b"[\n").map_err(|e| CliError::io("cannot write a batch file", &e))?;
+                self.sha = Sha256::new();
+                self.sha.update(b"[\n");
                 self.bytes = 2;
                 f
             }
         };
         file.write_all(consent).map_err(|e| CliError::io("cannot write a batch file", &e))?;
+        self.sha.update(consent);
         self.bytes += consent.len();
         self.in_file += 1;
         Ok(())
@@ -125,14 +178,28 @@ impl Batches {
 
     fn close(&mut self) -> Result<(), CliError> {
         if let Some(mut f) = self.file.take() {
-            // Synced: `iys upload` writes its plan (naming this file and its hash) right after.
-            f.write_all(b"\n]\n")
-                .and_then(|()| f.flush())
-                .and_then(|()| f.get_ref().sync_all())
-                .map_err(|e| self.err(&e))?;
+            // Synced: the manifest, or `iys upload`'s plan, names this file and its hash next.
+            let closed = f.write_all(b"\n]\n").and_then(|()| f.flush()).and_then(|()| f.get_ref().sync_all());
+            if let Err(e) = closed {
+                drop(f);
+                let _ = fs::remove_file(self.dir.join(batch_name(self.files)));
+                return Err(self.err(&e));
+            }
+            self.sha.update(b"\n]\n");
+            let sha = std::mem::take(&mut self.sha);
+            let count = u32::try_from(self.in_file).map_err(|_| CliError::usage("batch too large"))?;
+            self.closed.push(ManifestFile { name: batch_name(self.files), count, sha256: hex(&sha.finalize()) });
         }
         self.in_file = 0;
         Ok(())
+    }
+
+    /// After a failure: the open file has no closing `]`, and the items it lacks are not written
+    /// anywhere, so it is removed rather than left for something to take as a batch.
+    fn abandon(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(self.dir.join(batch_name(self.files)));
+        }
     }
 
     fn err(&self, e: &std::io::Error) -> CliError {
@@ -161,7 +228,7 @@ fn prepare_dir(dir: &Path) -> Result<(), CliError> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name == REJECTS || (name.starts_with("batch-") && name.ends_with(".json")) {
+        if name == REJECTS || name == MANIFEST || (name.starts_with("batch-") && name.ends_with(".json")) {
             return Err(CliError::usage(format!(
                 "{} already holds batch files ({name}); choose an empty directory or remove them first",
                 dir.display()
@@ -275,11 +342,13 @@ pub fn write(
         bytes: 0,
         files: 0,
         indices: keep_indices.then(Vec::new),
+        sha: Sha256::new(),
+        closed: Vec::new(),
     };
     let mut seen: HashMap<u128, u64, BuildHasherDefault<PassThrough>> = HashMap::default();
     let (mut valid, mut rejected, mut duplicates) = (0u64, 0u64, 0u64);
 
-    pipeline::run(records, work, |results: Vec<Outcome>| {
+    let ran = pipeline::run(records, work, |results: Vec<Outcome>| {
         for outcome in results {
             match outcome {
                 Outcome::Valid { index, key, consent, e } => match seen.get(&key) {
@@ -309,14 +378,32 @@ pub fn write(
         }
         progress.update(valid + rejected, rejected);
         Ok(())
-    })?;
-    batches.close()?;
+    });
+    if let Err(e) = ran.and_then(|()| batches.close()) {
+        // The records rejected so far stay readable; nothing here passes for a finished batch.
+        batches.abandon();
+        let _ = rejects.flush();
+        // `iys upload FILE` (keep_indices) clears its own batches/ on a rerun; `iys batch` refuses
+        // a directory that holds any, so its user must clear it.
+        let then = if keep_indices { "" } else { "; delete it before running `iys batch` again" };
+        return Err(
+            e.note(format!("{} is incomplete (no {MANIFEST}, so `iys upload` refuses it){then}", dir.display()))
+        );
+    }
     rejects.flush().and_then(|()| rejects.get_ref().sync_all()).map_err(|e| reject_err(&e))?;
-    // The files' directory entries too, before a plan can point at them.
+    // The files' directory entries too, before the manifest (or a plan) can point at them.
     let here = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    File::open(here)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| CliError::io(format!("cannot sync {}", dir.display()), &e))?;
+    sync_dir(here)?;
+    let manifest = Manifest {
+        version: 1,
+        tool: concat!("iys ", env!("CARGO_PKG_VERSION")).to_string(),
+        records: valid + rejected,
+        valid,
+        rejected,
+        duplicates,
+        files: std::mem::take(&mut batches.closed),
+    };
+    write_manifest(here, &manifest)?;
     progress.finish(valid + rejected);
     if valid + rejected == 0 {
         // Nothing was read that could be a record: "0 records, nothing rejected" would read as
@@ -338,6 +425,74 @@ pub fn write(
     })
 }
 
+fn sync_dir(dir: &Path) -> Result<(), CliError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| CliError::io(format!("cannot sync {}", dir.display()), &e))
+}
+
+/// Writes `dir/manifest.json` so that it is either absent or whole: a temp file, synced, renamed
+/// over, and the directory synced.
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), CliError> {
+    let path = dir.join(MANIFEST);
+    let tmp = dir.join(format!("{MANIFEST}.tmp"));
+    let err = |e: &std::io::Error| CliError::io(format!("cannot write {}", path.display()), e);
+    let mut bytes = serde_json::to_vec_pretty(m).map_err(|_| CliError::usage("cannot serialise the manifest"))?;
+    bytes.push(b'\n');
+    let mut f = File::create(&tmp).map_err(|e| err(&e))?;
+    f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| err(&e))?;
+    fs::rename(&tmp, &path).map_err(|e| err(&e))?;
+    sync_dir(dir)
+}
+
+/// The lowercase hex SHA-256 of a file's bytes.
+pub fn sha256_file(path: &Path) -> Result<String, CliError> {
+    let mut f = File::open(path).map_err(|e| CliError::io(format!("cannot open {}", path.display()), &e))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| CliError::io(format!("cannot read {}", path.display()), &e))?;
+    Ok(hex(&h.finalize()))
+}
+
+/// The batch files of an `iys batch` directory, checked against its manifest: every file it
+/// names is there with its hash, and no other `batch-*.json` is. Anything else (no manifest: the
+/// run was killed or failed; a file missing, added or edited since) is a usage error that says
+/// to batch again, before anything is sent.
+pub fn verified_files(dir: &Path) -> Result<Vec<ManifestFile>, CliError> {
+    let refuse = |why: String| CliError::usage(format!("{}: {why}; {INCOMPLETE}", dir.display()));
+    let path = dir.join(MANIFEST);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(refuse(format!("no {MANIFEST}"))),
+        Err(e) => return Err(CliError::io(format!("cannot read {}", path.display()), &e)),
+    };
+    let m: Manifest = serde_json::from_slice(&bytes)
+        .ok()
+        .filter(|m: &Manifest| m.version == 1)
+        .ok_or_else(|| refuse(format!("{MANIFEST} is not one `iys batch` writes")))?;
+    let mut present: Vec<String> = fs::read_dir(dir)
+        .map_err(|e| CliError::io(format!("cannot read {}", dir.display()), &e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("batch-") && n.ends_with(".json"))
+        .collect();
+    present.sort();
+    let mut named: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+    named.sort_unstable();
+    if let Some(n) = named.iter().find(|n| !present.iter().any(|p| p == *n)) {
+        return Err(refuse(format!("{n}, named in {MANIFEST}, is missing")));
+    }
+    if let Some(p) = present.iter().find(|p| !named.contains(&p.as_str())) {
+        return Err(refuse(format!("{p} is not named in {MANIFEST}")));
+    }
+    if named.windows(2).any(|w| w[0] == w[1]) {
+        return Err(refuse(format!("{MANIFEST} names a file twice")));
+    }
+    for f in &m.files {
+        if sha256_file(&dir.join(&f.name))? != f.sha256 {
+            return Err(refuse(format!("{} does not match its SHA-256 in {MANIFEST}", f.name)));
+        }
+    }
+    Ok(m.files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +507,8 @@ mod tests {
             bytes: 0,
             files: 0,
             indices: Some(Vec::new()),
+            sha: Sha256::new(),
+            closed: Vec::new(),
         };
         // 300 items of 10 kB: about 3 MB, far fewer than MAX_BATCH items.
         let item = format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000));

@@ -22,6 +22,14 @@ impl CliError {
         CliError { message: format!("{}: {e}", context.into()), broken_pipe: e.kind() == io::ErrorKind::BrokenPipe }
     }
 
+    /// The same failure, with what it left behind appended to the message.
+    #[must_use]
+    pub fn note(mut self, note: impl AsRef<str>) -> Self {
+        self.message.push_str(". ");
+        self.message.push_str(note.as_ref());
+        self
+    }
+
     /// A failure writing the output.
     pub fn output(e: &io::Error) -> Self {
         CliError::io("cannot write the output", e)

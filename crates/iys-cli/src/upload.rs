@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::batch::sha256_file;
 use crate::error::CliError;
 use crate::http::{Answer, Failure, Http};
 use crate::input::Format;
@@ -146,20 +147,6 @@ struct PlanBatch {
     indices: Option<Vec<u64>>,
 }
 
-fn sha256_file(path: &Path) -> Result<String, CliError> {
-    let mut f = File::open(path).map_err(|e| CliError::io(format!("cannot open {}", path.display()), &e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| CliError::io(format!("cannot read {}", path.display()), &e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let tmp = path.with_extension("tmp");
     let err = |e: &std::io::Error| CliError::io(format!("cannot write {}", path.display()), e);
@@ -203,14 +190,11 @@ fn make_plan(s: &Settings, judge: Judge) -> Result<Plan, CliError> {
     let plan_path = s.out.join(PLAN);
     fs::create_dir_all(&s.out).map_err(|e| CliError::io(format!("cannot create {}", s.out.display()), &e))?;
     if s.input.is_dir() {
-        let mut names: Vec<String> = fs::read_dir(&s.input)
-            .map_err(|e| CliError::io(format!("cannot read {}", s.input.display()), &e))?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("batch-") && n.ends_with(".json"))
-            .collect();
-        names.sort();
-        if names.is_empty() {
+        // Only a directory a successful `iys batch` finished, unchanged since: one left by a
+        // killed or failed run holds valid batch files but not the whole input.
+        let mut files = batch::verified_files(&s.input)?;
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        if files.is_empty() {
             return Err(CliError::usage(format!("{} holds no batch-*.json files", s.input.display())));
         }
         let dir =
@@ -218,10 +202,17 @@ fn make_plan(s: &Settings, judge: Judge) -> Result<Plan, CliError> {
         let mut batches = Vec::new();
         let mut all = Sha256::new();
         let mut first = 0u64;
-        for name in names {
+        for f in files {
+            let (name, sha256) = (f.name, f.sha256);
             let path = dir.join(&name);
-            let sha256 = sha256_file(&path)?;
             let count = count_items(&path)?;
+            if count != f.count {
+                return Err(CliError::usage(format!(
+                    "{}: {name} holds {count} consents, its manifest says {}; delete the directory and run `iys batch` again",
+                    s.input.display(),
+                    f.count
+                )));
+            }
             all.update(format!("{name} {sha256}\n"));
             batches.push(PlanBatch { file: path.to_string_lossy().into_owned(), sha256, count, first, indices: None });
             first += u64::from(count);
@@ -263,7 +254,8 @@ fn make_plan(s: &Settings, judge: Judge) -> Result<Plan, CliError> {
     if let Ok(entries) = fs::read_dir(&dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name == "rejects.ndjson" || (name.starts_with("batch-") && name.ends_with(".json")) {
+            let manifest = name == batch::MANIFEST || name == format!("{}.tmp", batch::MANIFEST);
+            if manifest || name == "rejects.ndjson" || (name.starts_with("batch-") && name.ends_with(".json")) {
                 fs::remove_file(e.path()).map_err(|err| CliError::io(format!("cannot remove {name}"), &err))?;
             }
         }

@@ -455,6 +455,29 @@ fn batch_writes_batches_of_1000_and_rejects_duplicates_and_invalid_records() {
 }
 
 #[test]
+fn batch_cut_short_by_an_input_error_leaves_no_manifest_and_no_unterminated_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 1500 valid items of a JSON array whose closing `]` is missing: an input error (exit 2) after
+    // the first batch file is closed and while the second is open.
+    let items: Vec<String> = (0..1500).map(|i| consent_line(i, DATE)).collect();
+    let input = write(dir.path(), "in.json", format!("[{}", items.join(",\n")).as_bytes());
+    let out = dir.path().join("out");
+    let out_s = out.to_str().expect("utf-8");
+    let r = iys(&["batch", "--now", NOW, "--out", out_s, &input], None);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is incomplete (no manifest.json"), "{}", r.stderr);
+    assert!(!out.join("manifest.json").exists());
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("the out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["batch-00001.json", "rejects.ndjson"], "the open second file is removed");
+    let text = std::fs::read_to_string(out.join("batch-00001.json")).expect("batch file");
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&text).expect("a closed array").len(), 1000);
+}
+
+#[test]
 fn batch_of_valid_records_exits_0_and_refuses_a_directory_with_earlier_batches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = format!("{HEADER}\nBIREYSEL;MESAJ;HS_WEB;+905321234567;ONAY;{DATE}\n");

@@ -397,3 +397,70 @@ fn upload_of_an_iys_batch_directory_sends_its_batch_files() {
     assert_eq!(sim.requests("batch").len(), 2);
     assert_each_once(&sim, 1001);
 }
+
+/// `iys upload` of batch directory `input`, with a relay nothing listens on: a refusal of the
+/// directory comes before any network.
+fn upload_offline(input: &Path, out: &Path) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_iys"))
+        .args(["upload", "--relay", "http://127.0.0.1:9", "--user", "u", "--iys-code", "600001"])
+        .args(["--brand-code", "600001", "--timeout", "2", "--out"])
+        .arg(out)
+        .arg(input)
+        .env("IYS_PASSWORD", "p")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (o.status.code().unwrap(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn upload_refuses_a_batch_directory_without_its_manifest_or_with_files_changed_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("consents.csv");
+    std::fs::write(&input, csv(2001)).unwrap();
+    let batches = dir.path().join("batches");
+    let o = Command::new(env!("CARGO_BIN_EXE_iys"))
+        .args(["batch", "--now", NOW, "--out"])
+        .arg(&batches)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let manifest: Value = serde_json::from_slice(&std::fs::read(batches.join("manifest.json")).unwrap()).unwrap();
+    let counts: Vec<&Value> = manifest["files"].as_array().unwrap().iter().map(|f| &f["count"]).collect();
+    assert_eq!(counts, [&json!(1000), &json!(1000), &json!(1)]);
+    assert_eq!((manifest["records"].clone(), manifest["valid"].clone()), (json!(2001), json!(2001)));
+
+    // Each case on a copy of the directory: what an interrupted `iys batch` leaves (no
+    // manifest), a file lost, a file edited (still a valid array), a stray file added.
+    let copy = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        for e in std::fs::read_dir(&batches).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+        }
+        d
+    };
+    let no_manifest = copy("no-manifest");
+    std::fs::remove_file(no_manifest.join("manifest.json")).unwrap();
+    let missing = copy("missing");
+    std::fs::remove_file(missing.join("batch-00002.json")).unwrap();
+    let edited = copy("edited");
+    let first: Vec<Value> = serde_json::from_slice(&std::fs::read(edited.join("batch-00001.json")).unwrap()).unwrap();
+    std::fs::write(edited.join("batch-00001.json"), serde_json::to_vec(&first[..999]).unwrap()).unwrap();
+    let extra = copy("extra");
+    std::fs::copy(extra.join("batch-00003.json"), extra.join("batch-00004.json")).unwrap();
+    for (d, why) in [
+        (&no_manifest, "no manifest.json"),
+        (&missing, "batch-00002.json, named in manifest.json, is missing"),
+        (&edited, "batch-00001.json does not match"),
+        (&extra, "batch-00004.json is not named in manifest.json"),
+    ] {
+        let out = d.with_extension("out");
+        let (code, err) = upload_offline(d, &out);
+        assert_eq!(code, 2, "{}: {err}", d.display());
+        assert!(err.contains(why) && err.contains("interrupted or failed `iys batch`"), "{}: {err}", d.display());
+        assert!(!out.join("plan.json").exists() && !out.join("upload.journal").exists(), "{}", d.display());
+    }
+}
