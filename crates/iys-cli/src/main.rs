@@ -72,13 +72,13 @@ struct LedgerVerifyArgs {
     json: bool,
     /// The export must end exactly at this hash (the `headHash` of the relay's
     /// `/admin/ledger/verify` when the export was taken): also catches rows cut from the end.
-    #[arg(long, value_name = "HASH", conflicts_with_all = ["head_seq", "head_hash"])]
+    #[arg(long, value_name = "HASH", conflicts_with_all = ["head_seq", "head_hash"], value_parser = ledger::parse_head_hash)]
     head: Option<String>,
     /// With --head-hash: a head recorded earlier (the relay's `/admin/ledger/verify` prints
     /// `headSeq`/`headHash` and the writer's `recordedHeadSeq`/`recordedHeadHash`). The export must
     /// reach it, with that hash at that seq, and may extend past it; one that ends before it fails
     /// with reason `tail` (rows deleted at the end).
-    #[arg(long, value_name = "N", requires = "head_hash", value_parser = clap::value_parser!(i64).range(0..))]
+    #[arg(long, value_name = "N", requires = "head_hash", value_parser = clap::value_parser!(i64).range(1..))]
     head_seq: Option<i64>,
     /// With --head-seq: the hash of the head row (64 hex digits).
     #[arg(long, value_name = "HEX", requires = "head_seq", value_parser = ledger::parse_head_hash)]

@@ -207,6 +207,11 @@ fn a_bad_or_half_given_head_is_a_usage_error() {
         vec!["--head-hash", hash.as_str()],
         vec!["--head-seq", "2", "--head-hash", "xyz"],
         vec!["--head-seq=-1", "--head-hash", hash.as_str()],
+        // A head seq of 0 would expect nothing, silently; a --head that is not a hash could never match.
+        vec!["--head-seq", "0", "--head-hash", hash.as_str()],
+        vec!["--head", ""],
+        vec!["--head", "xyz"],
+        vec!["--head", &hash[1..]],
         vec!["--head", hash.as_str(), "--head-seq", "2", "--head-hash", hash.as_str()],
     ] {
         let o =
@@ -217,4 +222,73 @@ fn a_bad_or_half_given_head_is_a_usage_error() {
     let o = Command::new(env!("CARGO_BIN_EXE_iys")).args(["ledger", "verify", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("--head-seq <N>") && help.contains("--head-hash <HEX>") && help.contains("tail"), "{help}");
+}
+
+fn human(path: &Path) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_iys")).args(["ledger", "verify"]).arg(path).output().unwrap();
+    (o.status.code().unwrap(), String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+#[test]
+fn a_row_that_is_not_utf8_is_an_unreadable_row_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = chain(4);
+    let f = dir.path().join("ledger.ndjson");
+    let mut bytes: Vec<u8> = rows[..2].iter().flat_map(|r| format!("{r}\n").into_bytes()).collect();
+    bytes.extend_from_slice(format!("{}\n", rows[2]).as_bytes());
+    // A byte of row 3's hash (inside a JSON string) that is not UTF-8.
+    let at = bytes.len() - 10;
+    bytes[at] = 0xFF;
+    bytes.extend_from_slice(format!("{}\n", rows[3]).as_bytes());
+    std::fs::write(&f, bytes).unwrap();
+    let (code, v) = verify(&f, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(
+        (v["reason"].clone(), v["line"].clone(), v["firstBroken"].clone(), v["headSeq"].clone()),
+        (json!("unreadable-row"), json!(3), json!(3), json!(2))
+    );
+}
+
+#[test]
+fn a_row_with_a_key_the_row_format_lacks_is_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = chain(4);
+    // Not covered by the hash: without the key check the chain verified as intact.
+    rows[1]["note"] = json!("forged");
+    let f = dir.path().join("ledger.ndjson");
+    write(&f, &rows);
+    let (code, v) = verify(&f, &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(
+        (v["reason"].clone(), v["line"].clone(), v["headSeq"].clone()),
+        (json!("unreadable-row"), json!(2), json!(1))
+    );
+}
+
+#[test]
+fn a_repeated_row_is_reported_at_the_seq_that_should_have_come() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = chain(5);
+    let mut repeated = rows[..3].to_vec();
+    repeated.push(rows[2].clone());
+    repeated.extend_from_slice(&rows[3..]);
+    let f = dir.path().join("ledger.ndjson");
+    write(&f, &repeated);
+    let (code, out) = human(&f);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("broken at seq 4 (line 4): seq-gap") && out.contains("the 3 rows before it check"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bom_before_the_first_row_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = chain(3);
+    let f = dir.path().join("ledger.ndjson");
+    let text: String = rows.iter().map(|r| format!("{r}\r\n")).collect();
+    std::fs::write(&f, [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat()).unwrap();
+    let (code, v) = verify(&f, &["--head", rows[2]["hash"].as_str().unwrap()]);
+    assert_eq!((code, v["rows"].clone()), (0, json!(3)), "{v}");
 }

@@ -69,6 +69,24 @@ pub struct Row {
     pub hash: String,
 }
 
+/// The keys of a row in an export, exactly: [`Row`]'s fields.
+pub const FIELDS: [&str; 10] =
+    ["seq", "at", "provider", "request_id", "kind", "payload_sha256", "outcome", "iys_ids", "prev_hash", "hash"];
+
+/// One line of an export as a row, or `None` when it is not exactly one: not JSON, a field
+/// missing, of the wrong type or given twice, or a key that is not one of [`FIELDS`]. An extra
+/// key is refused because the hash covers only the eight content fields: `"note":"forged"` added
+/// to a row would otherwise pass as part of an intact chain. ([`Row`] itself ignores unknown keys:
+/// the Worker reads rows into it from `SELECT *`.)
+pub fn parse_export_line(line: &str) -> Option<Row> {
+    let keys: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;
+    if keys.len() != FIELDS.len() || !FIELDS.iter().all(|f| keys.contains_key(*f)) {
+        return None;
+    }
+    // Parsed again as a Row, which refuses a key given twice (the map above keeps the last).
+    serde_json::from_str(line).ok()
+}
+
 impl Row {
     /// The canonical text of the row's content (everything but the hashes).
     pub fn canonical(&self) -> String {
@@ -192,8 +210,11 @@ impl Verifier {
             None
         };
         if let Some(why) = reason {
-            // For a gap, the first missing seq is what broke.
-            let at = if why == "seq-gap" { self.expect_seq.min(r.seq) } else { r.seq };
+            // For a seq out of line, the seq that should have come is what broke: the first missing
+            // one of a gap, and, for a row repeated or moved back, the one after the last good
+            // row (its own seq checked already: reporting it would contradict the count of rows
+            // that check).
+            let at = if why == "seq-gap" { self.expect_seq } else { r.seq };
             self.broken(why, at, line);
             return false;
         }
@@ -253,9 +274,9 @@ pub fn verify_export_with(mut v: Verifier, text: &str, head: Option<&str>) -> Ve
             continue;
         }
         let n = Some(i as u64 + 1);
-        let ok = match serde_json::from_str::<Row>(line) {
-            Ok(r) => v.push(&r, n),
-            Err(_) => {
+        let ok = match parse_export_line(line) {
+            Some(r) => v.push(&r, n),
+            None => {
                 v.unreadable(n);
                 false
             }
@@ -340,6 +361,35 @@ mod tests {
 
         let v = verify_export(&export(&rows[..3]), Some(&rows[4].hash));
         assert_eq!((v.ok, v.reason.as_deref()), (false, Some("head")));
+    }
+
+    #[test]
+    fn fields_are_the_rows_keys_and_an_extra_key_makes_a_line_unreadable() {
+        let r = &chain(1)[0];
+        let v = serde_json::to_value(r).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut fields = FIELDS.to_vec();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields);
+        let line = serde_json::to_string(r).unwrap();
+        assert_eq!(parse_export_line(&line).as_ref(), Some(r));
+        let forged = line.replacen('{', r#"{"note":"forged","#, 1);
+        assert_eq!(parse_export_line(&forged), None);
+        let twice = line.replacen('{', r#"{"outcome":"500","#, 1);
+        assert_eq!(parse_export_line(&twice), None);
+        let v = verify_export(&forged, None);
+        assert_eq!((v.ok, v.reason.as_deref(), v.line), (false, Some("unreadable-row"), Some(1)));
+    }
+
+    #[test]
+    fn a_repeated_row_breaks_at_the_seq_that_should_have_come() {
+        let rows = chain(5);
+        let mut repeated = rows[..3].to_vec();
+        repeated.push(rows[2].clone());
+        repeated.extend_from_slice(&rows[3..]);
+        let v = verify_export(&export(&repeated), None);
+        assert_eq!((v.first_broken, v.reason.as_deref(), v.line, v.head_seq), (Some(4), Some("seq-gap"), Some(4), 3));
     }
 
     fn head_of(r: &Row) -> Head {
