@@ -385,10 +385,12 @@ pub fn write(
         let _ = rejects.flush();
         // `iys upload FILE` (keep_indices) clears its own batches/ on a rerun; `iys batch` refuses
         // a directory that holds any, so its user must clear it.
-        let then = if keep_indices { "" } else { "; delete it before running `iys batch` again" };
-        return Err(
-            e.note(format!("{} is incomplete (no {MANIFEST}, so `iys upload` refuses it){then}", dir.display()))
-        );
+        let then = if keep_indices {
+            "a rerun batches the input again"
+        } else {
+            "`iys upload` refuses it; delete it before running `iys batch` again"
+        };
+        return Err(e.note(format!("{} is incomplete (no {MANIFEST}): {then}", dir.display())));
     }
     rejects.flush().and_then(|()| rejects.get_ref().sync_all()).map_err(|e| reject_err(&e))?;
     // The files' directory entries too, before the manifest (or a plan) can point at them.

@@ -465,7 +465,7 @@ fn batch_cut_short_by_an_input_error_leaves_no_manifest_and_no_unterminated_file
     let out_s = out.to_str().expect("utf-8");
     let r = iys(&["batch", "--now", NOW, "--out", out_s, &input], None);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("is incomplete (no manifest.json"), "{}", r.stderr);
+    assert!(r.stderr.contains("is incomplete (no manifest.json): `iys upload` refuses it"), "{}", r.stderr);
     assert!(!out.join("manifest.json").exists());
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .expect("the out dir")
