@@ -392,6 +392,18 @@ pub fn write(
         };
         return Err(e.note(format!("{} is incomplete (no {MANIFEST}): {then}", dir.display())));
     }
+    if valid + rejected == 0 {
+        // Nothing was read that could be a record: "0 records, nothing rejected" would read as
+        // success. The empty rejects file goes too, so that a rerun into DIR is not refused.
+        // (Checked before the manifest: a directory of no records is no finished batch.)
+        progress.finish(0);
+        drop(rejects);
+        fs::remove_file(&rejects_path).map_err(|e| reject_err(&e))?;
+        return Err(CliError::usage(format!(
+            "{} holds no records (a CSV header without rows, an empty JSON array, or blank lines): nothing to batch",
+            crate::input::display_name(file)
+        )));
+    }
     rejects.flush().and_then(|()| rejects.get_ref().sync_all()).map_err(|e| reject_err(&e))?;
     // The files' directory entries too, before the manifest (or a plan) can point at them.
     let here = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
@@ -407,16 +419,6 @@ pub fn write(
     };
     write_manifest(here, &manifest)?;
     progress.finish(valid + rejected);
-    if valid + rejected == 0 {
-        // Nothing was read that could be a record: "0 records, nothing rejected" would read as
-        // success. The empty rejects file goes too, so that a rerun into DIR is not refused.
-        drop(rejects);
-        fs::remove_file(&rejects_path).map_err(|e| reject_err(&e))?;
-        return Err(CliError::usage(format!(
-            "{} holds no records (a CSV header without rows, an empty JSON array, or blank lines): nothing to batch",
-            crate::input::display_name(file)
-        )));
-    }
     Ok(Written {
         records: valid + rejected,
         valid,
