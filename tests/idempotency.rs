@@ -307,14 +307,10 @@ fn iys_upload_whose_batch_answer_is_lost_sends_it_again_with_its_key_and_iys_get
     // Two planned batches (an `iys batch` directory), 10 consents each.
     let dir = r.state.join("lost-answer");
     let input = dir.join("in");
-    std::fs::create_dir_all(&input).expect("input dir");
-    let mut records = Vec::new();
-    for b in 1..=2 {
-        let batch: Vec<Value> = (0..10).map(|i| consent(&format!("+90535{:07}", 3_000_000 + b * 100 + i))).collect();
-        std::fs::write(input.join(format!("batch-{b:05}.json")), Value::Array(batch.clone()).to_string())
-            .expect("write");
-        records.extend(batch);
-    }
+    let batches: Vec<Vec<Value>> =
+        (1..=2).map(|b| (0..10).map(|i| consent(&format!("+90535{:07}", 3_000_000 + b * 100 + i))).collect()).collect();
+    iys_tests::write_batch_dir(&input, &batches).expect("write");
+    let records: Vec<Value> = batches.concat();
     let out = dir.join("out");
     let proxy = Proxy::start(&r.base);
     let (iys, brand) = (IYS.to_string(), BRAND.to_string());
