@@ -374,13 +374,11 @@ fn upload_with_wrong_credentials_is_exit_2_with_a_clear_message_and_a_rerun_comp
     assert_each_once(&sim, 3);
 }
 
-#[test]
-fn upload_of_an_iys_batch_directory_sends_its_batch_files() {
-    let sim = Sim::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("consents.csv");
-    std::fs::write(&input, csv(1001)).unwrap();
-    let batches = dir.path().join("batches");
+/// `iys batch` of `rows` generated consents into `dir/batches`, which it returns.
+fn batch_dir(dir: &Path, rows: usize) -> std::path::PathBuf {
+    let input = dir.join("consents.csv");
+    std::fs::write(&input, csv(rows)).unwrap();
+    let batches = dir.join("batches");
     let o = Command::new(env!("CARGO_BIN_EXE_iys"))
         .args(["batch", "--now", NOW, "--out"])
         .arg(&batches)
@@ -388,6 +386,14 @@ fn upload_of_an_iys_batch_directory_sends_its_batch_files() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    batches
+}
+
+#[test]
+fn upload_of_an_iys_batch_directory_sends_its_batch_files() {
+    let sim = Sim::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batch_dir(dir.path(), 1001);
     let out = dir.path().join("up");
     let (code, o) = upload(&sim, &batches, &out, &[]);
     assert_eq!(code, 0, "{}", text(&o));
@@ -416,16 +422,7 @@ fn upload_offline(input: &Path, out: &Path) -> (i32, String) {
 #[test]
 fn upload_refuses_a_batch_directory_without_its_manifest_or_with_files_changed_since() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("consents.csv");
-    std::fs::write(&input, csv(2001)).unwrap();
-    let batches = dir.path().join("batches");
-    let o = Command::new(env!("CARGO_BIN_EXE_iys"))
-        .args(["batch", "--now", NOW, "--out"])
-        .arg(&batches)
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let batches = batch_dir(dir.path(), 2001);
     let manifest: Value = serde_json::from_slice(&std::fs::read(batches.join("manifest.json")).unwrap()).unwrap();
     let counts: Vec<&Value> = manifest["files"].as_array().unwrap().iter().map(|f| &f["count"]).collect();
     assert_eq!(counts, [&json!(1000), &json!(1000), &json!(1)]);
