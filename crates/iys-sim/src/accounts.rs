@@ -119,6 +119,11 @@ pub struct BrandAccount {
     /// `ARAMA`/`MESAJ`/`EPOSTA` → `read` or `write`; a missing type means no permission.
     #[serde(default)]
     pub permissions: BTreeMap<String, Permission>,
+    /// The retailer codes that exist on this brand: a consent naming another one (`retailerCode`,
+    /// or an item of `retailerAccess`) is refused 403 H180, as IYS does. Absent: retailers are not
+    /// modelled on this brand and any code is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retailers: Option<Vec<u64>>,
 }
 
 /// A permission level.

@@ -210,6 +210,24 @@ fn scope<'a>(
     Ok((sp, brand))
 }
 
+/// IYS's 403 H180 for the first retailer code `c` names that does not exist on `brand` (its
+/// `retailerCode`, then each `retailerAccess` item, located as IYS locates them); `None` when every
+/// code exists, or the brand does not model retailers.
+fn unknown_retailer(brand: &BrandAccount, c: &Consent) -> Option<IysError> {
+    let known = brand.retailers.as_ref()?;
+    let named =
+        c.retailer_code.map(|n| (vec![LocationSegment::Key("retailerCode".into())], n)).into_iter().chain(
+            c.retailer_access.iter().flatten().enumerate().map(|(i, &n)| {
+                (vec![LocationSegment::Key("retailerAccess".into()), LocationSegment::Index(i as u64)], n)
+            }),
+        );
+    let (location, code) = named.into_iter().find(|(_, n)| !known.contains(n))?;
+    let mut e = IysError::new("H180", format!("{code} bayi kodlu bir bayi bulunamadı."));
+    e.location = Some(location);
+    e.value = i64::try_from(code).ok().map(WireValue::Int);
+    Some(e)
+}
+
 fn need(
     who: Who,
     sp: &ServiceProvider,
@@ -329,6 +347,9 @@ fn add(sim: &mut Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i64)
     if let Err(e) = need(who, &sp, &b, consent.kind, Permission::Write) {
         return errors(403, vec![e]);
     }
+    if let Some(e) = unknown_retailer(&b, &consent) {
+        return errors(403, vec![e]);
+    }
     let sim_rng = &mut sim.rng;
     match sim.store.apply(sp.iys_code, b.brand_code, &consent, now, sim_rng) {
         Ok((transaction_id, creation_date)) => {
@@ -396,6 +417,8 @@ fn batch(sim: &mut Sim, who: Who, iys: &str, brand: &str, req: &Request, now: i6
             None if preset.is_none() => preset = Some(("H085".into(), "İzin ekleme isteği geçersiz.".into())),
             Some(c) if preset.is_none() => {
                 if let Err(e) = need(who, &sp, &b, c.kind, Permission::Write) {
+                    preset = Some((e.code, e.message));
+                } else if let Some(e) = unknown_retailer(&b, c) {
                     preset = Some((e.code, e.message));
                 }
             }

@@ -552,3 +552,49 @@ fn pull_cursor_over_many_pages_and_the_window() {
     let r = sim.call("GET", &format!("{changes}?source=HS"), Some(&token), None);
     assert_eq!((r.status, r.body["list"].as_array().map(Vec::len)), (200, Some(0)), "{}", r.body);
 }
+
+#[test]
+fn a_retailer_that_does_not_exist_on_the_brand_is_403_h180() {
+    // Brand 600001 of the default accounts holds retailers 1001, 1002 and 1003; 600100 models none.
+    let sim = Sim::start(&["--batch-delay-ms", "0"]);
+    let token = sim.token();
+    let add = |brand: u64, phone: &str, extra: Value| {
+        let mut c = consent(phone, "MESAJ", "ONAY", 60);
+        c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let iys = if brand == BRAND { IYS } else { 600100 };
+        sim.call("POST", &consents_path(iys, brand), Some(&token), Some(&c))
+    };
+    let r = add(BRAND, "+905350000001", json!({"retailerCode": 1001, "retailerAccess": [1002, 1003]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = add(BRAND, "+905350000002", json!({"retailerCode": 9999}));
+    assert_eq!((r.status, codes(&r.body)), (403, vec!["H180".to_string()]), "{}", r.body);
+    assert_eq!(
+        (r.body["errors"][0]["location"].clone(), r.body["errors"][0]["value"].clone()),
+        (json!(["retailerCode"]), json!(9999))
+    );
+    let r = add(BRAND, "+905350000003", json!({"retailerAccess": [1001, 4242]}));
+    assert_eq!((r.status, codes(&r.body)), (403, vec!["H180".to_string()]), "{}", r.body);
+    assert_eq!(r.body["errors"][0]["location"], json!(["retailerAccess", 1]));
+    assert_eq!(r.body["errors"][0]["value"], json!(4242));
+    // A brand without a retailer list takes any code.
+    let r = add(600100, "+905350000004", json!({"retailerCode": 9999}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // In a batch, the item fails with H180 and the others land.
+    let items = vec![consent("+905350000005", "MESAJ", "ONAY", 60), {
+        let mut c = consent("+905350000006", "MESAJ", "ONAY", 60);
+        c["retailerCode"] = json!(7);
+        c
+    }];
+    let r =
+        sim.call("POST", &format!("{}/request", consents_path(IYS, BRAND)), Some(&token), Some(&Value::Array(items)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = wait_batch(&sim, &token, r.body["requestId"].as_str().unwrap());
+    let got: Vec<(&str, Option<&str>)> =
+        out.iter().map(|i| (i["status"].as_str().unwrap(), i["error"]["code"].as_str())).collect();
+    assert_eq!(got, [("success", None), ("failure", Some("H180"))]);
+    let held = sim.admin("GET", "/__sim/consents", Value::Null).to_string();
+    assert!(
+        !held.contains("+905350000002") && !held.contains("+905350000003") && !held.contains("+905350000006"),
+        "{held}"
+    );
+}
