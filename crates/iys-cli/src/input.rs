@@ -483,17 +483,20 @@ impl CsvRecords {
             Some(&[d]) => Some(d),
             _ => None,
         };
+        // Whichever separator the header holds most: `;` (Turkish Excel's CSV), `,`, or a tab (Excel's
+        // "Text (Tab delimited)"); `;` wins a tie with `,`, and a tab must beat both.
         let delimiter = sep_line.unwrap_or_else(|| {
-            let semis = first.iter().filter(|&&b| b == b';').count();
-            let commas = first.iter().filter(|&&b| b == b',').count();
-            if semis >= commas && semis > 0 {
+            let count = |d: u8| first.iter().filter(|&&b| b == d).count();
+            let (semis, commas, tabs) = (count(b';'), count(b','), count(b'\t'));
+            if tabs > semis && tabs > commas {
+                b'\t'
+            } else if semis >= commas && semis > 0 {
                 b';'
             } else {
                 b','
             }
         });
         let looks_json = matches!(first.first(), Some(b'[' | b'{'));
-        let tabbed = first.contains(&b'\t');
         // Old Excel for Mac ("Macintosh CSV") ends lines with a lone `\r`: read as is, the whole
         // file would be one header line and no records. Such a file is read with every `\r` made a
         // `\n` (a line break inside a quoted cell is a `\r` there too).
@@ -570,8 +573,6 @@ impl CsvRecords {
         if !names.iter().any(|n| CONSENT_FIELDS.contains(&n.as_str())) {
             let hint = if looks_json {
                 " It looks like JSON: give --format json (an array) or --format ndjson, or name the file .json."
-            } else if tabbed {
-                " It looks tab-separated: save it as CSV UTF-8 (`;` or `,` between fields)."
             } else {
                 ""
             };
