@@ -593,6 +593,11 @@ impl<T> Report<T> {
     }
 }
 
+/// Whether `s` has the shape of an IYS error code: `H` and three digits (`H121`).
+pub fn is_iys_code(s: &str) -> bool {
+    s.len() == 4 && s.starts_with('H') && s[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Escapes one JSON Pointer reference token (`~` → `~0`, `/` → `~1`).
 pub fn pointer_token(token: &str) -> String {
     let mut out = String::with_capacity(token.len());
@@ -629,7 +634,7 @@ mod tests {
             );
             assert_eq!(s.parse::<Code>(), Ok(code));
             if let Some(h) = code.iys_code() {
-                assert!(h.len() == 4 && h.starts_with('H') && h[1..].bytes().all(|b| b.is_ascii_digit()), "{s}: {h}");
+                assert!(is_iys_code(h), "{s}: {h}");
             }
         }
         assert_eq!("recipient/nope".parse::<Code>(), Err(UnknownCode));

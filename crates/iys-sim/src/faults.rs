@@ -130,10 +130,7 @@ impl Fault {
         if self.route != "*" && !crate::routes::ROUTE_NAMES.contains(&self.route.as_str()) {
             return Err(format!("unknown route {:?}; one of * {}", self.route, crate::routes::ROUTE_NAMES.join(" ")));
         }
-        let code_ok = |c: &Option<String>| {
-            c.as_deref()
-                .is_some_and(|c| c.len() == 4 && c.starts_with('H') && c[1..].bytes().all(|b| b.is_ascii_digit()))
-        };
+        let code_ok = |c: &Option<String>| c.as_deref().is_some_and(iys_core::diagnostic::is_iys_code);
         match self.kind {
             FaultKind::Code => {
                 if !code_ok(&self.code) {

@@ -436,8 +436,7 @@ fn list_refusal_verdict(errs: &[Value], i: usize, status: u16, code: &str, msg: 
         None if FINAL_FOR_LIST.contains(&code) => end(),
         None => {
             let names_a_row = errs.iter().any(|e| row_of(e).is_some());
-            let iys_code = code.len() == 4 && code.starts_with('H') && code[1..].bytes().all(|b| b.is_ascii_digit());
-            if names_a_row || !iys_code || code == "H194" || status == 401 {
+            if names_a_row || !iys_core::diagnostic::is_iys_code(code) || code == "H194" || status == 401 {
                 None
             } else {
                 end()
