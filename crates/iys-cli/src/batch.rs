@@ -429,22 +429,27 @@ pub fn write(
     })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), CliError> {
+/// Syncs a directory, so that the names created or renamed in it survive a power loss.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), CliError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| CliError::io(format!("cannot sync {}", dir.display()), &e))
 }
 
-/// Writes `dir/manifest.json` so that it is either absent or whole: a temp file, synced, renamed
-/// over, and the directory synced.
-fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), CliError> {
-    let path = dir.join(MANIFEST);
-    let tmp = dir.join(format!("{MANIFEST}.tmp"));
+/// Writes `path` so that it is either absent (or as before) or whole: a temp file beside it,
+/// synced, renamed over, and the directory synced. (The manifest here; `iys upload`'s plan.)
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let tmp = path.with_extension("tmp");
     let err = |e: &std::io::Error| CliError::io(format!("cannot write {}", path.display()), e);
+    let mut f = File::create(&tmp).map_err(|e| err(&e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| err(&e))?;
+    fs::rename(&tmp, path).map_err(|e| err(&e))?;
+    sync_dir(path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+}
+
+/// Writes `dir/manifest.json` atomically ([`write_atomically`]).
+fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), CliError> {
     let mut bytes = serde_json::to_vec_pretty(m).map_err(|_| CliError::usage("cannot serialise the manifest"))?;
     bytes.push(b'\n');
-    let mut f = File::create(&tmp).map_err(|e| err(&e))?;
-    f.write_all(&bytes).and_then(|()| f.sync_all()).map_err(|e| err(&e))?;
-    fs::rename(&tmp, &path).map_err(|e| err(&e))?;
-    sync_dir(dir)
+    write_atomically(&dir.join(MANIFEST), &bytes)
 }
 
 /// The lowercase hex SHA-256 of a file's bytes.

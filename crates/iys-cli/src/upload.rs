@@ -147,20 +147,6 @@ struct PlanBatch {
     indices: Option<Vec<u64>>,
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let tmp = path.with_extension("tmp");
-    let err = |e: &std::io::Error| CliError::io(format!("cannot write {}", path.display()), e);
-    let mut f = File::create(&tmp).map_err(|e| err(&e))?;
-    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| err(&e))?;
-    fs::rename(&tmp, path).map_err(|e| err(&e))?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
-
 fn count_items(path: &Path) -> Result<u32, CliError> {
     let bytes = fs::read(path).map_err(|e| CliError::io(format!("cannot read {}", path.display()), &e))?;
     // A larger batch file of an `iys batch` directory would be refused whole (413): refused before
@@ -286,7 +272,7 @@ fn make_plan(s: &Settings, judge: Judge) -> Result<Plan, CliError> {
         batches,
     };
     let bytes = serde_json::to_vec(&plan).map_err(|_| CliError::usage("cannot serialise the plan"))?;
-    write_atomically(&plan_path, &bytes)?;
+    batch::write_atomically(&plan_path, &bytes)?;
     Ok(plan)
 }
 
@@ -315,7 +301,7 @@ fn check_or_keep(plan_path: &Path, plan: Plan, s: &Settings) -> Result<Plan, Cli
     }
     if !plan_path.exists() {
         let bytes = serde_json::to_vec(&kept).map_err(|_| CliError::usage("cannot serialise the plan"))?;
-        write_atomically(plan_path, &bytes)?;
+        batch::write_atomically(plan_path, &bytes)?;
     }
     Ok(kept)
 }
@@ -411,8 +397,7 @@ impl Journal {
         }
         // A journal just created must survive a power loss with its name: its entries' fsyncs
         // (sync_data) do not cover the directory entry.
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err(&e))?;
+        batch::sync_dir(path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
         let mut entries = Vec::new();
         for (n, line) in text[..whole].split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
