@@ -99,22 +99,11 @@ impl Drop for Group {
 /// `wrangler dev` started by [`Group::spawn`]: its workerd processes stay in its group), from /proc.
 fn workerd_cpu_s(pgid: u32) -> f64 {
     let tick = 100.0; // USER_HZ: the unit of utime/stime in /proc/<pid>/stat on Linux
-    let Ok(dir) = fs::read_dir("/proc") else { return 0.0 };
-    let mut total = 0.0;
-    for e in dir.flatten() {
-        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else { continue };
-        // `pid (comm) state ppid pgrp … utime stime …`; comm may hold spaces, so split after ')'.
-        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
-        if !head.ends_with("(workerd") {
-            continue;
-        }
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        if field(2) as u32 == pgid {
-            total += (field(11) + field(12)) / tick;
-        }
-    }
-    total
+    crate::procs::all()
+        .iter()
+        .filter(|p| p.comm == "workerd" && p.num(2) == u64::from(pgid))
+        .map(|p| (p.num(11) + p.num(12)) as f64 / tick)
+        .sum()
 }
 
 fn free_port() -> Result<u16, String> {

@@ -54,18 +54,7 @@ impl Drop for Guard {
 /// Every process below `pid` (children, their children, …), from the parent ids in /proc (Linux;
 /// elsewhere none are found and only the process itself is stopped).
 fn descendants(pid: u32) -> Vec<u32> {
-    let mut parent_of = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-            // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so split after the last ')'.
-            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-            if let Some(ppid) = ppid {
-                parent_of.push((p, ppid));
-            }
-        }
-    }
+    let parent_of: Vec<(u32, u32)> = crate::procs::all().iter().map(|p| (p.pid, p.num(1) as u32)).collect();
     let mut found = vec![pid];
     let mut i = 0;
     while i < found.len() {

@@ -15,6 +15,7 @@ mod errors_doc;
 mod fuzz;
 mod load;
 mod npm;
+mod procs;
 mod setup;
 mod worker;
 mod www;
